@@ -1,0 +1,237 @@
+"""The agent configuration: the JSON an operator writes to define a phone agent.
+
+The shape follows the seed's "Enhanced Agent Configuration Example"; the ``speech``,
+``engines`` and ``flow`` blocks and the extra ``parameters`` are what the platform needs to run
+it. Every block is optional except ``name`` and a ``system_prompt`` or a ``flow``. Unknown keys
+are rejected at every level so a typo is reported with its path instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from aybiza.agents.errors import AgentConfigError, FieldError, field_errors, located_error
+from aybiza.agents.flow_spec import NODE_TYPES, FlowSpec
+from aybiza.providers.base import SttOptions, VoiceOptions
+
+# semver.org's recommended expression.
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+# BCP 47 as used by telephony speech engines: language, optional script, optional region.
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-(?:[A-Z]{2}|\d{3}))?$")
+
+
+def _semver(value: str) -> str:
+    if not _SEMVER.match(value):
+        raise ValueError("expected a semantic version like '2.1.0'")
+    return value
+
+
+def _language_tag(value: str) -> str:
+    if not _LANGUAGE_TAG.match(value):
+        raise ValueError("expected a BCP 47 language tag like 'en-US' or 'es-ES'")
+    return value
+
+
+SemVer = Annotated[str, AfterValidator(_semver)]
+LanguageTag = Annotated[str, AfterValidator(_language_tag)]
+NonEmpty = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class VoiceConfig(_Block):
+    """How the agent sounds. ``model`` is the TTS engine's voice name."""
+
+    model: NonEmpty = Field(default="aura-2-thalia-en", description="TTS voice name.")
+    style: str = Field(default="neutral", pattern=r"^[a-z][a-z0-9_]*$", description="Style tag.")
+    natural_speech: bool = Field(default=True, description="Allow fillers and natural prosody.")
+    emotion_control: Literal["none", "subtle", "moderate", "expressive"] = "moderate"
+
+
+class LanguageConfig(_Block):
+    """Languages the agent speaks; ``supported`` defaults to just ``primary``."""
+
+    primary: LanguageTag = "en-US"
+    auto_detect: bool = Field(default=False, description="Follow the caller's language.")
+    supported: list[LanguageTag] = Field(
+        default_factory=lambda data: [data.get("primary", "en-US")],
+        description="Languages the agent may switch to; must include primary.",
+    )
+
+    @field_validator("supported")
+    @classmethod
+    def _includes_primary(cls, supported: list[str], info: ValidationInfo) -> list[str]:
+        primary = info.data.get("primary")
+        if primary is not None and primary not in supported:
+            raise ValueError(f"must include the primary language {primary!r}")
+        if len(set(supported)) != len(supported):
+            raise ValueError("lists a language more than once")
+        return supported
+
+
+class ModelsConfig(_Block):
+    """Cloud model ids: ``default`` for most turns, ``fast`` for short ones, ``complex`` for
+    reasoning-heavy ones. Ignored by the flow engine."""
+
+    default: NonEmpty = "claude-3-5-sonnet-v2"
+    fast: NonEmpty = "claude-3-5-haiku"
+    complex: NonEmpty = "claude-3-7-sonnet"
+
+
+class AutomationConfig(_Block):
+    """Tool use by the model."""
+
+    tools_enabled: bool = Field(default=True, description="Offer tools to the model.")
+    max_tool_calls: int = Field(default=5, ge=0, le=50, description="Per caller turn.")
+    async_workflows: bool = Field(default=False, description="Run workflows after the call.")
+
+
+class ParametersConfig(_Block):
+    """Timing and generation knobs; each name or description carries its unit."""
+
+    max_response_time: int = Field(
+        default=1500,
+        gt=0,
+        le=60_000,
+        description="ms from the end of the caller's turn to the agent's first audio; past it "
+        "the pipeline may speak a filler phrase.",
+    )
+    interruption_threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="0..1, how hard the caller must speak to interrupt the agent: barge-in "
+        "needs at least 150 + 500 x threshold ms of caller speech (0.7 -> 500 ms).",
+    )
+    context_window: int = Field(default=32_000, gt=0, description="Tokens of history kept.")
+    temperature: float = Field(default=0.3, ge=0.0, le=1.0, description="Model sampling.")
+    max_call_duration_s: int = Field(default=1800, gt=0, description="Seconds before hang-up.")
+    end_of_turn_silence_ms: int = Field(
+        default=500, ge=100, le=5000, description="VAD silence (ms) that ends the caller's turn."
+    )
+    filler_phrases: list[NonEmpty] = Field(
+        default_factory=lambda: ["One moment."],
+        description="Spoken while a slow answer or tool call is pending.",
+    )
+    max_tokens: int = Field(default=300, gt=0, le=8192, description="Tokens per answer.")
+
+    @property
+    def min_interruption_speech_ms(self) -> int:
+        """Caller speech (ms) needed before the agent stops talking: 150 + 500 x threshold."""
+        return round(150 + 500 * self.interruption_threshold)
+
+
+class PhoneIntegrationConfig(_Block):
+    """How calls reach the agent: ``managed`` numbers, a customer ``sip_trunk``, or the
+    customer's own ``twilio`` account (the default: the platform speaks Twilio Media Streams)."""
+
+    type: Literal["managed", "sip_trunk", "twilio"] = "twilio"
+    region: NonEmpty = "us-east-1"
+    fallback_region: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _distinct_regions(self) -> PhoneIntegrationConfig:
+        if self.fallback_region is not None and self.fallback_region == self.region:
+            problem = FieldError("fallback_region", "must differ from region", self.region)
+            raise located_error([problem])
+        return self
+
+
+def _default_backchannels() -> list[str]:
+    return ["uh-huh", "uh huh", "mm-hmm", "mhm", "yeah", "yep", "okay", "ok", "right", "sure"]
+
+
+class SpeechConfig(_Block):
+    """Hints for speech recognition and turn-taking."""
+
+    expected_phrases: list[NonEmpty] = Field(
+        default_factory=list, description="Phrases recognisers may constrain recognition to."
+    )
+    keyterms: list[NonEmpty] = Field(default_factory=list, description="Words to boost.")
+    endpointing_ms: int = Field(
+        default=300, ge=10, le=5000, description="Silence (ms) the recogniser waits to finalise."
+    )
+    backchannel_phrases: list[NonEmpty] = Field(
+        default_factory=_default_backchannels,
+        description="Caller words that never interrupt the agent (case-insensitive).",
+    )
+
+
+class EnginesConfig(_Block):
+    """Per-agent engine override; ``auto`` lets the platform choose (a cloud engine when its
+    credentials are configured, else the embedded one; for ``llm``, ``flow`` when the agent has
+    a flow and no cloud model is available)."""
+
+    stt: Literal["auto", "pocketsphinx", "deepgram"] = "auto"
+    tts: Literal["auto", "espeak", "deepgram"] = "auto"
+    llm: Literal["auto", "flow", "bedrock", "anthropic", "openai"] = "auto"
+
+
+class AgentConfig(_Block):
+    """A complete agent. Needs ``name`` and a ``system_prompt`` or a ``flow`` (or both: the
+    prompt drives cloud models, the flow drives the embedded flow engine)."""
+
+    name: NonEmpty = Field(max_length=200)
+    version: SemVer = "1.0.0"
+    system_prompt: str = ""
+    voice: VoiceConfig = VoiceConfig()
+    language: LanguageConfig = LanguageConfig()
+    greeting: str = Field(default="", description="Spoken on answer; empty: wait for caller.")
+    models: ModelsConfig = ModelsConfig()
+    automation: AutomationConfig = AutomationConfig()
+    parameters: ParametersConfig = ParametersConfig()
+    phone_integration: PhoneIntegrationConfig = PhoneIntegrationConfig()
+    speech: SpeechConfig = SpeechConfig()
+    engines: EnginesConfig = EnginesConfig()
+    flow: FlowSpec | None = None
+
+    @model_validator(mode="after")
+    def _has_behaviour(self) -> AgentConfig:
+        if not self.system_prompt and self.flow is None:
+            message = "an agent needs a non-empty system_prompt or a flow; neither was given"
+            raise located_error([FieldError("system_prompt", message, None)])
+        return self
+
+    def stt_options(self) -> SttOptions:
+        """Recognition options for a call to this agent."""
+        return SttOptions(
+            language=self.language.primary,
+            expected_phrases=tuple(self.speech.expected_phrases),
+            keyterms=tuple(self.speech.keyterms),
+            endpointing_ms=self.speech.endpointing_ms,
+        )
+
+    def voice_options(self) -> VoiceOptions:
+        """Synthesis options for this agent's voice."""
+        return VoiceOptions(model=self.voice.model, language=self.language.primary)
+
+
+def validate_agent_config(data: object) -> AgentConfig:
+    """Validate an agent: a parsed JSON object (dict) or JSON text (str/bytes).
+
+    Raises ``AgentConfigError`` listing every problem with its dotted path.
+    """
+    try:
+        if isinstance(data, str | bytes | bytearray):
+            return AgentConfig.model_validate_json(data)
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise AgentConfigError(field_errors(exc, {"nodes": NODE_TYPES})) from exc

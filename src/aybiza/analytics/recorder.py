@@ -1,0 +1,82 @@
+"""Persists what a call loop reports, through the process's single store writer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.pipeline.recording import Speaker, TurnRecord
+from aybiza.store.models import Call, TranscriptLine, Turn, utcnow
+from aybiza.store.writer import StoreWriter
+
+
+class StoreCallRecorder:
+    """Each transcript line, turn and the call's end are queued for writing the moment they
+    happen, in order; nothing waits for the end of the call."""
+
+    def __init__(self, writer: StoreWriter, *, call_id: str, tenant_id: str) -> None:
+        self._writer = writer
+        self._call_id = call_id
+        self._tenant_id = tenant_id
+        self._seq = 0
+
+    def started(self, stream_sid: str) -> None:
+        values = {"status": "in-progress", "stream_sid": stream_sid, "started_at": utcnow()}
+        self._update_call(values)
+
+    def transcript(self, speaker: Speaker, text: str) -> None:
+        self._seq += 1
+        line = TranscriptLine(
+            tenant_id=self._tenant_id,
+            call_id=self._call_id,
+            seq=self._seq,
+            speaker=speaker,
+            text=text,
+            at=utcnow(),
+        )
+
+        async def write(session: AsyncSession) -> None:
+            session.add(line)
+
+        self._writer.submit(write)
+
+    def turn(self, record: TurnRecord) -> None:
+        row = Turn(
+            tenant_id=self._tenant_id,
+            call_id=self._call_id,
+            index=record.index,
+            user_text=record.user_text,
+            agent_text=record.agent_text,
+            heard_text=record.heard_text,
+            interrupted=record.interrupted,
+            model=record.model,
+            timings_ms=record.timings_ms,
+            usage=record.usage,
+            notes=record.notes,
+        )
+
+        async def write(session: AsyncSession) -> None:
+            session.add(row)
+
+        self._writer.submit(write)
+
+    def ended(self, reason: str, stats: dict[str, Any], transfer_to: str | None) -> None:
+        self._update_call(
+            {
+                "status": "completed",
+                "ended_reason": reason,
+                "ended_at": utcnow(),
+                "stats": dict(stats),
+                "transfer_to": transfer_to,
+            }
+        )
+
+    def _update_call(self, values: dict[str, Any]) -> None:
+        call_id = self._call_id
+
+        async def write(session: AsyncSession) -> None:
+            await session.execute(update(Call).where(Call.id == call_id).values(**values))
+
+        self._writer.submit(write)

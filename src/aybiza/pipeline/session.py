@@ -1,0 +1,390 @@
+"""The real-time loop of one call: hear the caller, take turns, speak, let the caller interrupt."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from aybiza.analytics import metrics
+from aybiza.audio.codec import SAMPLE_RATE_HZ
+from aybiza.conversation.engine import Conversation, ConversationSettings
+from aybiza.pipeline.answer import AgentAnswer
+from aybiza.pipeline.interruption import InterruptionPolicy
+from aybiza.pipeline.phrases import PhraseCache
+from aybiza.pipeline.plan import CallPlan, Engines
+from aybiza.pipeline.playout import Playout, Utterance
+from aybiza.pipeline.recording import CallRecorder, TurnRecord
+from aybiza.pipeline.timings import TurnTimings
+from aybiza.pipeline.transport import CallTransport
+from aybiza.pipeline.vad import VoiceActivityDetector
+from aybiza.providers.base import SttStream
+
+log = structlog.get_logger(__name__)
+
+# The greeting goes out in one-second chunks so a barge-in knows how much of it was heard.
+_GREETING_CHUNK_BYTES = SAMPLE_RATE_HZ
+
+
+@dataclass(slots=True)
+class _AgentTurn:
+    """The agent's side of a turn (or the greeting) until what the caller heard is settled."""
+
+    utterance: Utterance
+    task: asyncio.Task[None] | None = None
+    answer: AgentAnswer | None = None
+    user_text: str = ""
+    index: int = 0
+    interrupted: bool = False
+    superseded: bool = False
+
+
+class CallSession:
+    """Owns one call's state. The carrier adapter calls ``on_audio``/``on_mark``/``on_dtmf``/
+    ``on_stop`` in the order messages arrive; recognition events arrive on one task; the agent's
+    side of each turn runs on one task that a barge-in cancels. ``finished`` is set when the call
+    is over, whoever ended it; ``ended_reason`` says why."""
+
+    def __init__(
+        self,
+        plan: CallPlan,
+        engines: Engines,
+        transport: CallTransport,
+        recorder: CallRecorder,
+        phrases: PhraseCache,
+    ) -> None:
+        self.plan = plan
+        self.engines = engines
+        self.recorder = recorder
+        self.phrases = phrases
+        self.playout = Playout(transport)
+        self.vad = VoiceActivityDetector(end_silence_ms=plan.end_of_turn_silence_ms)
+        self.policy = InterruptionPolicy.from_phrases(
+            plan.min_interruption_speech_ms, plan.backchannels
+        )
+        self.conversation = Conversation(
+            engines.llm.open_session(plan.call_id),
+            ConversationSettings(
+                system_prompt=plan.system_prompt,
+                model=plan.model,
+                temperature=plan.temperature,
+                max_tokens=plan.max_tokens,
+                context_window=plan.context_window,
+                language=plan.language,
+            ),
+        )
+        self.finished = asyncio.Event()
+        self.ended_reason: str | None = None
+        self.transfer_to: str | None = None
+        self.stats: dict[str, Any] = {"frames_in": 0, "barge_ins": 0, "fillers": 0, "turns": 0}
+        self._stt: SttStream | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._current: _AgentTurn | None = None
+        self._turns = 0
+        self._segments: list[str] = []
+        self._interim = ""
+        self._finalize_requested = False
+        self._last_voiced_at: float | None = None
+        self._digits = ""
+        self._dtmf_timer: asyncio.Task[None] | None = None
+        self._started_at = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open recognition and speak the greeting; called when the carrier's stream starts."""
+        self._started_at = time.monotonic()
+        metrics.CALLS_STARTED.inc()
+        metrics.CALLS_ACTIVE.inc()
+        self._spawn(self._greet(), "greeting")
+        self._stt = await self.engines.stt.open_stream(self.plan.stt)
+        self._spawn(self._consume_recognition(), "recognition")
+        self._spawn(self._limit_duration(), "max-duration")
+
+    async def end(self, reason: str) -> None:
+        """End the call once, whoever asks; persists the reason and releases the engines."""
+        if self.ended_reason is not None:
+            return
+        self.ended_reason = reason
+        if self._current is not None and self._current.task is not None:
+            await self._cancel_turn(self._current)
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        if self._dtmf_timer is not None:
+            self._dtmf_timer.cancel()
+        if self._stt is not None:
+            with contextlib.suppress(Exception):
+                await self._stt.close()
+        self.stats["duration_s"] = round(time.monotonic() - self._started_at, 3)
+        self.recorder.ended(reason, self.stats, self.transfer_to)
+        metrics.CALLS_ENDED.labels(reason).inc()
+        metrics.CALLS_ACTIVE.dec()
+        self.finished.set()
+
+    # ------------------------------------------------------------------ carrier events
+
+    async def on_audio(self, frame: bytes) -> None:
+        """One inbound 20 ms μ-law frame from the caller."""
+        self.stats["frames_in"] += 1
+        if self._stt is not None:
+            await self._stt.send_audio(frame)
+        state = self.vad.feed(frame)
+        if state.started:
+            self._interim = ""
+        if state.speaking and state.silence_ms == 0:
+            self._last_voiced_at = time.monotonic()
+            if self.playout.speaking and self.policy.interrupts(state.speech_ms, self._interim):
+                await self._barge_in()
+        if state.ended and self._stt is not None:
+            self._finalize_requested = True
+            await self._stt.finalize()
+
+    def on_mark(self, name: str) -> None:
+        self.playout.on_mark(name)
+
+    async def on_dtmf(self, digit: str) -> None:
+        """Digits are gathered until '#' or a pause, then reach the conversation as caller input."""
+        if self.playout.speaking:
+            await self._barge_in()
+        if self._dtmf_timer is not None:
+            self._dtmf_timer.cancel()
+        if digit == "#":
+            await self._submit_digits()
+            return
+        self._digits += digit
+        self._dtmf_timer = asyncio.create_task(self._digits_after_pause())
+
+    async def on_stop(self) -> None:
+        await self.end("caller-hangup")
+
+    # ------------------------------------------------------------------ turn taking
+
+    async def _consume_recognition(self) -> None:
+        assert self._stt is not None
+        try:
+            async for event in self._stt.events():
+                if event.kind == "speech_started":
+                    self._interim = ""
+                elif event.kind == "interim":
+                    self._interim = event.text
+                    if self.playout.speaking and self.policy.interrupts(
+                        self.vad.state.speech_ms, event.text
+                    ):
+                        await self._barge_in()
+                elif event.kind == "final":
+                    if event.text.strip():
+                        self._segments.append(event.text.strip())
+                    if event.speech_final or self._finalize_requested:
+                        await self._utterance_complete()
+                else:
+                    await self._utterance_complete()
+        except Exception as exc:
+            metrics.ENGINE_ERRORS.labels("stt", self.engines.stt.name).inc()
+            log.exception("call.stt_failed", call_sid=self.plan.call_sid)
+            self.stats["stt_error"] = f"{type(exc).__name__}: {exc}"
+            self._spawn(self.end("stt-failed"), "end")
+
+    async def _utterance_complete(self) -> None:
+        text = " ".join(self._segments)
+        self._segments.clear()
+        self._interim = ""
+        self._finalize_requested = False
+        if text:
+            await self._caller_said(text, self._last_voiced_at or time.monotonic())
+
+    async def _caller_said(self, text: str, speech_end: float) -> None:
+        """A caller utterance is final: answer it (or let a backchannel pass)."""
+        stt_final = time.monotonic()
+        current = self._current
+        if current is not None and current.task is not None and not current.task.done():
+            if self.playout.speaking:
+                if not self.policy.final_interrupts(text):
+                    self.recorder.transcript("caller", text)
+                    return
+                await self._barge_in()
+            else:
+                # The caller went on before the agent said anything: answer both together.
+                current.superseded = True
+                await self._cancel_turn(current)
+        self.recorder.transcript("caller", text)
+        self.conversation.add_user(text)
+        timings = TurnTimings(speech_end=speech_end, stt_final=stt_final)
+        metrics.STT_LATENCY.observe(max(stt_final - speech_end, 0.0))
+        self._start_answer(text, timings)
+
+    def _start_answer(self, user_text: str, timings: TurnTimings) -> None:
+        plan = self.plan
+        answer = AgentAnswer(
+            conversation=self.conversation,
+            tts=self.engines.tts,
+            voice=plan.voice,
+            playout=self.playout,
+            timings=timings,
+            filler=self._filler if plan.filler_phrases else None,
+            max_response_s=plan.max_response_ms / 1000,
+        )
+        self._turns += 1
+        turn = _AgentTurn(answer.utterance, answer=answer, user_text=user_text, index=self._turns)
+        turn.task = asyncio.create_task(self._run_turn(turn), name=f"turn-{turn.index}")
+        self._current = turn
+
+    async def _run_turn(self, turn: _AgentTurn) -> None:
+        answer = turn.answer
+        assert answer is not None
+        try:
+            await answer.run()
+            if answer.error is not None:
+                metrics.ENGINE_ERRORS.labels("answer", self.engines.llm.name).inc()
+                await self._speak_phrase(self.plan.apology)
+            await self.playout.wait_drained()
+        finally:
+            self._settle(turn)
+        await self._act_on_tools(turn)
+
+    async def _barge_in(self) -> None:
+        current = self._current
+        if current is None or current.task is None or current.task.done() or current.interrupted:
+            return
+        current.interrupted = True
+        await self.playout.clear()
+        self.stats["barge_ins"] += 1
+        metrics.BARGE_INS.inc()
+        await self._cancel_turn(current)
+
+    async def _cancel_turn(self, turn: _AgentTurn) -> None:
+        if turn.task is not None and not turn.task.done():
+            turn.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await turn.task
+
+    def _settle(self, turn: _AgentTurn) -> None:
+        """Put in the context and transcript only what the caller heard of the agent."""
+        heard = turn.utterance.heard_text()
+        answer = turn.answer
+        self.conversation.add_agent(heard, answer.tool_calls if answer and heard else None)
+        if heard:
+            self.recorder.transcript("agent", heard)
+        if self._current is turn:
+            self._current = None
+        self.playout.forget(turn.utterance)
+        if answer is None:
+            return
+        timings = answer.timings
+        if timings.first_audio_sent is not None:
+            metrics.VOICE_TO_VOICE.observe(timings.first_audio_sent - timings.speech_end)
+        added = timings.platform_added()
+        if added is not None:
+            metrics.PLATFORM_ADDED.observe(added)
+        if timings.llm_first_token is not None and timings.llm_request is not None:
+            metrics.LLM_FIRST_TOKEN.observe(timings.llm_first_token - timings.llm_request)
+        metrics.TURNS.inc()
+        self.stats["turns"] += 1
+        self.stats["fillers"] += int(answer.filler_spoken)
+        end = answer.end
+        notes: dict[str, Any] = {}
+        if answer.error:
+            notes["error"] = answer.error
+        if answer.filler_spoken:
+            notes["filler"] = True
+        if turn.superseded:
+            notes["superseded"] = True
+        if answer.tool_calls:
+            notes["tool_calls"] = [
+                {"name": c.name, "arguments": c.arguments} for c in answer.tool_calls
+            ]
+        self.recorder.turn(
+            TurnRecord(
+                index=turn.index,
+                user_text=turn.user_text,
+                agent_text=answer.spoken_text,
+                heard_text=heard,
+                interrupted=turn.interrupted or turn.superseded,
+                model=self.plan.model or self.engines.llm.name,
+                timings_ms=timings.as_ms(),
+                usage=(
+                    {
+                        "input_tokens": end.usage.input_tokens,
+                        "output_tokens": end.usage.output_tokens,
+                        "stop_reason": end.stop_reason,
+                    }
+                    if end is not None
+                    else {}
+                ),
+                notes=notes,
+            )
+        )
+
+    async def _act_on_tools(self, turn: _AgentTurn) -> None:
+        if turn.answer is None or turn.interrupted:
+            return
+        for call in turn.answer.tool_calls:
+            if call.name == "end_call":
+                await self.end("agent-ended")
+                return
+            if call.name == "transfer_call":
+                self.transfer_to = str(call.arguments.get("to", "")) or None
+                await self.end("transferred")
+                return
+
+    # ------------------------------------------------------------------ fixed phrases
+
+    async def _greet(self) -> None:
+        plan = self.plan
+        if not plan.greeting:
+            return
+        audio = await self.phrases.get(plan.agent_key, self.engines.tts, plan.voice, plan.greeting)
+        turn = _AgentTurn(self.playout.start_utterance(), task=asyncio.current_task())
+        self._current = turn
+        index = self.playout.add_sentence(turn.utterance, plan.greeting)
+        try:
+            for offset in range(0, len(audio), _GREETING_CHUNK_BYTES):
+                await self.playout.send(
+                    turn.utterance, index, audio[offset : offset + _GREETING_CHUNK_BYTES]
+                )
+                if offset == 0:
+                    metrics.GREETING_LATENCY.observe(time.monotonic() - self._started_at)
+                    self.stats["greeting_latency_ms"] = round(
+                        (time.monotonic() - self._started_at) * 1000, 2
+                    )
+            self.playout.finish_sentence(turn.utterance, index)
+            await self.playout.wait_drained()
+        finally:
+            self.playout.finish_sentence(turn.utterance, index)
+            self._settle(turn)
+
+    async def _filler(self) -> bytes:
+        text = self.plan.filler_phrases[self._turns % len(self.plan.filler_phrases)]
+        return await self.phrases.get(self.plan.agent_key, self.engines.tts, self.plan.voice, text)
+
+    async def _speak_phrase(self, text: str) -> None:
+        audio = await self.phrases.get(self.plan.agent_key, self.engines.tts, self.plan.voice, text)
+        utterance = self.playout.start_utterance()
+        index = self.playout.add_sentence(utterance, text)
+        await self.playout.send(utterance, index, audio)
+        self.playout.finish_sentence(utterance, index)
+
+    # ------------------------------------------------------------------ timers
+
+    async def _digits_after_pause(self) -> None:
+        await asyncio.sleep(self.plan.dtmf_interdigit_ms / 1000)
+        await self._submit_digits()
+
+    async def _submit_digits(self) -> None:
+        digits, self._digits = self._digits, ""
+        if digits:
+            await self._caller_said(f"DTMF {digits}", time.monotonic())
+
+    async def _limit_duration(self) -> None:
+        await asyncio.sleep(self.plan.max_call_duration_s)
+        await self.end("max-duration")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,152 @@
+"""A scripted conversation: hear the greeting out, then each line, answer, line, answer...
+
+The runner takes turns the way a polite caller does: it lets the agent finish before speaking,
+times every answer, and stops early, without failing, when the agent hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aybiza.simulator.errors import CallEndedError
+from aybiza.simulator.twilio_client import SimulatedCall
+
+# Close codes of a call that ended normally (1000) or because the server went away (1001).
+NORMAL_CLOSE_CODES = frozenset({1000, 1001})
+
+
+@dataclass(frozen=True, slots=True)
+class SayStep:
+    """Speak ``audio`` (μ-law 8 kHz); ``label`` is what the report shows for it."""
+
+    label: str
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfStep:
+    """Press ``digits`` one after another (``0``-``9``, ``*``, ``#``)."""
+
+    digits: str
+
+    @property
+    def label(self) -> str:
+        """How the report shows the key presses."""
+        return f"[keys {self.digits}]"
+
+
+ScriptStep = SayStep | DtmfStep
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptTiming:
+    """How patient the caller is.
+
+    ``answer_timeout_s`` bounds each wait for the agent: to start answering, and once it speaks,
+    to go quiet. ``quiet_ms`` of silence (with nothing left to play) means the agent finished.
+    ``dtmf_gap_ms`` spaces key presses like a person's finger.
+    """
+
+    answer_timeout_s: float = 30.0
+    quiet_ms: int = 1200
+    dtmf_gap_ms: int = 250
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What happened at one step: the answer's voice-to-voice latency, or the problem."""
+
+    label: str
+    latency_s: float | None = None
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class ScriptOutcome:
+    """The conversation as the caller lived it."""
+
+    greeting_latency_s: float | None = None
+    greeting_note: str | None = None
+    steps: list[StepOutcome] = field(default_factory=list)
+    # Lines never said because the agent hung up first.
+    unsaid: list[str] = field(default_factory=list)
+    # Everything that makes the call a failure (no answer, abnormal close...).
+    problems: list[str] = field(default_factory=list)
+
+
+# Called with (message, done): ``done`` false while waiting, true once the step finished.
+Progress = Callable[[str, bool], None]
+
+
+def _quiet(message: str, done: bool) -> None:
+    del message, done
+
+
+async def run_script(
+    call: SimulatedCall,
+    steps: Sequence[ScriptStep],
+    timing: ScriptTiming | None = None,
+    progress: Progress = _quiet,
+) -> ScriptOutcome:
+    """Run ``steps`` on ``call`` and hang up at the end (unless the agent already did)."""
+    timing = timing or ScriptTiming()
+    outcome = ScriptOutcome()
+    timeout = timing.answer_timeout_s
+    progress("waiting for the greeting", False)
+    try:
+        outcome.greeting_latency_s = await call.wait_for_agent_audio(timeout)
+        progress(f"greeting started after {outcome.greeting_latency_s * 1000:.0f} ms", True)
+        await call.wait_until_agent_done(quiet_ms=timing.quiet_ms, timeout=timeout)
+    except TimeoutError as exc:
+        # An agent may have no greeting: worth saying, not a failure.
+        outcome.greeting_note = f"greeting: {exc}"
+        progress(outcome.greeting_note, True)
+    except CallEndedError:
+        outcome.greeting_note = "the agent ended the call before greeting"
+    for step in steps:
+        if call.ended:
+            outcome.unsaid.append(step.label)
+            continue
+        outcome.steps.append(await _run_step(call, step, timing, progress))
+    if call.closed_by_server:
+        progress(f"the agent ended the call (close code {call.close_code})", True)
+        if call.close_code not in NORMAL_CLOSE_CODES:
+            outcome.problems.append(
+                f"the server closed the stream with code {call.close_code} "
+                f"({call.close_reason or 'no reason given'})"
+            )
+    else:
+        await call.hangup()
+        progress("hung up", True)
+    outcome.problems.extend(f"{s.label}: {s.problem}" for s in outcome.steps if s.problem)
+    return outcome
+
+
+async def _run_step(
+    call: SimulatedCall, step: ScriptStep, timing: ScriptTiming, progress: Progress
+) -> StepOutcome:
+    result = StepOutcome(step.label)
+    try:
+        progress(f"caller: {step.label}", False)
+        if isinstance(step, SayStep):
+            await call.say(step.audio)
+        else:
+            for position, digit in enumerate(step.digits):
+                if position:
+                    await asyncio.sleep(timing.dtmf_gap_ms / 1000)
+                await call.send_dtmf(digit)
+        progress(f"caller: {step.label} (waiting for the answer)", False)
+        result.latency_s = await call.wait_for_agent_audio(timing.answer_timeout_s)
+        progress(f"{step.label} → answered after {result.latency_s * 1000:.0f} ms", True)
+        await call.wait_until_agent_done(
+            quiet_ms=timing.quiet_ms, timeout=timing.answer_timeout_s
+        )
+    except TimeoutError as exc:
+        result.problem = str(exc)
+        progress(f"{step.label} → {exc}", True)
+    except CallEndedError:
+        # The agent hanging up after a line (a goodbye) is its decision, not a failure.
+        progress(f"{step.label} → the agent ended the call", True)
+    return result
