@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 
-ADMIN_KEY_FILE = Path("data/admin.key")
 API_KEY_ENV = "AYBIZA_API_KEY"
 
 
@@ -68,13 +67,20 @@ class CallRecord:
     transcript: list[TranscriptLine] = field(default_factory=list)
 
 
-def resolve_api_key(explicit: str | None, *, key_file: Path = ADMIN_KEY_FILE) -> str | None:
-    """The API key: ``explicit`` (``--api-key``), else ``$AYBIZA_API_KEY``, else the first line
-    of ``./data/admin.key`` (written by a local server at first start), else None."""
+def admin_key_file() -> Path:
+    """Where a local server keeps its generated key: ``admin.key`` in its data directory
+    (``$AYBIZA_DATA_DIR``, by default ``./data``)."""
+    return Path(os.environ.get("AYBIZA_DATA_DIR") or "data") / "admin.key"
+
+
+def resolve_api_key(explicit: str | None, *, key_file: Path | None = None) -> str | None:
+    """The API key: ``explicit`` (``--api-key``), else ``$AYBIZA_API_KEY``, else the contents
+    of ``key_file`` (by default ``admin_key_file()``), else None."""
     if explicit:
         return explicit
     if env_key := os.environ.get(API_KEY_ENV):
         return env_key
+    key_file = key_file or admin_key_file()
     try:
         return key_file.read_text(encoding="utf-8").strip() or None
     except OSError:
@@ -89,7 +95,7 @@ def parse_call_record(data: Any) -> CallRecord:
     """Read the record's JSON; missing optional members get defaults, a wrong shape raises."""
     if not isinstance(data, Mapping) or not isinstance(data.get("call_sid"), str):
         raise CallRecordError(f"expected a call record object with call_sid, got {data!r:.200}")
-    turns = []
+    turns: list[RecordedTurn] = []
     for raw in data.get("turns") or []:
         timings = raw.get("timings_ms") or {}
         turns.append(

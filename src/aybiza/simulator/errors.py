@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 START_SERVER_HINT = "is the server running? start it with `make run`"
+SIGNATURE_HINT = "check that --auth-token (or $TWILIO_AUTH_TOKEN) is the server's TWILIO_AUTH_TOKEN"
 
 
 class SimulatorError(Exception):
@@ -21,7 +22,7 @@ class WebhookError(SimulatorError):
     """The incoming-call webhook answered with an error status or something that is not TwiML."""
 
     def __init__(self, message: str, *, status_code: int | None = None, body: str = "") -> None:
-        super().__init__(message)
+        super().__init__(f"{message}; {SIGNATURE_HINT}" if status_code == 403 else message)
         self.status_code = status_code
         self.body = body
 
@@ -43,7 +44,8 @@ class StreamRejectedError(SimulatorError):
     """The WebSocket handshake to the Stream URL failed (HTTP status other than 101, or none)."""
 
     def __init__(self, url: str, reason: str, *, status_code: int | None = None) -> None:
-        super().__init__(f"the media stream {url} was refused: {reason}")
+        hint = f"; {SIGNATURE_HINT}" if status_code == 403 else ""
+        super().__init__(f"the media stream {url} was refused: {reason}{hint}")
         self.url = url
         self.status_code = status_code
 

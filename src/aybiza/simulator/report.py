@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aybiza.simulator.call_record import CallRecord, TurnTimings
@@ -17,7 +18,8 @@ _MISSING = "[dim]-[/dim]"
 
 @dataclass(frozen=True, slots=True)
 class TurnRow:
-    """One row of the turns table: the client's measurement and the server's, when known."""
+    """One row of the turns table: the client's measurement and the server's, when known.
+    ``caller`` and ``agent`` are rich markup (their text escaped)."""
 
     caller: str
     agent: str
@@ -31,19 +33,21 @@ def turn_rows(outcome: ScriptOutcome, record: CallRecord | None) -> list[TurnRow
     The server's first turn counts as the greeting when it has no caller text; every other
     server turn takes the next client step. Steps the server did not record keep their row.
     """
-    greeting = TurnRow("(greeting)", "", outcome.greeting_latency_s, None)
+    greeting: TurnRow | None = TurnRow("(greeting)", "", outcome.greeting_latency_s, None)
     steps = iter(outcome.steps)
     rows: list[TurnRow] = []
     for position, turn in enumerate(record.turns if record else []):
-        agent = turn.agent_text + (" [yellow](interrupted)[/yellow]" if turn.interrupted else "")
+        agent = escape(turn.agent_text)
+        if turn.interrupted:
+            agent += " [yellow](interrupted)[/yellow]"
         if position == 0 and not turn.user_text:
             rows.append(TurnRow("(greeting)", agent, outcome.greeting_latency_s, turn.timings_ms))
             greeting = None
             continue
         step = next(steps, None)
-        caller = turn.user_text or (step.label if step else "")
+        caller = escape(turn.user_text or (step.label if step else ""))
         rows.append(TurnRow(caller, agent, step.latency_s if step else None, turn.timings_ms))
-    rows.extend(TurnRow(step.label, "", step.latency_s, None) for step in steps)
+    rows.extend(TurnRow(escape(step.label), "", step.latency_s, None) for step in steps)
     if greeting is not None and greeting.client_latency_s is not None:
         rows.insert(0, greeting)
     return rows
@@ -68,22 +72,25 @@ def render_report(
     ended_by = "the agent hung up" if call.closed_by_server else "the caller hung up"
     console.print(f"\n[bold]Call {call.call_sid}[/bold]: {ended_by}")
     if record is not None:
-        console.print(f"status {record.status}, ended: {record.ended_reason or 'not recorded'}")
+        ended = record.ended_reason or "not recorded"
+        console.print(escape(f"status {record.status}, ended: {ended}"))
         if record.engines:
             engines = ", ".join(f"{k}={v}" for k, v in record.engines.items() if k != "reason")
             reason = record.engines.get("reason")
-            console.print(f"engines: {engines}" + (f" ({reason})" if reason else ""))
+            console.print(escape(f"engines: {engines}" + (f" ({reason})" if reason else "")))
         _print_transcript(console, record)
     elif record_note:
-        console.print(f"[yellow]{record_note}[/yellow]; showing only what the caller measured")
+        console.print(
+            f"[yellow]{escape(record_note)}[/yellow]; showing only what the caller measured"
+        )
     _print_turns(console, turn_rows(outcome, record), with_server=record is not None)
     for note in [outcome.greeting_note, *(f"not said: {u}" for u in outcome.unsaid)]:
         if note:
-            console.print(f"[yellow]{note}[/yellow]")
+            console.print(f"[yellow]{escape(note)}[/yellow]")
     for error in call.protocol_errors:
-        console.print(f"[yellow]agent message Twilio would reject: {error}[/yellow]")
+        console.print(f"[yellow]agent message Twilio would reject: {escape(error)}[/yellow]")
     for problem in outcome.problems:
-        console.print(f"[red]✗ {problem}[/red]")
+        console.print(f"[red]✗ {escape(problem)}[/red]")
 
 
 def _print_transcript(console: Console, record: CallRecord) -> None:
@@ -95,7 +102,7 @@ def _print_transcript(console: Console, record: CallRecord) -> None:
     table.add_column("text")
     for line in record.transcript:
         style = "cyan" if line.speaker == "agent" else "green"
-        table.add_row(f"[{style}]{line.speaker}[/{style}]", line.text)
+        table.add_row(f"[{style}]{escape(line.speaker)}[/{style}]", escape(line.text))
     console.print(table)
 
 

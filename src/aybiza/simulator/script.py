@@ -34,7 +34,7 @@ class DtmfStep:
     @property
     def label(self) -> str:
         """How the report shows the key presses."""
-        return f"[keys {self.digits}]"
+        return f"(keys {self.digits})"
 
 
 ScriptStep = SayStep | DtmfStep
@@ -140,9 +140,7 @@ async def _run_step(
         progress(f"caller: {step.label} (waiting for the answer)", False)
         result.latency_s = await call.wait_for_agent_audio(timing.answer_timeout_s)
         progress(f"{step.label} → answered after {result.latency_s * 1000:.0f} ms", True)
-        await call.wait_until_agent_done(
-            quiet_ms=timing.quiet_ms, timeout=timing.answer_timeout_s
-        )
+        await call.wait_until_agent_done(quiet_ms=timing.quiet_ms, timeout=timing.answer_timeout_s)
     except TimeoutError as exc:
         result.problem = str(exc)
         progress(f"{step.label} → {exc}", True)

@@ -174,9 +174,17 @@ class SimulatedCall:
         self._latency.stream_started(started_at)
         self._sender = asyncio.create_task(self._send_frames(started_at), name="frames")
 
-    async def send_raw(self, text: str) -> None:
-        """Send ``text`` as one frame, as is (malformed-message tests); no sequence number."""
-        await self._socket.send_raw(text)
+    async def send_raw(self, text: str) -> bool:
+        """Send ``text`` as one frame, as is (malformed-message tests); no sequence number.
+
+        Returns False, sending nothing, once the socket has closed: a test flooding a server
+        with bad messages then reads ``close_code`` rather than catching a send error.
+        """
+        try:
+            await self._socket.send_raw(text)
+        except ConnectionClosed:
+            return False
+        return True
 
     async def say(self, mulaw: bytes) -> None:
         """Speak ``mulaw`` (μ-law 8 kHz) in the 20 ms frames, at real-time pace, after anything
@@ -262,6 +270,11 @@ class SimulatedCall:
     def played_audio(self) -> bytes:
         """What the caller heard so far: the agent's audio as played, silence in the gaps."""
         return self._earpiece.playback.played_audio(self.ended_at or time.monotonic())
+
+    @property
+    def started_at(self) -> float | None:
+        """When ``start`` was sent (monotonic seconds), None before."""
+        return self._latency.started_at
 
     @property
     def greeting_latency(self) -> float | None:

@@ -1,0 +1,325 @@
+"""Embedded text-to-speech: espeak-ng, bound with ctypes from the ``espeakng-loader`` wheel.
+
+espeak-ng keeps global state and is not thread-safe, so the process loads it once and every
+synthesis runs on one worker thread; the event loop only receives finished μ-law chunks. espeak
+speaks 16-bit PCM at 22.05 kHz: each chunk is resampled to 8 kHz and μ-law encoded once, on the
+worker thread, as soon as espeak hands it over, so the first audio leaves before the sentence is
+fully synthesized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import espeakng_loader
+import numpy as np
+import numpy.typing as npt
+
+from aybiza.audio.codec import SAMPLE_RATE_HZ, pcm16_to_ulaw
+from aybiza.audio.resample import StreamResampler
+from aybiza.providers.base import VoiceOptions
+
+# Values from espeak-ng's speak_lib.h (API revision 12).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: espeak_Synth returns when synthesis is done
+_INITIALIZE_DONT_EXIT = 0x8000  # raise an error instead of exit() when the data is missing
+_POS_CHARACTER = 1  # espeak_POSITION_TYPE
+_CHARS_UTF8 = 1  # espeak_Synth flags
+_PARAM_RATE = 1  # espeak_PARAMETER espeakRATE, words per minute
+_EE_OK = 0  # espeak_ERROR
+_RATE_NORMAL_WPM = 175
+_RATE_MIN_WPM = 80
+_RATE_MAX_WPM = 450
+
+_CALLBACK_BUFFER_MS = 60  # audio per callback: small enough that first audio comes at once
+_KEEP_LEADING_SILENCE_MS = 50
+_SILENCE_AMPLITUDE = 100  # |sample| at or below this counts as silence (about -50 dBFS)
+_FALLBACK_VOICE = "en-us"
+
+
+class _EventId(ctypes.Union):
+    _fields_ = (
+        ("number", ctypes.c_int),
+        ("name", ctypes.c_char_p),
+        ("string", ctypes.c_char * 8),
+    )
+
+
+class _EspeakEvent(ctypes.Structure):
+    """``espeak_EVENT``; declared so the callback's pointer type is exact (events are unused)."""
+
+    _fields_ = (
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    )
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
+)
+
+
+@dataclass(slots=True)
+class _Synthesis:
+    """One request as the worker thread sees it: ``deliver`` gets each μ-law chunk in order."""
+
+    text: str
+    voice: VoiceOptions
+    deliver: Callable[[bytes], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class _LeadingSilenceTrimmer:
+    """Drops the silence before the first sound, keeping only its last ``keep_samples``."""
+
+    def __init__(self, keep_samples: int) -> None:
+        self._keep = keep_samples
+        self._held = np.zeros(0, np.int16)
+        self._sound_started = False
+
+    def process(self, samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+        if self._sound_started:
+            return samples
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > _SILENCE_AMPLITUDE)
+        pending = np.concatenate((self._held, samples))
+        if loud.size == 0:
+            self._held = pending[len(pending) - self._keep :] if len(pending) > self._keep else pending
+            return np.zeros(0, np.int16)
+        self._sound_started = True
+        first_sound = len(self._held) + int(loud[0])
+        return pending[max(0, first_sound - self._keep) :]
+
+
+class _ActiveSynthesis:
+    """Conversion state of the synthesis espeak is running now (worker thread only)."""
+
+    def __init__(self, job: _Synthesis, espeak_rate_hz: int) -> None:
+        self.job = job
+        self.trimmer = _LeadingSilenceTrimmer(espeak_rate_hz * _KEEP_LEADING_SILENCE_MS // 1000)
+        self.resampler = StreamResampler(espeak_rate_hz, SAMPLE_RATE_HZ)
+        self.error: BaseException | None = None
+
+    def convert(self, samples: npt.NDArray[np.int16]) -> None:
+        audible = self.trimmer.process(samples)
+        if audible.size:
+            self._deliver(self.resampler.process(audible))
+
+    def finish(self) -> None:
+        self._deliver(self.resampler.flush())
+
+    def _deliver(self, pcm: npt.NDArray[np.int16]) -> None:
+        if pcm.size and not self.job.cancelled.is_set():
+            self.job.deliver(pcm16_to_ulaw(pcm))
+
+
+class _EspeakLibrary:
+    """The process's single espeak-ng instance. ``espeak_Initialize`` runs once per process;
+    a lock keeps synthesis serial even if several engines (each with its own worker) exist."""
+
+    _instance: _EspeakLibrary | None = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> _EspeakLibrary:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Initialize.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetSynthCallback.argtypes = (_SynthCallback,)
+        lib.espeak_SetSynthCallback.restype = None
+        lib.espeak_SetVoiceByName.argtypes = (ctypes.c_char_p,)
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = (
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_void_p,
+        )
+        lib.espeak_Synth.restype = ctypes.c_int
+        data_path = espeakng_loader.get_data_path()
+        rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS,
+            _CALLBACK_BUFFER_MS,
+            data_path.encode(),
+            _INITIALIZE_DONT_EXIT,
+        )
+        if rate <= 0:
+            raise RuntimeError(f"espeak-ng failed to initialize with data at {data_path!r}")
+        self._lib = lib
+        self.sample_rate_hz: int = rate
+        # ctypes frees a callback's trampoline with the Python object: keep it for the process.
+        self._callback = _SynthCallback(self._on_audio)
+        lib.espeak_SetSynthCallback(self._callback)
+        self._lock = threading.Lock()
+        self._voices: dict[tuple[str, str], str] = {}
+        self._selected_voice: str | None = None
+        self._active: _ActiveSynthesis | None = None
+
+    def synthesize(self, job: _Synthesis) -> None:
+        """Run one synthesis to the end (or until cancelled), delivering chunks as they come."""
+        with self._lock:
+            if job.cancelled.is_set():
+                return
+            self._select_voice(job.voice)
+            wpm = min(max(round(_RATE_NORMAL_WPM * job.voice.speed), _RATE_MIN_WPM), _RATE_MAX_WPM)
+            self._lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
+            text = job.text.replace("\x00", " ").encode()
+            active = self._active = _ActiveSynthesis(job, self.sample_rate_hz)
+            try:
+                status = self._lib.espeak_Synth(
+                    text, len(text) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+                )
+            finally:
+                self._active = None
+            if active.error is not None:
+                raise active.error
+            if status != _EE_OK:
+                raise RuntimeError(f"espeak_Synth failed with espeak_ERROR {status}")
+            active.finish()
+
+    def _select_voice(self, voice: VoiceOptions) -> None:
+        key = (voice.model, voice.language)
+        name = self._voices.get(key)
+        if name is None:
+            name = self._resolve_voice(voice)
+            self._voices[key] = name
+        elif name != self._selected_voice:
+            self._set_voice(name)
+        self._selected_voice = name
+
+    def _resolve_voice(self, voice: VoiceOptions) -> str:
+        # A cloud voice name (``aura-2-thalia-en``) is not an espeak voice: fall back to the
+        # language, first as given (``en-us``), then its primary subtag (``es-ES`` -> ``es``).
+        language = voice.language.strip().lower().replace("_", "-")
+        candidates = [voice.model.strip(), language, language.split("-")[0], _FALLBACK_VOICE]
+        for name in dict.fromkeys(c for c in candidates if c):
+            if self._set_voice(name):
+                return name
+        raise RuntimeError(f"espeak-ng has no voice {_FALLBACK_VOICE!r}: its data is incomplete")
+
+    def _set_voice(self, name: str) -> bool:
+        return bool(self._lib.espeak_SetVoiceByName(name.encode()) == _EE_OK)
+
+    def _on_audio(
+        self,
+        wav: ctypes._Pointer[ctypes.c_short],
+        num_samples: int,
+        events: ctypes._Pointer[_EspeakEvent],
+    ) -> int:
+        """espeak's SynthCallback: returning 1 aborts the synthesis (barge-in)."""
+        active = self._active
+        if active is None:
+            return 0
+        if active.job.cancelled.is_set():
+            return 1
+        if not wav or num_samples <= 0:
+            return 0  # NULL means the end; zero samples does not
+        try:
+            active.convert(np.array(np.ctypeslib.as_array(wav, shape=(num_samples,)), np.int16))
+        except BaseException as exc:  # an exception must not cross the C boundary
+            active.error = exc
+            return 1
+        return 0
+
+
+class EspeakTts:
+    """Text-to-speech with espeak-ng, fully offline; implements ``TtsEngine``.
+
+    ``VoiceOptions.model`` may name an espeak voice (``en-us``, ``en``, ``es``, ``fr``, with
+    variants like ``en-us+f3``); any other name, such as a cloud voice, falls back to the voice for
+    ``VoiceOptions.language`` (``en-US`` -> ``en-us``, ``es-ES`` -> ``es``), else ``en-us``.
+    ``speed`` 1.0 is espeak's normal 175 words per minute. Safe to create without an event loop
+    and to use from several loops: all work runs on the engine's single worker thread.
+    """
+
+    name = "espeak"
+
+    def __init__(self) -> None:
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
+        self._running: set[threading.Event] = set()
+        self._closed = False
+
+    def _submit(self, job: _Synthesis) -> Future[None]:
+        if self._closed:
+            raise RuntimeError("EspeakTts is closed; create a new engine to synthesize")
+        return self._worker.submit(_run_synthesis, job)
+
+    async def stream(self, text: str, voice: VoiceOptions) -> AsyncIterator[bytes]:
+        """Yield μ-law 8 kHz chunks as espeak produces them; closing or cancelling the consumer
+        aborts the synthesis within one callback buffer."""
+        if not text.strip():
+            return
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def deliver(chunk: bytes) -> None:  # on the worker thread
+            try:
+                loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+            except RuntimeError:  # the consumer's loop is gone: nobody will listen
+                cancelled.set()
+
+        def ended(future: asyncio.Future[None]) -> None:
+            if not future.cancelled():
+                future.exception()  # retrieved here so an abandoned stream logs no warning
+            chunks.put_nowait(None)
+
+        self._running.add(cancelled)
+        try:
+            done = asyncio.wrap_future(self._submit(_Synthesis(text, voice, deliver, cancelled)))
+            # Runs after every chunk: deliver() and the completion are queued on the loop in order.
+            done.add_done_callback(ended)
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+            await done
+        finally:
+            cancelled.set()
+            self._running.discard(cancelled)
+
+    async def synthesize(self, text: str, voice: VoiceOptions) -> bytes:
+        """The whole phrase as μ-law 8 kHz bytes."""
+        if not text.strip():
+            return b""
+        parts: list[bytes] = []
+        job = _Synthesis(text, voice, parts.append)
+        self._running.add(job.cancelled)
+        try:
+            await asyncio.wrap_future(self._submit(job))
+        finally:
+            job.cancelled.set()
+            self._running.discard(job.cancelled)
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        """Abort running syntheses and stop the worker thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for cancelled in self._running:
+            cancelled.set()
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_synthesis(job: _Synthesis) -> None:
+    _EspeakLibrary.shared().synthesize(job)

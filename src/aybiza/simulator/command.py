@@ -1,0 +1,206 @@
+"""``aybiza call``: phone an agent as a simulated Twilio caller and report what happened.
+
+The CLI registers this with ``app.command("call")(call)``. Spoken lines come first (``--say``
+in order, synthesized locally), then recorded ones (``--wav`` in order), then ``--dtmf``: click
+gives each option's values separately, so the interleaving on the command line is not known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from aybiza.simulator.call_record import (
+    CallRecord,
+    CallRecordError,
+    admin_key_file,
+    fetch_call_record,
+    resolve_api_key,
+)
+from aybiza.simulator.errors import SIGNATURE_HINT, SimulatorError
+from aybiza.simulator.report import render_report
+from aybiza.simulator.script import DtmfStep, SayStep, ScriptStep, ScriptTiming, run_script
+from aybiza.simulator.twilio_client import DEFAULT_CALLER, SimulatedCall
+from aybiza.simulator.wav import WavFormatError, read_wav_as_mulaw, write_wav
+from aybiza.simulator.wire import DTMF_DIGITS
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEMO_NUMBER = "+15005550006"
+# WebSocket close code for a refused stream (a bad X-Twilio-Signature, for one).
+POLICY_VIOLATION = 1008
+
+
+def call(
+    url: Annotated[str, typer.Option("--url", help="Base URL of the AYBIZA server.")] = DEFAULT_URL,
+    to: Annotated[
+        str, typer.Option("--to", help="Number to call (the demo agent's by default).")
+    ] = DEMO_NUMBER,
+    from_: Annotated[str, typer.Option("--from", help="Caller's number.")] = DEFAULT_CALLER,
+    say: Annotated[
+        list[str] | None,
+        typer.Option("--say", help="A line to speak (synthesized with espeak); repeatable."),
+    ] = None,
+    wav: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--wav",
+            help="A recorded line to speak (16-bit WAV, any rate), after the --say lines; "
+            "repeatable.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    dtmf: Annotated[
+        str | None, typer.Option("--dtmf", help="Keys to press after the spoken lines.")
+    ] = None,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Write what the caller heard to this WAV file.")
+    ] = None,
+    auth_token: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-token",
+            envvar="TWILIO_AUTH_TOKEN",
+            help="Twilio auth token used to sign the webhook and the stream.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="API key to read the call record "
+            "(default: $AYBIZA_API_KEY, then admin.key in $AYBIZA_DATA_DIR or ./data).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Seconds to wait for the agent at each step (to start answering, then to finish).",
+        ),
+    ] = 30.0,
+) -> None:
+    """Call an agent the way Twilio would and print the transcript and per-turn latency."""
+    if dtmf is not None and (not dtmf or set(dtmf) - DTMF_DIGITS):
+        raise typer.BadParameter(
+            f"expected keys among 0-9, * and #, received {dtmf!r}", param_hint="--dtmf"
+        )
+    recorded: list[SayStep] = []
+    for path in wav or []:
+        try:
+            recorded.append(SayStep(path.name, read_wav_as_mulaw(path)))
+        except WavFormatError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--wav") from exc
+    console = Console()
+    exit_code = asyncio.run(
+        _call(
+            console,
+            url=url,
+            to=to,
+            from_=from_,
+            lines=list(say or []),
+            recorded=recorded,
+            dtmf=dtmf,
+            save=save,
+            auth_token=auth_token,
+            api_key=api_key,
+            timeout_s=timeout,
+        )
+    )
+    if exit_code:
+        raise typer.Exit(exit_code)
+
+
+async def _synthesize(lines: list[str]) -> list[SayStep]:
+    if not lines:
+        return []
+    # Imported here: the TTS engine loads espeak-ng, which only --say needs.
+    from aybiza.providers.base import VoiceOptions
+    from aybiza.providers.tts.espeak import EspeakTts
+
+    tts = EspeakTts()
+    try:
+        return [SayStep(line, await tts.synthesize(line, VoiceOptions())) for line in lines]
+    finally:
+        await tts.aclose()
+
+
+async def _call(
+    console: Console,
+    *,
+    url: str,
+    to: str,
+    from_: str,
+    lines: list[str],
+    recorded: list[SayStep],
+    dtmf: str | None,
+    save: Path | None,
+    auth_token: str | None,
+    api_key: str | None,
+    timeout_s: float,
+) -> int:
+    try:
+        with console.status("synthesizing the caller's lines"):
+            spoken = await _synthesize(lines)
+    except Exception as exc:  # any engine failure: say so and stop before dialing
+        console.print(f"[red]✗ could not synthesize --say lines: {escape(str(exc))}[/red]")
+        return 1
+    steps: list[ScriptStep] = [*spoken, *recorded]
+    if dtmf:
+        steps.append(DtmfStep(dtmf))
+
+    with console.status(f"calling {to} at {url}") as status:
+        try:
+            simulated = await SimulatedCall.dial(url, to=to, from_=from_, auth_token=auth_token)
+        except SimulatorError as exc:
+            console.print(f"[red]✗ {escape(str(exc))}[/red]")
+            return 1
+        if simulated.ended:
+            hint = f"; {SIGNATURE_HINT}" if simulated.close_code == POLICY_VIOLATION else ""
+            closed = (
+                f"the server closed the media stream at once (code {simulated.close_code}, "
+                f"reason {simulated.close_reason!r}){hint}"
+            )
+            console.print(f"[red]✗ {escape(closed)}[/red]")
+            return 1
+        console.print(f"connected: call {simulated.call_sid}, stream {simulated.stream_sid}")
+
+        def progress(message: str, done: bool) -> None:
+            if done:
+                console.print(f"  {message}", markup=False, highlight=False)
+            else:
+                status.update(message)
+
+        timing = ScriptTiming(answer_timeout_s=timeout_s)
+        try:
+            outcome = await run_script(simulated, steps, timing, progress)
+        finally:
+            await simulated.hangup()
+
+    if save is not None:
+        write_wav(save, simulated.played_audio)
+        console.print(f"saved what the caller heard to {save}")
+    record, note = await _fetch_record(url, simulated.call_sid, api_key)
+    render_report(console, simulated, outcome, record, note)
+    return 1 if outcome.problems else 0
+
+
+async def _fetch_record(
+    url: str, call_sid: str, api_key: str | None
+) -> tuple[CallRecord | None, str | None]:
+    key = resolve_api_key(api_key)
+    if key is None:
+        return None, (
+            f"no API key for the call record (--api-key, $AYBIZA_API_KEY or {admin_key_file()})"
+        )
+    try:
+        return await fetch_call_record(url, call_sid, key), None
+    except CallRecordError as exc:
+        return None, f"no call record: {exc}"
