@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
@@ -24,10 +25,9 @@ def public_url(
     return urlunsplit((scheme, host, path, query, ""))
 
 
-def valid_signature(
-    auth_token: str, url: str, params: Mapping[str, list[str]] | Mapping[str, str], signature: str
-) -> bool:
-    """Twilio's own validator: tries the URL with and without the default port."""
+def valid_signature(auth_token: str, url: str, params: Mapping[str, Any], signature: str) -> bool:
+    """Twilio's own validator: tries the URL with and without the default port. ``params`` is a
+    plain dict or a multi-dict with ``getlist`` (repeated form keys all count)."""
     return bool(RequestValidator(auth_token).validate(url, params, signature))
 
 

@@ -39,7 +39,7 @@ async def _signed_form(request: Request) -> dict[str, str] | Response:
             websocket=False,
         )
         signature = request.headers.get("x-twilio-signature", "")
-        if not valid_signature(settings.twilio_auth_token, url, params, signature):
+        if not valid_signature(settings.twilio_auth_token, url, form, signature):
             metrics.WEBHOOKS.labels("bad-signature").inc()
             return Response(
                 content='{"error":{"code":"invalid_signature","message":"X-Twilio-Signature '

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -265,7 +265,7 @@ class EspeakTts:
             raise RuntimeError("EspeakTts is closed; create a new engine to synthesize")
         return self._worker.submit(_run_synthesis, job)
 
-    async def stream(self, text: str, voice: VoiceOptions) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, voice: VoiceOptions) -> AsyncGenerator[bytes, None]:
         """Yield μ-law 8 kHz chunks as espeak produces them; closing or cancelling the consumer
         aborts the synthesis within one callback buffer."""
         if not text.strip():
