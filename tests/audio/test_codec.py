@@ -1,4 +1,4 @@
-import audioop  # noqa: I001  stdlib reference implementation (deprecated, still in 3.11/3.12)
+import audioop  # stdlib reference implementation (deprecated, still in 3.11/3.12)
 
 import numpy as np
 

@@ -24,12 +24,12 @@ class RunningServer:
     auth_token: str
     log_path: Path
 
-    def call_record(self, call_sid: str) -> dict[str, object]:
-        response = httpx.get(
-            f"{self.base_url}/v1/calls/{call_sid}",
-            headers={"Authorization": f"Bearer {self.api_key}"},
-            timeout=5,
-        )
+    async def call_record(self, call_sid: str) -> dict[str, object]:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(
+                f"{self.base_url}/v1/calls/{call_sid}",
+                headers={"Authorization": f"Bearer {self.api_key}"},
+            )
         response.raise_for_status()
         record: dict[str, object] = response.json()
         return record

@@ -41,8 +41,10 @@ async def record_when_ended(
 ) -> dict[str, object]:
     """The call record once the server has written the call's end."""
     for _ in range(100):
-        record = server.call_record(call_sid)
-        if record["ended_reason"] is not None and (reason is None or record["ended_reason"] == reason):
+        record = await server.call_record(call_sid)
+        if record["ended_reason"] is not None and (
+            reason is None or record["ended_reason"] == reason
+        ):
             return record
         await asyncio.sleep(0.05)
     raise AssertionError(f"call {call_sid} never ended: {record}")
@@ -155,7 +157,8 @@ async def test_malformed_and_out_of_order_messages_are_counted_and_the_call_goes
     record = await record_when_ended(server, call.call_sid)
     assert record["stats"]["malformed_messages"] == 2  # type: ignore[index]
     assert turns(record)[0]["user_text"] == "what are your opening hours"
-    metrics = httpx.get(f"{server.base_url}/metrics").text
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{server.base_url}/metrics")).text
     assert "aybiza_stream_malformed_messages_total" in metrics
 
 
@@ -183,11 +186,12 @@ async def test_a_start_for_a_call_that_never_rang_is_refused(server: RunningServ
 
 async def test_wrong_signatures_get_403(server: RunningServer) -> None:
     form = {"CallSid": "CA" + "a" * 32, "From": "+15558675310", "To": DEMO_PHONE_NUMBER}
-    response = httpx.post(
-        f"{server.base_url}/twilio/voice",
-        data=form,
-        headers={"X-Twilio-Signature": sign("not-the-token", f"{server.base_url}/twilio/voice")},
-    )
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{server.base_url}/twilio/voice",
+            data=form,
+            headers={"X-Twilio-Signature": sign("wrong-token", f"{server.base_url}/twilio/voice")},
+        )
     assert response.status_code == 403
     assert response.json()["error"]["field"] == "X-Twilio-Signature"
     ws_url = server.base_url.replace("http://", "ws://") + "/twilio/stream"
@@ -208,5 +212,5 @@ async def test_an_unknown_number_hears_an_apology_and_is_hung_up(server: Running
     assert answer.stream_url is None
     assert answer.spoken and "not connected" in answer.spoken[0]
     assert "<Hangup" in answer.twiml
-    record = server.call_record(call_sid)
+    record = await server.call_record(call_sid)
     assert record["ended_reason"] == "unknown-number"

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aybiza.audio.codec import FRAME_BYTES, silence
+from aybiza.audio.codec import FRAME_BYTES, silence, ulaw_to_array
 from aybiza.providers.base import SttEvent, SttOptions, SttStream, VoiceOptions
 from aybiza.providers.stt.pocketsphinx import PocketsphinxStt
+from aybiza.providers.stt.speech_detector import SpeechDetector
 from aybiza.providers.tts.espeak import EspeakTts
 
 PHRASES = (
@@ -92,8 +93,9 @@ async def test_expected_phrase_is_recognised_exactly(stt: PocketsphinxStt, text:
 
 async def test_speech_started_comes_before_the_final(stt: PocketsphinxStt) -> None:
     events = await recognise(stt, "goodbye", WITH_PHRASES)
-    assert [event.kind for event in events][0] == "speech_started"
-    assert events[-1].kind == "final"
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "speech_started"
+    assert kinds[-1] == "final"
 
 
 async def test_without_expected_phrases_the_language_model_gives_text(
@@ -190,3 +192,12 @@ def test_invalid_settings_are_refused() -> None:
         PocketsphinxStt(max_decoders=0)
     with pytest.raises(ValueError, match="vad_aggressiveness"):
         PocketsphinxStt(vad_aggressiveness=5)
+
+
+async def test_an_utterance_without_pauses_is_cut_at_max_utterance_ms() -> None:
+    detector = SpeechDetector(end_silence_ms=5000, max_utterance_ms=1000)
+    pcm = ulaw_to_array(await speech("I would like to book an appointment"))
+    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm) - FRAME_BYTES, FRAME_BYTES)]
+    kinds = [detector.push(frame) for frame in frames]
+    started, ended = kinds.index("started"), kinds.index("ended")
+    assert (ended - started) * 20 <= 1000

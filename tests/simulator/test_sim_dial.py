@@ -18,7 +18,7 @@ from aybiza.simulator.errors import (
 from aybiza.simulator.twilio_client import SimulatedCall
 
 if TYPE_CHECKING:
-    from conftest import AppPeer, FakeAppFactory, FakeHttpServer
+    from .conftest import AppPeer, FakeAppFactory, FakeHttpServer
 
 TOKEN = "test-auth-token"
 

@@ -18,7 +18,7 @@ from aybiza.simulator.errors import CallEndedError
 from aybiza.simulator.twilio_client import SimulatedCall
 
 if TYPE_CHECKING:
-    from conftest import AppPeer, FakeAppFactory
+    from .conftest import AppPeer, FakeAppFactory
 
 
 def tone(duration_ms: int, byte: int = 0x10) -> bytes:

@@ -21,7 +21,9 @@ class StreamResampler:
     def __init__(self, in_rate_hz: int, out_rate_hz: int, quality: str = "HQ") -> None:
         self.in_rate_hz = in_rate_hz
         self.out_rate_hz = out_rate_hz
-        self._stream = soxr.ResampleStream(in_rate_hz, out_rate_hz, 1, dtype="int16", quality=quality)
+        self._stream = soxr.ResampleStream(
+            in_rate_hz, out_rate_hz, 1, dtype="int16", quality=quality
+        )
         self._flushed = False
 
     def process(self, samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:

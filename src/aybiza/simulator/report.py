@@ -109,18 +109,15 @@ def _print_transcript(console: Console, record: CallRecord) -> None:
 def _print_turns(console: Console, rows: list[TurnRow], *, with_server: bool) -> None:
     table = Table(title="Turns (latency after the end of the caller's speech)")
     table.add_column("#", justify="right")
-    table.add_column("caller")
-    if with_server:
-        table.add_column("agent")
+    # The words are in the transcript above; this table is about time, so it stays narrow.
+    table.add_column("caller", max_width=24, no_wrap=True, overflow="ellipsis")
     table.add_column("voice-to-voice\n(caller side)", justify="right", style="bold")
     if with_server:
-        for heading in ("STT final", "LLM 1st token", "TTS 1st audio", "1st audio sent"):
+        for heading in ("STT\nfinal", "LLM 1st\ntoken", "TTS 1st\naudio", "1st audio\nsent"):
             table.add_column(heading, justify="right")
         table.add_column("platform\nadded", justify="right", style="magenta")
     for number, row in enumerate(rows, start=1):
         cells = [str(number), row.caller]
-        if with_server:
-            cells.append(row.agent)
         cells.append(_seconds_as_ms(row.client_latency_s))
         if with_server:
             t = row.timings_ms or TurnTimings()

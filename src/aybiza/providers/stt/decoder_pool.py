@@ -142,7 +142,9 @@ class DecoderPool:
                     raise
                 return PooledDecoder(decoder, self._grammars)
             # Resolved with a decoder, or with None when a slot freed up for a new one.
-            waiter: asyncio.Future[PooledDecoder | None] = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[PooledDecoder | None] = (
+                asyncio.get_running_loop().create_future()
+            )
             self._waiters.append(waiter)
             try:
                 lent = await waiter
@@ -164,6 +166,8 @@ class DecoderPool:
         future.add_done_callback(lambda done: self._after_reset(decoder, done))
 
     def _after_reset(self, decoder: PooledDecoder, done: asyncio.Future[None]) -> None:
+        if self._closed:
+            return
         error = None if done.cancelled() else done.exception()
         if done.cancelled() or error is not None:
             # A decoder that cannot reset is dropped; the pool makes a new one when needed.

@@ -41,7 +41,9 @@ def phrase_set(phrases: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in map(normalize_phrase, phrases) if p))
 
 
-def build_grammar(phrases: tuple[str, ...], is_known_word: Callable[[str], bool]) -> PhraseGrammar | None:
+def build_grammar(
+    phrases: tuple[str, ...], is_known_word: Callable[[str], bool]
+) -> PhraseGrammar | None:
     """A grammar whose sentences are exactly the usable ``phrases`` (already normalized), or None
     when none is usable. Phrases with unknown words are left out, each with a warning."""
     usable: list[str] = []
@@ -57,7 +59,9 @@ def build_grammar(phrases: tuple[str, ...], is_known_word: Callable[[str], bool]
         else:
             usable.append(phrase)
     if not usable:
-        log.warning("stt.expected_phrases_unusable", phrases=list(phrases), fallback="language model")
+        log.warning(
+            "stt.expected_phrases_unusable", phrases=list(phrases), fallback="language model"
+        )
         return None
     digest = hashlib.sha256("\n".join(usable).encode()).hexdigest()[:16]
     alternatives = "\n    | ".join(usable)

@@ -29,11 +29,17 @@ class SpeechDetector:
     ``push`` says what a frame is: ``silence`` (no utterance; kept as pre-roll), ``started`` (this
     frame starts an utterance: take the audio so far with ``take_pre_roll``), ``speech`` (part of
     the utterance) or ``ended`` (the last frame of the utterance, after ``end_silence_ms`` of
-    silence). ``aggressiveness`` is webrtcvad's mode, 0 (keeps most audio) to 3.
+    silence, or once it lasted ``max_utterance_ms``: hold music must not keep a shared decoder
+    forever). ``aggressiveness`` is webrtcvad's mode, 0 (keeps most audio) to 3.
     """
 
     def __init__(
-        self, *, end_silence_ms: int, aggressiveness: int = 2, pre_roll_ms: int = 300
+        self,
+        *,
+        end_silence_ms: int,
+        aggressiveness: int = 2,
+        pre_roll_ms: int = 300,
+        max_utterance_ms: int = 20_000,
     ) -> None:
         if not 0 <= aggressiveness <= 3:
             raise ValueError(f"vad_aggressiveness must be 0 to 3, got {aggressiveness}")
@@ -43,7 +49,9 @@ class SpeechDetector:
             maxlen=max(START_WINDOW, pre_roll_ms // FRAME_MS)
         )
         self._recent_voiced: deque[bool] = deque(maxlen=START_WINDOW)
+        self._max_frames = max_utterance_ms // FRAME_MS
         self._silent_frames = 0
+        self._utterance_frames = 0
         self.in_utterance = False
 
     def push(self, frame: npt.NDArray[np.int16]) -> FrameKind:
@@ -56,9 +64,11 @@ class SpeechDetector:
                 return "silence"
             self.in_utterance = True
             self._silent_frames = 0
+            self._utterance_frames = len(self._pre_roll)
             return "started"
         self._silent_frames = 0 if voiced else self._silent_frames + 1
-        if self._silent_frames >= self._end_frames:
+        self._utterance_frames += 1
+        if self._silent_frames >= self._end_frames or self._utterance_frames >= self._max_frames:
             self.reset()
             return "ended"
         return "speech"

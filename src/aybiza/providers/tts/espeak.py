@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import espeakng_loader
 import numpy as np
@@ -41,16 +42,15 @@ _SILENCE_AMPLITUDE = 100  # |sample| at or below this counts as silence (about -
 _FALLBACK_VOICE = "en-us"
 
 
-class _EventId(ctypes.Union):
-    _fields_ = (
-        ("number", ctypes.c_int),
-        ("name", ctypes.c_char_p),
-        ("string", ctypes.c_char * 8),
-    )
-
-
 class _EspeakEvent(ctypes.Structure):
     """``espeak_EVENT``; declared so the callback's pointer type is exact (events are unused)."""
+
+    class _Id(ctypes.Union):
+        _fields_ = (
+            ("number", ctypes.c_int),
+            ("name", ctypes.c_char_p),
+            ("string", ctypes.c_char * 8),
+        )
 
     _fields_ = (
         ("type", ctypes.c_int),
@@ -60,13 +60,34 @@ class _EspeakEvent(ctypes.Structure):
         ("audio_position", ctypes.c_int),
         ("sample", ctypes.c_int),
         ("user_data", ctypes.c_void_p),
-        ("id", _EventId),
+        ("id", _Id),
     )
 
 
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
 )
+_INT, _UINT = ctypes.c_int, ctypes.c_uint
+_SIGNATURES: dict[str, tuple[tuple[type[Any], ...], type[Any] | None]] = {
+    "espeak_Initialize": ((_INT, _INT, ctypes.c_char_p, _INT), _INT),
+    "espeak_SetSynthCallback": ((_SynthCallback,), None),
+    "espeak_SetVoiceByName": ((ctypes.c_char_p,), _INT),
+    "espeak_SetParameter": ((_INT, _INT, _INT), _INT),
+    # text, size, position, position_type, end_position, flags, unique_identifier, user_data
+    "espeak_Synth": (
+        (
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            _UINT,
+            _INT,
+            _UINT,
+            _UINT,
+            ctypes.POINTER(_UINT),
+            ctypes.c_void_p,
+        ),
+        _INT,
+    ),
+}
 
 
 @dataclass(slots=True)
@@ -79,43 +100,31 @@ class _Synthesis:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
-class _LeadingSilenceTrimmer:
-    """Drops the silence before the first sound, keeping only its last ``keep_samples``."""
-
-    def __init__(self, keep_samples: int) -> None:
-        self._keep = keep_samples
-        self._held = np.zeros(0, np.int16)
-        self._sound_started = False
-
-    def process(self, samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
-        if self._sound_started:
-            return samples
-        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > _SILENCE_AMPLITUDE)
-        pending = np.concatenate((self._held, samples))
-        if loud.size == 0:
-            self._held = pending[len(pending) - self._keep :] if len(pending) > self._keep else pending
-            return np.zeros(0, np.int16)
-        self._sound_started = True
-        first_sound = len(self._held) + int(loud[0])
-        return pending[max(0, first_sound - self._keep) :]
-
-
 class _ActiveSynthesis:
-    """Conversion state of the synthesis espeak is running now (worker thread only)."""
+    """Conversion state of the synthesis espeak is running now (worker thread only). Silence
+    before the first sound is cut to its last ``_KEEP_LEADING_SILENCE_MS``, so audio starts at once.
+    """
 
     def __init__(self, job: _Synthesis, espeak_rate_hz: int) -> None:
         self.job = job
-        self.trimmer = _LeadingSilenceTrimmer(espeak_rate_hz * _KEEP_LEADING_SILENCE_MS // 1000)
-        self.resampler = StreamResampler(espeak_rate_hz, SAMPLE_RATE_HZ)
         self.error: BaseException | None = None
+        self._resampler = StreamResampler(espeak_rate_hz, SAMPLE_RATE_HZ)
+        self._keep = espeak_rate_hz * _KEEP_LEADING_SILENCE_MS // 1000
+        self._leading: npt.NDArray[np.int16] | None = np.zeros(0, np.int16)  # None after sound
 
     def convert(self, samples: npt.NDArray[np.int16]) -> None:
-        audible = self.trimmer.process(samples)
-        if audible.size:
-            self._deliver(self.resampler.process(audible))
+        if self._leading is not None:
+            samples = np.concatenate((self._leading, samples))
+            loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > _SILENCE_AMPLITUDE)
+            if loud.size == 0:
+                self._leading = samples[-self._keep :]
+                return
+            samples = samples[max(0, int(loud[0]) - self._keep) :]
+            self._leading = None
+        self._deliver(self._resampler.process(samples))
 
     def finish(self) -> None:
-        self._deliver(self.resampler.flush())
+        self._deliver(self._resampler.flush())
 
     def _deliver(self, pcm: npt.NDArray[np.int16]) -> None:
         if pcm.size and not self.job.cancelled.is_set():
@@ -138,25 +147,9 @@ class _EspeakLibrary:
 
     def __init__(self) -> None:
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        lib.espeak_Initialize.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_SetSynthCallback.argtypes = (_SynthCallback,)
-        lib.espeak_SetSynthCallback.restype = None
-        lib.espeak_SetVoiceByName.argtypes = (ctypes.c_char_p,)
-        lib.espeak_SetVoiceByName.restype = ctypes.c_int
-        lib.espeak_SetParameter.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
-        lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = (
-            ctypes.c_char_p,
-            ctypes.c_size_t,
-            ctypes.c_uint,
-            ctypes.c_int,
-            ctypes.c_uint,
-            ctypes.c_uint,
-            ctypes.POINTER(ctypes.c_uint),
-            ctypes.c_void_p,
-        )
-        lib.espeak_Synth.restype = ctypes.c_int
+        for function, (argtypes, restype) in _SIGNATURES.items():
+            getattr(lib, function).argtypes = argtypes
+            getattr(lib, function).restype = restype
         data_path = espeakng_loader.get_data_path()
         rate = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS,
