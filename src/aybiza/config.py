@@ -28,10 +28,26 @@ class Settings:
     twilio_api_url: str | None = None
     api_key: str | None = None
     deepgram_api_key: str | None = None
+    deepgram_url: str | None = None
     anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
     aws_region: str | None = None
+    bedrock_endpoint_url: str | None = None
+    # Bedrock is used when AWS credentials are configured; tests and VPC set-ups also set this.
+    aws_credentials: bool = False
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
     stt_decoders: int = 2
     log_level: str = "info"
+    # Platform API (tenants, keys, webhooks, costs); see docs/api.md.
+    secret_key: str | None = None
+    prices: str | None = None
+    default_max_concurrent_calls: int = 10
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: float = 2.0
+    webhook_timeout_s: float = 10.0
+    webhook_poll_s: float = 1.0
+    hangup_poll_s: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,8 +62,32 @@ class Settings:
             twilio_api_url=_env("AYBIZA_TWILIO_API_URL"),
             api_key=_env("AYBIZA_API_KEY"),
             deepgram_api_key=_env("DEEPGRAM_API_KEY"),
+            deepgram_url=_env("AYBIZA_DEEPGRAM_URL"),
             anthropic_api_key=_env("ANTHROPIC_API_KEY"),
+            anthropic_base_url=_env("AYBIZA_ANTHROPIC_BASE_URL"),
             aws_region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION"),
+            bedrock_endpoint_url=_env("AYBIZA_BEDROCK_ENDPOINT_URL"),
+            aws_credentials=_aws_credentials_configured(),
+            openai_base_url=_env("AYBIZA_OPENAI_BASE_URL"),
+            openai_api_key=_env("OPENAI_API_KEY"),
             stt_decoders=int(_env("AYBIZA_STT_DECODERS") or 2),
             log_level=(_env("AYBIZA_LOG_LEVEL") or "info").lower(),
+            secret_key=_env("AYBIZA_SECRET_KEY"),
+            prices=_env("AYBIZA_PRICES"),
+            default_max_concurrent_calls=int(_env("AYBIZA_DEFAULT_MAX_CONCURRENT_CALLS") or 10),
+            webhook_max_attempts=int(_env("AYBIZA_WEBHOOK_MAX_ATTEMPTS") or 8),
+            webhook_backoff_s=float(_env("AYBIZA_WEBHOOK_BACKOFF_S") or 2.0),
+            webhook_timeout_s=float(_env("AYBIZA_WEBHOOK_TIMEOUT_S") or 10.0),
         )
+
+
+def _aws_credentials_configured() -> bool:
+    """Whether the AWS credential chain has something to find, without network calls: keys or
+    a Bedrock bearer token in the environment, a profile, a shared credentials file, or a
+    container/instance role endpoint."""
+    if _env("AWS_ACCESS_KEY_ID") or _env("AWS_BEARER_TOKEN_BEDROCK") or _env("AWS_PROFILE"):
+        return True
+    if _env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or _env("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return True
+    credentials = Path(_env("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials")
+    return credentials.exists()

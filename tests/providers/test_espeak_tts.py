@@ -132,3 +132,18 @@ async def test_closed_engine_refuses_work() -> None:
     await engine.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await engine.synthesize(GREETING, VOICE)
+
+
+async def test_a_call_session_speaks_in_its_voice_and_clears_on_barge_in(tts: EspeakTts) -> None:
+    session = tts.open_session(VoiceOptions(model="aura-2-thalia-en"))
+    try:
+        interrupted = bytearray()
+        async for chunk in session.stream(LONG_TEXT):
+            if not interrupted:
+                await session.clear()
+            interrupted += chunk
+        audio = b"".join([chunk async for chunk in session.stream(GREETING)])
+    finally:
+        await session.aclose()
+    assert duration_s(bytes(interrupted)) < 5  # the stream ended soon after clear()
+    assert 0.8 <= duration_s(audio) <= 4.0 and is_audible(audio)

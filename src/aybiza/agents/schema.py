@@ -64,6 +64,11 @@ class VoiceConfig(_Block):
     style: str = Field(default="neutral", pattern=r"^[a-z][a-z0-9_]*$", description="Style tag.")
     natural_speech: bool = Field(default=True, description="Allow fillers and natural prosody.")
     emotion_control: Literal["none", "subtle", "moderate", "expressive"] = "moderate"
+    language_voices: dict[str, NonEmpty] = Field(
+        default_factory=dict,
+        description="Voice per language (BCP 47 tag -> voice name), used when the agent "
+        'switches to the caller\'s language, e.g. {"es-ES": "aura-2-celeste-es"}.',
+    )
 
 
 class LanguageConfig(_Block):
@@ -217,6 +222,8 @@ class AgentConfig(_Block):
             expected_phrases=tuple(self.speech.expected_phrases),
             keyterms=tuple(self.speech.keyterms),
             endpointing_ms=self.speech.endpointing_ms,
+            languages=tuple(self.language.supported),
+            detect_language=self.language.auto_detect and len(self.language.supported) > 1,
         )
 
     def voice_options(self) -> VoiceOptions:

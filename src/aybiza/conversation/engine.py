@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from aybiza.conversation.context import merge_roles, trim_to_window
+from aybiza.conversation.failover import Attempt, respond_with_failover
 from aybiza.conversation.sentences import SentenceChunker
 from aybiza.providers.base import (
     AnswerEnd,
@@ -64,6 +65,8 @@ class Conversation:
         self.settings = settings
         self._tools = tools
         self.messages: list[Message] = []
+        # The caller's language; follows the recogniser's detection when the agent allows it.
+        self.language = settings.language
 
     def add_user(self, text: str) -> None:
         self.messages.append(Message(role="user", text=text))
@@ -72,7 +75,7 @@ class Conversation:
         if text or tool_calls:
             self.messages.append(Message(role="assistant", text=text, tool_calls=tool_calls or []))
 
-    def request(self) -> LlmRequest:
+    def request(self, model: str | None = None) -> LlmRequest:
         """The request for the next answer: context trimmed to the window, roles alternating."""
         settings = self.settings
         messages = trim_to_window(
@@ -84,18 +87,34 @@ class Conversation:
         return LlmRequest(
             system=settings.system_prompt,
             messages=tuple(messages),
-            model=settings.model,
+            model=model or settings.model,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             tools=self._tools,
-            language=settings.language,
+            language=self.language,
         )
 
-    async def respond(self) -> AsyncIterator[ConversationEvent]:
-        """Stream the answer to the context so far, cut into sentences."""
+    async def respond(
+        self,
+        models: Sequence[str] = (),
+        *,
+        deadline_s: float | None = None,
+        attempts: list[Attempt] | None = None,
+        engine: str = "",
+    ) -> AsyncIterator[ConversationEvent]:
+        """Stream the answer to the context so far, cut into sentences, from the first of
+        ``models`` that answers (see ``failover``); ``attempts`` records each model tried."""
         chunker = SentenceChunker()
         first = True
-        async for event in self._session.respond(self.request()):
+        events = respond_with_failover(
+            self._session,
+            self.request,
+            models or (self.settings.model,),
+            deadline_s=deadline_s,
+            attempts=attempts if attempts is not None else [],
+            engine=engine,
+        )
+        async for event in events:
             if first and isinstance(event, TextDelta | ToolCall):
                 first = False
                 yield FirstToken(at=time.monotonic())

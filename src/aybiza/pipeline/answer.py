@@ -11,9 +11,10 @@ import structlog
 
 from aybiza.analytics import metrics
 from aybiza.conversation.engine import Conversation, FirstToken, Sentence
+from aybiza.conversation.failover import Attempt
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.timings import TurnTimings
-from aybiza.providers.base import AnswerEnd, ToolCall, TtsEngine, VoiceOptions
+from aybiza.providers.base import AnswerEnd, ToolCall, TtsSession
 
 log = structlog.get_logger(__name__)
 
@@ -31,16 +32,18 @@ class AgentAnswer:
         self,
         *,
         conversation: Conversation,
-        tts: TtsEngine,
-        voice: VoiceOptions,
+        tts: TtsSession,
         playout: Playout,
         timings: TurnTimings,
+        models: tuple[str, ...] = (),
+        engine: str = "",
         filler: FillerSource | None = None,
         max_response_s: float = 1.5,
     ) -> None:
         self._conversation = conversation
         self._tts = tts
-        self._voice = voice
+        self._models = models
+        self._engine = engine
         self._playout = playout
         self.timings = timings
         self._filler = filler
@@ -50,6 +53,7 @@ class AgentAnswer:
         self.end: AnswerEnd | None = None
         self.filler_spoken = False
         self.error: str | None = None
+        self.attempts: list[Attempt] = []
         self._first_output = asyncio.Event()
 
     async def run(self) -> None:
@@ -77,7 +81,13 @@ class AgentAnswer:
     async def _produce(self, sentences: asyncio.Queue[Sentence | None]) -> None:
         self.timings.llm_request = time.monotonic()
         try:
-            async for event in self._conversation.respond():
+            events = self._conversation.respond(
+                self._models,
+                deadline_s=self._max_response_s,
+                attempts=self.attempts,
+                engine=self._engine,
+            )
+            async for event in events:
                 if isinstance(event, FirstToken):
                     self.timings.llm_first_token = event.at
                     self._first_output.set()
@@ -99,7 +109,7 @@ class AgentAnswer:
         if self.timings.tts_request is None:
             self.timings.tts_request = requested
         first = True
-        async for chunk in self._tts.stream(sentence.text, self._voice):
+        async for chunk in self._tts.stream(sentence.text):
             if first:
                 first = False
                 metrics.TTS_FIRST_AUDIO.observe(time.monotonic() - requested)
@@ -126,6 +136,12 @@ class AgentAnswer:
         self._playout.finish_sentence(filler, index)
         self.filler_spoken = True
         metrics.FILLERS.inc()
+
+    @property
+    def model(self) -> str | None:
+        """The model whose answer was used."""
+        won = [attempt.model for attempt in self.attempts if attempt.outcome == "won"]
+        return won[0] if won else None
 
     @property
     def spoken_text(self) -> str:

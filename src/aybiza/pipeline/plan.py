@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aybiza.conversation.routing import ModelRouter
 from aybiza.providers.base import LlmEngine, SttEngine, SttOptions, TtsEngine, VoiceOptions
 
 
@@ -15,6 +16,8 @@ class Engines:
     tts: TtsEngine
     llm: LlmEngine
     reason: str = ""
+    # The embedded voice that takes over when a cloud voice fails mid-call.
+    fallback_tts: TtsEngine | None = None
 
     def describe(self) -> dict[str, str]:
         return {
@@ -51,4 +54,13 @@ class CallPlan:
     # DTMF digits are gathered until '#' or this long without a new digit.
     dtmf_interdigit_ms: int = 1000
     apology: str = "Sorry, I am having trouble right now. Could you say that again?"
-    tags: dict[str, str] = field(default_factory=dict)
+    # Picks default/fast/complex per turn; None for engines with a single "model" (flows).
+    router: ModelRouter | None = None
+    # Languages the caller may speak; with ``detect_language`` the agent follows the one heard.
+    languages: tuple[str, ...] = ()
+    detect_language: bool = False
+    # Voice per language (BCP 47 tag) where the agent has one; else ``voice``.
+    voices: dict[str, VoiceOptions] = field(default_factory=dict)
+
+    def voice_for(self, language: str) -> VoiceOptions:
+        return self.voices.get(language, self.voice)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -17,30 +16,19 @@ from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan, Engines
-from aybiza.pipeline.playout import Playout, Utterance
-from aybiza.pipeline.recording import CallRecorder, TurnRecord
+from aybiza.pipeline.playout import Playout
+from aybiza.pipeline.recording import CallRecorder
 from aybiza.pipeline.timings import TurnTimings
 from aybiza.pipeline.transport import CallTransport
+from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
 from aybiza.pipeline.vad import VoiceActivityDetector
+from aybiza.pipeline.voices import CallVoices
 from aybiza.providers.base import SttStream
 
 log = structlog.get_logger(__name__)
 
 # The greeting goes out in one-second chunks so a barge-in knows how much of it was heard.
 _GREETING_CHUNK_BYTES = SAMPLE_RATE_HZ
-
-
-@dataclass(slots=True)
-class _AgentTurn:
-    """The agent's side of a turn (or the greeting) until what the caller heard is settled."""
-
-    utterance: Utterance
-    task: asyncio.Task[None] | None = None
-    answer: AgentAnswer | None = None
-    user_text: str = ""
-    index: int = 0
-    interrupted: bool = False
-    superseded: bool = False
 
 
 class CallSession:
@@ -60,7 +48,7 @@ class CallSession:
         self.plan = plan
         self.engines = engines
         self.recorder = recorder
-        self.phrases = phrases
+        self.voices = CallVoices(plan, engines, phrases)
         self.playout = Playout(transport)
         self.vad = VoiceActivityDetector(end_silence_ms=plan.end_of_turn_silence_ms)
         self.policy = InterruptionPolicy.from_phrases(
@@ -83,7 +71,7 @@ class CallSession:
         self.stats: dict[str, Any] = {"frames_in": 0, "barge_ins": 0, "fillers": 0, "turns": 0}
         self._stt: SttStream | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._current: _AgentTurn | None = None
+        self._current: AgentTurn | None = None
         self._turns = 0
         self._segments: list[str] = []
         self._interim = ""
@@ -92,6 +80,8 @@ class CallSession:
         self._digits = ""
         self._dtmf_timer: asyncio.Task[None] | None = None
         self._started_at = 0.0
+        self._heard_language: str | None = None
+        self._after_tool_use = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,6 +111,7 @@ class CallSession:
         if self._stt is not None:
             with contextlib.suppress(Exception):
                 await self._stt.close()
+        await self.voices.aclose()
         self.stats["duration_s"] = round(time.monotonic() - self._started_at, 3)
         self.recorder.ended(reason, self.stats, self.transfer_to)
         metrics.CALLS_ENDED.labels(reason).inc()
@@ -178,6 +169,8 @@ class CallSession:
                     ):
                         await self._barge_in()
                 elif event.kind == "final":
+                    if event.language:
+                        self._heard_language = event.language
                     if event.text.strip():
                         self._segments.append(event.text.strip())
                     if event.speech_final or self._finalize_requested:
@@ -214,27 +207,48 @@ class CallSession:
                 await self._cancel_turn(current)
         self.recorder.transcript("caller", text)
         self.conversation.add_user(text)
+        self._follow_language()
         timings = TurnTimings(speech_end=speech_end, stt_final=stt_final)
         metrics.STT_LATENCY.observe(max(stt_final - speech_end, 0.0))
         self._start_answer(text, timings)
 
+    def _follow_language(self) -> None:
+        """Answer in the language the caller spoke, where the agent supports it."""
+        heard = self._heard_language
+        if self.plan.detect_language and heard in self.plan.languages and heard is not None:
+            self.voices.language = heard
+            self.conversation.language = heard
+
     def _start_answer(self, user_text: str, timings: TurnTimings) -> None:
         plan = self.plan
+        choice = (
+            plan.router.choose(user_text, after_tool_use=self._after_tool_use)
+            if plan.router is not None
+            else None
+        )
         answer = AgentAnswer(
             conversation=self.conversation,
-            tts=self.engines.tts,
-            voice=plan.voice,
+            tts=self.voices.session(),
             playout=self.playout,
             timings=timings,
+            models=choice.models if choice is not None else (plan.model,),
+            engine=self.engines.llm.name,
             filler=self._filler if plan.filler_phrases else None,
             max_response_s=plan.max_response_ms / 1000,
         )
         self._turns += 1
-        turn = _AgentTurn(answer.utterance, answer=answer, user_text=user_text, index=self._turns)
+        turn = AgentTurn(
+            answer.utterance,
+            answer=answer,
+            user_text=user_text,
+            index=self._turns,
+            route=choice.reason if choice is not None else None,
+            language=self.conversation.language,
+        )
         turn.task = asyncio.create_task(self._run_turn(turn), name=f"turn-{turn.index}")
         self._current = turn
 
-    async def _run_turn(self, turn: _AgentTurn) -> None:
+    async def _run_turn(self, turn: AgentTurn) -> None:
         answer = turn.answer
         assert answer is not None
         try:
@@ -257,13 +271,13 @@ class CallSession:
         metrics.BARGE_INS.inc()
         await self._cancel_turn(current)
 
-    async def _cancel_turn(self, turn: _AgentTurn) -> None:
+    async def _cancel_turn(self, turn: AgentTurn) -> None:
         if turn.task is not None and not turn.task.done():
             turn.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await turn.task
 
-    def _settle(self, turn: _AgentTurn) -> None:
+    def _settle(self, turn: AgentTurn) -> None:
         """Put in the context and transcript only what the caller heard of the agent."""
         heard = turn.utterance.heard_text()
         answer = turn.answer
@@ -275,52 +289,20 @@ class CallSession:
         self.playout.forget(turn.utterance)
         if answer is None:
             return
-        timings = answer.timings
-        if timings.first_audio_sent is not None:
-            metrics.VOICE_TO_VOICE.observe(timings.first_audio_sent - timings.speech_end)
-        added = timings.platform_added()
-        if added is not None:
-            metrics.PLATFORM_ADDED.observe(added)
-        if timings.llm_first_token is not None and timings.llm_request is not None:
-            metrics.LLM_FIRST_TOKEN.observe(timings.llm_first_token - timings.llm_request)
-        metrics.TURNS.inc()
+        observe_timings(answer)
         self.stats["turns"] += 1
         self.stats["fillers"] += int(answer.filler_spoken)
-        end = answer.end
-        notes: dict[str, Any] = {}
-        if answer.error:
-            notes["error"] = answer.error
-        if answer.filler_spoken:
-            notes["filler"] = True
-        if turn.superseded:
-            notes["superseded"] = True
-        if answer.tool_calls:
-            notes["tool_calls"] = [
-                {"name": c.name, "arguments": c.arguments} for c in answer.tool_calls
-            ]
+        self._after_tool_use = answer.end is not None and answer.end.stop_reason == "tool_use"
+        note_language = bool(turn.language) and (
+            self.plan.detect_language or turn.language != self.plan.language
+        )
         self.recorder.turn(
-            TurnRecord(
-                index=turn.index,
-                user_text=turn.user_text,
-                agent_text=answer.spoken_text,
-                heard_text=heard,
-                interrupted=turn.interrupted or turn.superseded,
-                model=self.plan.model or self.engines.llm.name,
-                timings_ms=timings.as_ms(),
-                usage=(
-                    {
-                        "input_tokens": end.usage.input_tokens,
-                        "output_tokens": end.usage.output_tokens,
-                        "stop_reason": end.stop_reason,
-                    }
-                    if end is not None
-                    else {}
-                ),
-                notes=notes,
+            turn_record(
+                turn, answer, heard, default_model=self.plan.model, note_language=note_language
             )
         )
 
-    async def _act_on_tools(self, turn: _AgentTurn) -> None:
+    async def _act_on_tools(self, turn: AgentTurn) -> None:
         if turn.answer is None or turn.interrupted:
             return
         for call in turn.answer.tool_calls:
@@ -338,8 +320,8 @@ class CallSession:
         plan = self.plan
         if not plan.greeting:
             return
-        audio = await self.phrases.get(plan.agent_key, self.engines.tts, plan.voice, plan.greeting)
-        turn = _AgentTurn(self.playout.start_utterance(), task=asyncio.current_task())
+        audio = await self.voices.phrase(plan.greeting)
+        turn = AgentTurn(self.playout.start_utterance(), task=asyncio.current_task())
         self._current = turn
         index = self.playout.add_sentence(turn.utterance, plan.greeting)
         try:
@@ -359,11 +341,12 @@ class CallSession:
             self._settle(turn)
 
     async def _filler(self) -> bytes:
-        text = self.plan.filler_phrases[self._turns % len(self.plan.filler_phrases)]
-        return await self.phrases.get(self.plan.agent_key, self.engines.tts, self.plan.voice, text)
+        return await self.voices.phrase(
+            self.plan.filler_phrases[self._turns % len(self.plan.filler_phrases)]
+        )
 
     async def _speak_phrase(self, text: str) -> None:
-        audio = await self.phrases.get(self.plan.agent_key, self.engines.tts, self.plan.voice, text)
+        audio = await self.voices.phrase(text)
         utterance = self.playout.start_utterance()
         index = self.playout.add_sentence(utterance, text)
         await self.playout.send(utterance, index, audio)

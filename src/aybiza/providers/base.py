@@ -45,6 +45,10 @@ class SttOptions:
     # Words to boost (Deepgram ``keyterm``).
     keyterms: tuple[str, ...] = ()
     endpointing_ms: int = 300
+    # Languages the caller may speak; with more than one and ``detect_language``, an engine that
+    # can (Deepgram Nova-3 ``language=multi``) recognises all of them and reports which it heard.
+    languages: tuple[str, ...] = ()
+    detect_language: bool = False
 
 
 class SttStream(Protocol):
@@ -86,10 +90,28 @@ class VoiceOptions:
     speed: float = 1.0
 
 
+class TtsSession(Protocol):
+    """Speech synthesis for one call (a streaming engine keeps one connection per call)."""
+
+    def stream(self, text: str) -> AsyncIterator[bytes]:
+        """Synthesize one sentence, yielding μ-law 8 kHz chunks as soon as each is ready."""
+        ...
+
+    async def clear(self) -> None:
+        """Barge-in: drop any text and audio still queued in the engine."""
+
+    async def aclose(self) -> None:
+        """The call is over. Idempotent."""
+
+
 class TtsEngine(Protocol):
     """A text-to-speech engine shared by every call in the process."""
 
     name: str
+
+    def open_session(self, voice: VoiceOptions) -> TtsSession:
+        """Synthesis for one call in this voice."""
+        ...
 
     def stream(self, text: str, voice: VoiceOptions) -> AsyncIterator[bytes]:
         """Synthesize one sentence, yielding μ-law 8 kHz chunks as soon as each is ready.

@@ -1,15 +1,19 @@
 """Which engines a call runs: resolved from the agent's config and the process's credentials.
 
 Engines are created once per process and shared by every call. An agent asks for engines
-implicitly (an Aura voice means Deepgram TTS, a Claude model means Bedrock) or explicitly (its
-``engines`` block); a cloud engine runs only when its credentials are configured and its adapter
-is part of this build, otherwise the embedded engine runs. The reason is recorded on every call.
+implicitly (an Aura voice means Deepgram TTS, a Claude model means Bedrock, or the Anthropic API
+when only its key is set) or explicitly (its ``engines`` block). With ``auto`` a cloud engine
+runs when its credentials are configured, otherwise the embedded one; an explicit choice whose
+credentials are missing is refused when the agent is validated (``check``), and still falls back
+to the embedded engine if the credentials disappear later. The reason is recorded on each call.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
+from aybiza.agents.errors import FieldError
 from aybiza.agents.flow_spec import FlowSpec
 from aybiza.agents.schema import AgentConfig
 from aybiza.config import Settings
@@ -33,9 +37,19 @@ NO_MODEL_FLOW = FlowSpec.model_validate(
     }
 )
 
-# Cloud adapters are added by the cloud-engines work; until then these names resolve to the
-# embedded engines, and the call record says so.
-_CLOUD_ADAPTERS: frozenset[str] = frozenset()
+_CREDENTIALS = {
+    "deepgram": "DEEPGRAM_API_KEY",
+    "bedrock": "AWS credentials (the AWS credential chain) and AWS_REGION",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "AYBIZA_OPENAI_BASE_URL",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LlmChoice:
+    engine: LlmEngine
+    cloud: bool
+    reason: str
 
 
 class EngineRegistry:
@@ -43,45 +57,188 @@ class EngineRegistry:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._stt: PocketsphinxStt | None = None
-        self._tts: EspeakTts | None = None
+        self._instances: dict[str, SttEngine | TtsEngine | LlmEngine] = {}
         self._flows: dict[str, FlowEngine] = {}
 
-    @property
-    def stt(self) -> SttEngine:
-        if self._stt is None:
-            self._stt = PocketsphinxStt(max_decoders=self._settings.stt_decoders)
-        return self._stt
+    # ------------------------------------------------------------------ availability
 
-    @property
-    def tts(self) -> TtsEngine:
-        if self._tts is None:
-            self._tts = EspeakTts()
-        return self._tts
+    def available(self, engine: str) -> bool:
+        """Whether ``engine``'s credentials are configured in this process."""
+        settings = self._settings
+        if engine == "deepgram":
+            return settings.deepgram_api_key is not None
+        if engine == "bedrock":
+            return settings.aws_credentials and settings.aws_region is not None
+        if engine == "anthropic":
+            return settings.anthropic_api_key is not None
+        if engine == "openai":
+            return settings.openai_base_url is not None
+        return True
+
+    def check(self, config: AgentConfig) -> list[FieldError]:
+        """Engines the agent asks for explicitly whose credentials are missing here."""
+        problems: list[FieldError] = []
+        for kind, choice in (
+            ("stt", config.engines.stt),
+            ("tts", config.engines.tts),
+            ("llm", config.engines.llm),
+        ):
+            if choice in _CREDENTIALS and not self.available(choice):
+                problems.append(
+                    FieldError(
+                        f"engines.{kind}",
+                        f"{choice} needs {_CREDENTIALS[choice]}, which this server does not "
+                        "have; set it or choose 'auto' to use the embedded engine",
+                        choice,
+                    )
+                )
+        if config.engines.llm == "flow" and config.flow is None:
+            problems.append(FieldError("engines.llm", "'flow' needs a flow block", "flow"))
+        return problems
+
+    # ------------------------------------------------------------------ resolution
 
     def resolve(self, config: AgentConfig, agent_key: str) -> Engines:
         """The engines for a call to this agent version, with the reason for each choice."""
-        has_key = self._settings.deepgram_api_key is not None
-        reasons = [
-            _embedded_reason("stt", "pocketsphinx", config.engines.stt, has_key, implied=True),
-            _embedded_reason(
-                "tts",
-                "espeak",
-                config.engines.tts,
-                has_key,
-                implied=config.voice.model.startswith("aura"),
-            ),
-        ]
-        llm: LlmEngine
-        if config.flow is not None:
-            llm = self._flow_engine(agent_key, config.flow)
-            reasons.append("llm=flow (the agent defines a flow; no cloud model adapter in use)")
+        stt_cloud, stt_reason = self._pick(
+            "stt", config.engines.stt, "pocketsphinx", implied=True, why="auto"
+        )
+        aura = config.voice.model.startswith("aura")
+        tts_cloud, tts_reason = self._pick(
+            "tts",
+            config.engines.tts,
+            "espeak",
+            implied=aura,
+            why=f"voice {config.voice.model} is {'an Aura' if aura else 'not a Deepgram'} voice",
+        )
+        llm = self._llm(config, agent_key)
+        stt: SttEngine = self._deepgram_stt() if stt_cloud else self._pocketsphinx()
+        tts: TtsEngine = self._deepgram_tts() if tts_cloud else self._espeak()
+        return Engines(
+            stt=stt,
+            tts=tts,
+            llm=llm.engine,
+            reason="; ".join((stt_reason, tts_reason, llm.reason)),
+            fallback_tts=self._espeak() if tts_cloud else None,
+        )
+
+    def _pick(
+        self, kind: str, choice: str, embedded: str, *, implied: bool, why: str
+    ) -> tuple[bool, str]:
+        """Deepgram or the embedded engine for ``kind``, and why."""
+        if choice == embedded:
+            return False, f"{kind}={embedded} (chosen in the agent's engines block)"
+        if choice == "auto" and not implied:
+            return False, f"{kind}={embedded} ({why})"
+        if not self.available("deepgram"):
+            return False, f"{kind}={embedded} (Deepgram wanted, DEEPGRAM_API_KEY is not set)"
+        source = (
+            "chosen in the agent's engines block" if choice != "auto" else "DEEPGRAM_API_KEY set"
+        )
+        return True, f"{kind}=deepgram ({source})"
+
+    def _llm(self, config: AgentConfig, agent_key: str) -> LlmChoice:
+        choice = config.engines.llm
+        wanted: list[str]
+        if choice in ("bedrock", "anthropic", "openai"):
+            wanted = [choice]
+        elif choice == "auto":
+            claude = "claude" in config.models.default or "anthropic" in config.models.default
+            wanted = ["bedrock", "anthropic"] if claude else ["openai"]
         else:
-            llm = self._flow_engine("(no-model)", NO_MODEL_FLOW)
-            reasons.append(
-                "llm=flow (no flow and no cloud model available: the agent apologises and ends)"
+            wanted = []
+        for name in wanted:
+            if self.available(name) and config.system_prompt:
+                source = (
+                    "chosen in the agent's engines block"
+                    if choice != "auto"
+                    else (f"model {config.models.default}, {_CREDENTIALS[name]} configured")
+                )
+                return LlmChoice(self._cloud_llm(name), True, f"llm={name} ({source})")
+        if config.flow is not None:
+            missing = f"; {' / '.join(wanted)} not configured" if wanted else ""
+            return LlmChoice(
+                self._flow_engine(agent_key, config.flow),
+                False,
+                f"llm=flow (the agent defines a flow{missing})",
             )
-        return Engines(stt=self.stt, tts=self.tts, llm=llm, reason="; ".join(reasons))
+        return LlmChoice(
+            self._flow_engine("(no-model)", NO_MODEL_FLOW),
+            False,
+            "llm=flow (no flow and no cloud model configured: the agent apologises and ends)",
+        )
+
+    # ------------------------------------------------------------------ instances
+
+    def _pocketsphinx(self) -> SttEngine:
+        instance = self._instances.get("pocketsphinx")
+        if instance is None:
+            instance = self._instances["pocketsphinx"] = PocketsphinxStt(
+                max_decoders=self._settings.stt_decoders
+            )
+        return instance  # type: ignore[return-value]
+
+    def _espeak(self) -> TtsEngine:
+        instance = self._instances.get("espeak")
+        if instance is None:
+            instance = self._instances["espeak"] = EspeakTts()
+        return instance  # type: ignore[return-value]
+
+    def _deepgram_stt(self) -> SttEngine:
+        settings = self._settings
+        instance = self._instances.get("deepgram-stt")
+        if instance is None:
+            from aybiza.providers.stt.deepgram import DeepgramStt
+
+            assert settings.deepgram_api_key is not None
+            instance = self._instances["deepgram-stt"] = DeepgramStt(
+                settings.deepgram_api_key,
+                base_url=settings.deepgram_url or "wss://api.deepgram.com",
+            )
+        return instance  # type: ignore[return-value]
+
+    def _deepgram_tts(self) -> TtsEngine:
+        settings = self._settings
+        instance = self._instances.get("deepgram-tts")
+        if instance is None:
+            from aybiza.providers.tts.deepgram import DeepgramTts
+
+            assert settings.deepgram_api_key is not None
+            instance = self._instances["deepgram-tts"] = DeepgramTts(
+                settings.deepgram_api_key,
+                base_url=settings.deepgram_url or "https://api.deepgram.com",
+            )
+        return instance  # type: ignore[return-value]
+
+    def _cloud_llm(self, name: str) -> LlmEngine:
+        settings = self._settings
+        instance = self._instances.get(name)
+        if instance is None:
+            # Cloud SDKs load only when an agent uses them: an embedded-only server stays small.
+            engine: LlmEngine
+            if name == "bedrock":
+                from aybiza.providers.llm.bedrock import BedrockLlm
+
+                assert settings.aws_region is not None
+                engine = BedrockLlm(
+                    region=settings.aws_region, endpoint_url=settings.bedrock_endpoint_url
+                )
+            elif name == "anthropic":
+                from aybiza.providers.llm.anthropic_api import AnthropicLlm
+
+                assert settings.anthropic_api_key is not None
+                engine = AnthropicLlm(
+                    api_key=settings.anthropic_api_key, base_url=settings.anthropic_base_url
+                )
+            else:
+                from aybiza.providers.llm.openai_compat import OpenAICompatibleLlm
+
+                assert settings.openai_base_url is not None
+                engine = OpenAICompatibleLlm(
+                    base_url=settings.openai_base_url, api_key=settings.openai_api_key
+                )
+            instance = self._instances[name] = engine
+        return instance  # type: ignore[return-value]
 
     def _flow_engine(self, key: str, flow: FlowSpec) -> FlowEngine:
         engine = self._flows.get(key)
@@ -90,22 +247,9 @@ class EngineRegistry:
         return engine
 
     async def aclose(self) -> None:
-        engines: list[TtsEngine | LlmEngine] = [*self._flows.values()]
-        if self._tts is not None:
-            engines.append(self._tts)
-        await asyncio.gather(*(engine.aclose() for engine in engines), return_exceptions=True)
-        if self._stt is not None:
-            await self._stt.aclose()
-
-
-def _embedded_reason(kind: str, embedded: str, choice: str, has_key: bool, implied: bool) -> str:
-    """Why the embedded engine runs for ``kind`` (the cloud engine here is Deepgram)."""
-    if choice == embedded:
-        return f"{kind}={embedded} (chosen in the agent's engines block)"
-    if choice == "auto" and not implied:
-        return f"{kind}={embedded} (the agent's voice is not a Deepgram voice)"
-    if not has_key:
-        return f"{kind}={embedded} (Deepgram wanted, DEEPGRAM_API_KEY is not set)"
-    if "deepgram" not in _CLOUD_ADAPTERS:
-        return f"{kind}={embedded} (Deepgram wanted, its adapter is not in this build)"
-    return f"{kind}={embedded}"
+        closers = [
+            instance.aclose()  # type: ignore[union-attr]
+            for instance in [*self._instances.values(), *self._flows.values()]
+            if hasattr(instance, "aclose")
+        ]
+        await asyncio.gather(*closers, return_exceptions=True)

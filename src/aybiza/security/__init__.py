@@ -1,0 +1,1 @@
+"""Tenants' credentials: API keys and scopes, sealed secrets, webhook signatures."""

@@ -10,10 +10,10 @@ import structlog
 from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.analytics.recorder import StoreCallRecorder
 from aybiza.pipeline.phrases import PhraseCache
-from aybiza.pipeline.plan import CallPlan
 from aybiza.pipeline.session import CallSession
 from aybiza.pipeline.transport import CallTransport
 from aybiza.providers.registry import EngineRegistry
+from aybiza.services.call_plan import build_plan
 from aybiza.store import repository
 from aybiza.store.database import Database
 from aybiza.store.models import Agent, Call, utcnow
@@ -97,10 +97,7 @@ class CallService:
             call.engines = engines.describe()
         recorder = StoreCallRecorder(self._writer, call_id=call.id, tenant_id=call.tenant_id)
         recorder.started(stream_sid)
-        model = "flow" if engines.llm.name == "flow" else config.models.default
-        plan = build_plan(
-            config, call_id=call.id, call_sid=call_sid, agent_key=agent_key, model=model
-        )
+        plan = build_plan(config, engines, call_id=call.id, call_sid=call_sid, agent_key=agent_key)
         log.info("call.started", call_sid=call_sid, agent=agent.name, engines=engines.reason)
         return CallSession(plan, engines, transport, recorder, self._phrases)
 
@@ -110,30 +107,3 @@ class CallService:
         if config is None:
             config = self._configs[key] = validate_agent_config(agent.config)
         return config
-
-
-def build_plan(
-    config: AgentConfig, *, call_id: str, call_sid: str, agent_key: str, model: str
-) -> CallPlan:
-    """The call loop's settings from the agent's configuration."""
-    params = config.parameters
-    return CallPlan(
-        call_id=call_id,
-        call_sid=call_sid,
-        agent_key=agent_key,
-        greeting=config.greeting,
-        system_prompt=config.system_prompt,
-        model=model,
-        temperature=params.temperature,
-        max_tokens=params.max_tokens,
-        context_window=params.context_window,
-        language=config.language.primary,
-        voice=config.voice_options(),
-        stt=config.stt_options(),
-        end_of_turn_silence_ms=params.end_of_turn_silence_ms,
-        min_interruption_speech_ms=params.min_interruption_speech_ms,
-        backchannels=tuple(config.speech.backchannel_phrases),
-        max_response_ms=params.max_response_time,
-        filler_phrases=tuple(params.filler_phrases),
-        max_call_duration_s=params.max_call_duration_s,
-    )

@@ -1,11 +1,19 @@
-"""Engine and session factory; the schema is created on first start."""
+"""Engine and session factories for SQLite (embedded default) and PostgreSQL (asyncpg).
+
+Reads use ``session()``; anything that writes uses ``writing()``. On SQLite a write transaction
+starts with ``BEGIN IMMEDIATE``: a deferred transaction that read first and then tried to write
+would fail with "database is locked" instead of waiting its turn when another connection wrote
+in between. On PostgreSQL both are ordinary transactions.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,37 +21,61 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from aybiza.store.models import Base
+# Execution option that makes a SQLite transaction take the write lock when it begins.
+_IMMEDIATE = "aybiza_sqlite_immediate"
 
 
 class Database:
-    """One engine per process and a session factory bound to it."""
+    """One engine per process and the session factories bound to it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=self.dialect != "sqlite")
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(
+            self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
+        )
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite database."""
+        return self.dialect == "sqlite"
 
     def session(self) -> AsyncSession:
+        """A session for reading (it may write too, but SQLite may then refuse under load)."""
         return self.sessions()
 
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session inside a write transaction, committed on success, rolled back on error."""
+        async with self._writes() as session, session.begin():
+            yield session
+
     async def dispose(self) -> None:
+        """Close every pooled connection."""
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    # WAL lets the API read while calls write; NORMAL sync is durable across a process crash.
+def _sqlite_connect(dbapi_connection: object, _record: object) -> None:
+    # Let the "begin" listener emit BEGIN itself (the driver's own would always be deferred).
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL lets the API read while calls write; NORMAL sync is durable across a process crash.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Writers queue for the lock instead of failing at once.
+    cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

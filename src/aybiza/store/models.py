@@ -1,4 +1,9 @@
-"""Database tables. Every row carries ``tenant_id``: the platform is multi-tenant from the start."""
+"""Database tables. Every row belongs to a tenant (``tenant_id``); the one exception is a call to
+a number no tenant registered, which is kept for the operator with ``tenant_id`` NULL.
+
+The schema is created and changed only by the Alembic migrations in ``aybiza.store.migrations``;
+a change here needs a new revision there.
+"""
 
 from __future__ import annotations
 
@@ -6,60 +11,168 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import uuid4
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-DEFAULT_TENANT = "default"
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
 
 
 def new_id() -> str:
+    """A new row id: 32 lowercase hex digits."""
     return uuid4().hex
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC.
+
+    SQLite stores datetimes as text without an offset; converting to UTC on the way in and
+    attaching UTC on the way out keeps comparisons and cursors identical on both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
+    """Declarative base with the JSON and UTC timestamp mappings used by every table."""
+
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSON,
-        datetime: DateTime(timezone=True),
+        list[str]: JSON,
+        datetime: UtcDateTime(),
     }
 
 
+class Tenant(Base):
+    """A business using the platform; every other row belongs to one."""
+
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    max_concurrent_calls: Mapped[int] = mapped_column(Integer, default=10)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored; ``prefix`` identifies it without revealing it."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(24))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
 class Agent(Base):
-    """An agent and its configuration (the seed's agent JSON, validated)."""
+    """An agent: a name and a list of immutable versions, one of them published (live).
+
+    Deleting an agent only marks it (``deleted_at``) so past calls keep their agent."""
 
     __tablename__ = "agents"
+    __table_args__ = (Index("ix_agents_tenant_created", "tenant_id", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True, default=DEFAULT_TENANT)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     name: Mapped[str] = mapped_column(String(200))
-    version: Mapped[str] = mapped_column(String(40))
+    # No foreign key: agents and versions reference each other, and the service keeps this
+    # pointing at one of the agent's own versions.
+    published_version_id: Mapped[str | None] = mapped_column(String(32))
+    latest_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+
+class AgentVersion(Base):
+    """One immutable configuration of an agent (the seed's agent JSON), named by its semver."""
+
+    __tablename__ = "agent_versions"
+    __table_args__ = (UniqueConstraint("agent_id", "version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PhoneNumber(Base):
-    """A number that routes incoming calls to an agent."""
+    """A number that routes incoming calls to an agent (pinned, weighted or published version).
+
+    ``sip`` holds the trunk settings without the password, which is sealed separately;
+    ``provider_data`` is the provisioner's (e.g. the Twilio number's SID and previous voice URL).
+    """
 
     __tablename__ = "phone_numbers"
+    __table_args__ = (Index("ix_phone_numbers_tenant_created", "tenant_id", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True, default=DEFAULT_TENANT)
-    e164: Mapped[str] = mapped_column(String(40), unique=True)
-    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    e164: Mapped[str] = mapped_column(String(16), unique=True)
+    type: Mapped[str] = mapped_column(String(20))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    agent_version: Mapped[str | None] = mapped_column(String(64))
+    version_weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    region: Mapped[str] = mapped_column(String(64))
+    fallback_region: Mapped[str | None] = mapped_column(String(64))
+    fallback_number: Mapped[str | None] = mapped_column(String(200))
+    sip: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sip_password_sealed: Mapped[str | None] = mapped_column(Text)
+    provisioning: Mapped[str] = mapped_column(String(20))
+    provider_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Call(Base):
     """One phone call, written when it starts and updated as it goes."""
 
     __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_calls_tenant_status", "tenant_id", "status"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True, default=DEFAULT_TENANT)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
     stream_sid: Mapped[str | None] = mapped_column(String(64))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
-    agent_version: Mapped[str | None] = mapped_column(String(40))
+    agent_version: Mapped[str | None] = mapped_column(String(64))
+    agent_version_id: Mapped[str | None] = mapped_column(ForeignKey("agent_versions.id"))
+    phone_number_id: Mapped[str | None] = mapped_column(
+        ForeignKey("phone_numbers.id", ondelete="SET NULL")
+    )
     from_number: Mapped[str] = mapped_column(String(64), default="")
     to_number: Mapped[str] = mapped_column(String(64), default="")
     direction: Mapped[str] = mapped_column(String(20), default="inbound")
@@ -68,6 +181,7 @@ class Call(Base):
     engines: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     transfer_to: Mapped[str | None] = mapped_column(String(200))
+    hangup_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
@@ -79,7 +193,7 @@ class Turn(Base):
     __tablename__ = "turns"
     __table_args__ = (UniqueConstraint("call_id", "index"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
     index: Mapped[int] = mapped_column(Integer)
     user_text: Mapped[str] = mapped_column(Text, default="")
@@ -98,9 +212,57 @@ class TranscriptLine(Base):
 
     __tablename__ = "transcript_lines"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     speaker: Mapped[str] = mapped_column(String(10))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """Where a tenant wants call events sent. Secrets are sealed (``SecretBox``); during a
+    rotation the previous secret keeps signing until ``previous_secret_expires_at``."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_tenant_created", "tenant_id", "created_at", "id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]]
+    description: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the exact body sent, and how its delivery is going.
+
+    ``status`` is ``pending`` (waiting for ``next_attempt_at``), ``delivered`` or ``failed``
+    (attempts exhausted). ``locked_until`` lets one dispatcher at a time own an attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

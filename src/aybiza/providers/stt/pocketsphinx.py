@@ -29,20 +29,21 @@ log = structlog.get_logger(__name__)
 MIN_ENDPOINTING_MS = 400
 # Audio handed to the decoder per hop to its thread: 5 frames, 100 ms.
 _BATCH_FRAMES = 5
-# Speed over the last bit of accuracy: the decoder holds the GIL (see decoder_pool), so every
-# millisecond it decodes is a millisecond every call's event loop waits. The second "flat" pass
-# would also run at end of utterance, delaying the final by ~0.2 s.
+# Digital silence (μ-law 0xFF decodes to exactly 0) gives the decoder frames of no energy at all,
+# unlike any audio it was trained on, and it then often loses the last word of a phrase. Real
+# lines always hiss a little: add such a hiss (about -60 dBFS), below any real line's own noise.
+# Measured on synthesized phrases padded with digital silence: 27 of 45 right without, 38 with.
+_LINE_NOISE_RMS = 30.0
+
+# ``fwdflat``/``maxhmmpf``: speed over the last bit of accuracy. The decoder holds the GIL (see
+# decoder_pool), so every millisecond it decodes is a millisecond every call's event loop waits;
+# the second "flat" pass would also run at the end of each utterance, delaying its final.
 # ``cmninit``: the starting cepstral mean. The model's default (``40,3,-1,0,...``) describes
 # wideband audio; phone audio upsampled from 8 kHz has no energy above 4 kHz, which shifts
 # c1..c12 far from it, and pocketsphinx only updates the mean at the end of an utterance, so a
 # call's first utterance would be decoded against the wrong channel (measured on synthesized
 # speech: 11 of 54 phrases right with the default, 39 of 54 with this). c1..c12 were measured on
 # speech through the μ-law 8 kHz path; c0 (loudness) keeps the model's default.
-# Digital silence (μ-law 0xFF decodes to exactly 0) gives the decoder frames of no energy at all,
-# unlike any audio it was trained on, and it then often loses the last word of a phrase. Real
-# lines always hiss a little: add such a hiss (about -60 dBFS), below any real line's own noise.
-# Measured on synthesized phrases padded with digital silence: 27 of 45 right without, 38 with.
-_LINE_NOISE_RMS = 30.0
 DEFAULT_DECODER_OPTIONS: Mapping[str, object] = {
     "fwdflat": False,
     "maxhmmpf": 3000,

@@ -253,19 +253,27 @@ class EspeakTts:
         self._running: set[threading.Event] = set()
         self._closed = False
 
+    def open_session(self, voice: VoiceOptions) -> EspeakSession:
+        """Synthesis for one call in ``voice``."""
+        return EspeakSession(self, voice)
+
     def _submit(self, job: _Synthesis) -> Future[None]:
         if self._closed:
             raise RuntimeError("EspeakTts is closed; create a new engine to synthesize")
         return self._worker.submit(_run_synthesis, job)
 
-    async def stream(self, text: str, voice: VoiceOptions) -> AsyncGenerator[bytes, None]:
+    def stream(self, text: str, voice: VoiceOptions) -> AsyncGenerator[bytes, None]:
         """Yield μ-law 8 kHz chunks as espeak produces them; closing or cancelling the consumer
         aborts the synthesis within one callback buffer."""
+        return self._stream(text, voice, threading.Event())
+
+    async def _stream(
+        self, text: str, voice: VoiceOptions, cancelled: threading.Event
+    ) -> AsyncGenerator[bytes, None]:
         if not text.strip():
             return
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
-        cancelled = threading.Event()
 
         def deliver(chunk: bytes) -> None:  # on the worker thread
             try:
@@ -283,26 +291,17 @@ class EspeakTts:
             done = asyncio.wrap_future(self._submit(_Synthesis(text, voice, deliver, cancelled)))
             # Runs after every chunk: deliver() and the completion are queued on the loop in order.
             done.add_done_callback(ended)
-            while (chunk := await chunks.get()) is not None:
+            while (chunk := await chunks.get()) is not None and not cancelled.is_set():
                 yield chunk
-            await done
+            if not cancelled.is_set():
+                await done  # the synthesis ran to its end: raise its error, if any
         finally:
             cancelled.set()
             self._running.discard(cancelled)
 
     async def synthesize(self, text: str, voice: VoiceOptions) -> bytes:
         """The whole phrase as μ-law 8 kHz bytes."""
-        if not text.strip():
-            return b""
-        parts: list[bytes] = []
-        job = _Synthesis(text, voice, parts.append)
-        self._running.add(job.cancelled)
-        try:
-            await asyncio.wrap_future(self._submit(job))
-        finally:
-            job.cancelled.set()
-            self._running.discard(job.cancelled)
-        return b"".join(parts)
+        return b"".join([chunk async for chunk in self.stream(text, voice)])
 
     async def aclose(self) -> None:
         """Abort running syntheses and stop the worker thread. Idempotent."""
@@ -312,6 +311,35 @@ class EspeakTts:
         for cancelled in self._running:
             cancelled.set()
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+class EspeakSession:
+    """One call's synthesis in one voice; implements ``TtsSession``. espeak keeps no state per
+    call, so ``clear`` just aborts this call's sentences still being synthesized."""
+
+    def __init__(self, engine: EspeakTts, voice: VoiceOptions) -> None:
+        self._engine = engine
+        self._voice = voice
+        self._running: set[threading.Event] = set()
+
+    async def stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        """One sentence in the session's voice, as ``EspeakTts.stream``."""
+        cancelled = threading.Event()
+        self._running.add(cancelled)
+        try:
+            async for chunk in self._engine._stream(text, self._voice, cancelled):
+                yield chunk
+        finally:
+            self._running.discard(cancelled)
+
+    async def clear(self) -> None:
+        """Barge-in: abort this call's syntheses; their streams end without more audio."""
+        for cancelled in self._running:
+            cancelled.set()
+
+    async def aclose(self) -> None:
+        """The call is over: aborts what is left, as ``clear``. Idempotent."""
+        await self.clear()
 
 
 def _run_synthesis(job: _Synthesis) -> None:

@@ -1,0 +1,67 @@
+"""The call's voices: one synthesis session per voice, opened when first needed, with the
+embedded voice as the fallback, and fixed phrases (greeting, fillers) from the shared cache."""
+
+from __future__ import annotations
+
+import structlog
+
+from aybiza.analytics import metrics
+from aybiza.pipeline.phrases import PhraseCache
+from aybiza.pipeline.plan import CallPlan, Engines
+from aybiza.providers.base import TtsSession, VoiceOptions
+from aybiza.providers.errors import EngineError
+from aybiza.providers.tts.session import FallbackTtsSession
+
+log = structlog.get_logger(__name__)
+
+
+class CallVoices:
+    def __init__(self, plan: CallPlan, engines: Engines, phrases: PhraseCache) -> None:
+        self._plan = plan
+        self._engines = engines
+        self._phrases = phrases
+        self._sessions: dict[str, TtsSession] = {}
+        self.language = plan.language
+
+    @property
+    def voice(self) -> VoiceOptions:
+        return self._plan.voice_for(self.language)
+
+    def session(self) -> TtsSession:
+        """The synthesis session for the current language's voice."""
+        voice = self.voice
+        session = self._sessions.get(voice.model)
+        if session is None:
+            session = self._engines.tts.open_session(voice)
+            fallback = self._engines.fallback_tts
+            if fallback is not None:
+                session = FallbackTtsSession(
+                    session, self._engines.tts.name, fallback.open_session(voice)
+                )
+            self._sessions[voice.model] = session
+        return session
+
+    async def phrase(self, text: str) -> bytes:
+        """Audio of a fixed phrase in the current voice, cached across calls."""
+        voice = self.voice
+        try:
+            return await self._phrases.get(self._plan.agent_key, self._engines.tts, voice, text)
+        except EngineError as exc:
+            fallback = self._engines.fallback_tts
+            if fallback is None:
+                raise
+            metrics.ENGINE_ERRORS.labels("tts_fallback_embedded", self._engines.tts.name).inc()
+            log.warning("tts.phrase_fallback", error=str(exc))
+            return await self._phrases.get(self._plan.agent_key, fallback, voice, text)
+
+    async def clear(self) -> None:
+        for session in self._sessions.values():
+            await session.clear()
+
+    async def aclose(self) -> None:
+        for session in self._sessions.values():
+            try:
+                await session.aclose()
+            except Exception:
+                log.warning("tts.close_failed", exc_info=True)
+        self._sessions.clear()

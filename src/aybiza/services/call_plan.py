@@ -1,0 +1,63 @@
+"""The call loop's settings, from the agent's configuration and the engines it runs."""
+
+from __future__ import annotations
+
+from aybiza.agents.schema import AgentConfig
+from aybiza.conversation.routing import ModelRouter
+from aybiza.pipeline.plan import CallPlan, Engines
+from aybiza.providers.base import VoiceOptions
+
+# Aura-2 voices per language, used when the agent switches to a caller's language and has no
+# voice of its own for it (Deepgram's Aura-2 speaks English and Spanish).
+AURA2_VOICES = {"en": "aura-2-thalia-en", "es": "aura-2-celeste-es"}
+
+
+def build_plan(
+    config: AgentConfig, engines: Engines, *, call_id: str, call_sid: str, agent_key: str
+) -> CallPlan:
+    params = config.parameters
+    models = config.models
+    cloud_llm = engines.llm.name != "flow"
+    languages = tuple(config.language.supported)
+    return CallPlan(
+        call_id=call_id,
+        call_sid=call_sid,
+        agent_key=agent_key,
+        greeting=config.greeting,
+        system_prompt=config.system_prompt,
+        model=models.default if cloud_llm else "flow",
+        temperature=params.temperature,
+        max_tokens=params.max_tokens,
+        context_window=params.context_window,
+        language=config.language.primary,
+        voice=config.voice_options(),
+        stt=config.stt_options(),
+        end_of_turn_silence_ms=params.end_of_turn_silence_ms,
+        min_interruption_speech_ms=params.min_interruption_speech_ms,
+        backchannels=tuple(config.speech.backchannel_phrases),
+        max_response_ms=params.max_response_time,
+        filler_phrases=tuple(params.filler_phrases),
+        max_call_duration_s=params.max_call_duration_s,
+        router=ModelRouter(models.default, models.fast, models.complex) if cloud_llm else None,
+        languages=languages,
+        detect_language=config.language.auto_detect and len(languages) > 1,
+        voices=_voices(config, languages),
+    )
+
+
+def _voices(config: AgentConfig, languages: tuple[str, ...]) -> dict[str, VoiceOptions]:
+    """A voice per supported language: the agent's own where configured, else an Aura-2 voice
+    of that language when the agent speaks with Aura, else the agent's voice model (the
+    embedded engine picks its voice by language)."""
+    voices: dict[str, VoiceOptions] = {}
+    own = config.voice.language_voices
+    for language in languages:
+        model = own.get(language)
+        if model is None and language != config.language.primary:
+            base = language.split("-")[0]
+            if config.voice.model.startswith("aura") and base in AURA2_VOICES:
+                model = AURA2_VOICES[base]
+        voices[language] = VoiceOptions(
+            model=model or config.voice.model, language=language, speed=1.0
+        )
+    return voices
