@@ -2,55 +2,115 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aybiza.analytics.cost import PriceTable
+from aybiza.analytics.events import CallEvents
+from aybiza.api import agents as agents_api
 from aybiza.api import calls as calls_api
-from aybiza.api.errors import error_response
+from aybiza.api import keys as keys_api
+from aybiza.api import numbers as numbers_api
+from aybiza.api import webhooks as webhooks_api
+from aybiza.api.errors import install_error_handlers
+from aybiza.api.openapi import install_openapi
 from aybiza.config import Settings
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
-from aybiza.security.admin_key import load_or_create_admin_key
+from aybiza.security.secretbox import HmacSecretBox, load_master_key
+from aybiza.services.agents import AgentService
+from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
-from aybiza.services.seed import seed_demo_agent
+from aybiza.services.live_calls import LiveCalls
+from aybiza.services.numbers import NumberService
+from aybiza.services.provisioning import NumberProvisioner, RegisteredOnly
+from aybiza.services.seed import DEMO_TENANT, seed_demo
+from aybiza.services.tenants import TenantService
+from aybiza.services.webhook_dispatch import WebhookDispatcher
+from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
+from aybiza.store.migrate import upgrade_to_head
 from aybiza.store.writer import StoreWriter
 from aybiza.telephony import twilio_stream, twilio_webhook
 
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; resources open in its lifespan (database, writer, engines)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    provisioner: NumberProvisioner | None = None,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    """Build the app; resources open in its lifespan (database, writer, engines, dispatcher).
+
+    ``provisioner`` does the carrier side of phone numbers (default: record them only);
+    ``rng`` drives weighted A/B routing (tests seed it)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prices = PriceTable.from_json(settings.prices)
         database = Database(settings.database_url)
-        await database.create_schema()
-        await seed_demo_agent(database)
+        await upgrade_to_head(database)
+        box = HmacSecretBox(load_master_key(settings.secret_key, settings.data_dir))
+        limit = settings.default_max_concurrent_calls
+        await seed_demo(database, settings.data_dir, default_max_concurrent_calls=limit)
         writer = StoreWriter(database)
+        dispatcher = WebhookDispatcher(
+            database,
+            box,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            timeout_s=settings.webhook_timeout_s,
+            poll_s=settings.webhook_poll_s,
+        )
+        writer.on_commit(dispatcher.wake)
         writer.start()
+        live = LiveCalls()
+        live.start_polling(database, settings.hangup_poll_s)
         registry = EngineRegistry(settings)
-        phrases = PhraseCache()
-        app.state.settings = settings
-        app.state.database = database
-        app.state.writer = writer
-        app.state.registry = registry
-        app.state.admin_key = load_or_create_admin_key(settings.api_key, settings.data_dir)
-        app.state.calls = CallService(database, writer, registry, phrases)
-        app.state.ready = True
+        state = app.state
+        state.settings, state.database, state.writer, state.registry = (
+            settings,
+            database,
+            writer,
+            registry,
+        )
+        state.tenants = TenantService(
+            database,
+            operator_key=settings.api_key,
+            operator_tenant=DEMO_TENANT,
+            default_max_concurrent_calls=limit,
+        )
+        state.agents = AgentService(database)
+        state.numbers = NumberService(database, box, provisioner or RegisteredOnly())
+        state.webhooks = WebhookService(database, box)
+        state.call_records = CallRecords(database, prices, live, writer)
+        state.calls = CallService(
+            database,
+            writer,
+            registry,
+            PhraseCache(),
+            live=live,
+            events=CallEvents(prices, dispatcher.wake),
+            rng=rng,
+        )
+        dispatcher.start()
+        state.ready = True
         try:
             yield
         finally:
-            app.state.ready = False
+            state.ready = False
+            await live.stop()
             await writer.stop()
+            await dispatcher.stop()
             await registry.aclose()
             await database.dispose()
 
@@ -58,29 +118,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="AYBIZA",
         version="0.1.0",
         summary="AI phone agents: Twilio in, speech recognition, conversation, speech out.",
+        description="Multi-tenant platform API. Authenticate with `Authorization: Bearer <key>`; "
+        'every error is JSON `{"error": {"code", "message", "field"}}`.',
         lifespan=lifespan,
     )
     app.include_router(twilio_webhook.router)
     app.include_router(twilio_stream.router)
-    app.include_router(calls_api.router)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        field = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return error_response(422, "invalid_request", str(first.get("msg", "invalid")), field)
+    for api in (agents_api, numbers_api, calls_api, webhooks_api, keys_api):
+        app.include_router(api.router)
+    install_error_handlers(app)
+    install_openapi(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """The process is up."""
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse:
+        """The process has opened its database and engines."""
         ready = bool(getattr(request.app.state, "ready", False))
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
+        """Prometheus text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -1,22 +1,65 @@
-"""The ``aybiza`` command: run the server, place a simulated call."""
+"""The ``aybiza`` command: run the server, place a simulated call, migrate the database, manage
+tenants and API keys."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
 from aybiza.config import Settings
 from aybiza.logging import configure_logging
-from aybiza.security.admin_key import KEY_FILE, load_or_create_admin_key
+from aybiza.security.keys import Scope
+from aybiza.services.errors import ServiceError
+from aybiza.services.seed import DemoKey, seed_demo
+from aybiza.services.tenants import TenantService
 from aybiza.simulator.command import call
+from aybiza.store.database import Database
+from aybiza.store.migrate import LegacyDatabaseError, upgrade_to_head
+
+T = TypeVar("T")
 
 app = typer.Typer(help="AYBIZA: AI phone agents.", no_args_is_help=True, add_completion=False)
 app.command("call")(call)
+keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants and their concurrency limits.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
+err = Console(stderr=True)
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant name (created if missing).")]
+
+
+def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
+    """Migrate the configured database, then run ``work`` on it; errors end the command."""
+    settings = Settings.from_env()
+
+    async def main() -> T:
+        database = Database(settings.database_url)
+        try:
+            await upgrade_to_head(database)
+            return await work(database, settings)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (ServiceError, LegacyDatabaseError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _tenants(database: Database, settings: Settings) -> TenantService:
+    return TenantService(
+        database, default_max_concurrent_calls=settings.default_max_concurrent_calls
+    )
 
 
 @app.command()
@@ -28,15 +71,26 @@ def serve(
     """Run the platform: Twilio webhook and media streams, REST API, metrics."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    load_or_create_admin_key(settings.api_key, settings.data_dir)
-    key_source = "AYBIZA_API_KEY" if settings.api_key else str(settings.data_dir / KEY_FILE)
-    Console(stderr=True).print(
+
+    async def prepare(database: Database, settings: Settings) -> DemoKey:
+        return await seed_demo(
+            database,
+            settings.data_dir,
+            default_max_concurrent_calls=settings.default_max_concurrent_calls,
+        )
+
+    demo = _run(prepare)
+    operator = "\noperator   AYBIZA_API_KEY also works (demo tenant)" if settings.api_key else ""
+    err.print(
         Panel.fit(
             f"[bold]AYBIZA[/] on http://{host}:{port}\n"
             f"database   {settings.database_url}\n"
-            f"demo agent {DEMO_PHONE_NUMBER} (ACME support flow)\n"
-            f"API key    in {key_source}\n"
-            f'try it     .venv/bin/aybiza call --say "I would like to book an appointment" '
+            f"demo agent {DEMO_PHONE_NUMBER} (ACME support flow, tenant 'demo')\n"
+            f"demo key   {demo.secret}\n"
+            f"           (kept in {demo.path}){operator}\n"
+            f"try it     curl -H 'Authorization: Bearer {demo.secret}' "
+            f"http://{host}:{port}/v1/agents\n"
+            f'           .venv/bin/aybiza call --say "I would like to book an appointment" '
             f'--say "tomorrow morning"',
             title="ready",
         )
@@ -54,5 +108,118 @@ def serve(
     )
 
 
+@app.command()
+def migrate() -> None:
+    """Upgrade the database (AYBIZA_DATABASE_URL) to the newest schema."""
+
+    async def nothing(database: Database, settings: Settings) -> str:
+        return settings.database_url
+
+    url = _run(nothing)
+    err.print(f"{url} is at the newest schema")
+
+
+@keys_app.command("create")
+def create_key(
+    tenant: TenantOption,
+    scope: Annotated[
+        list[Scope] | None,
+        typer.Option("--scope", help="Repeat for several; default '*' (everything)."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label to tell keys apart.")] = "",
+) -> None:
+    """Create a key (and the tenant if needed); the key is printed once, on stdout."""
+
+    async def work(database: Database, settings: Settings) -> tuple[str, str, list[str]]:
+        service = _tenants(database, settings)
+        row = await service.ensure_tenant(tenant)
+        scopes = [s.value for s in scope] if scope else [Scope.ALL.value]
+        issued = await service.create_key(row.id, scopes, name=name)
+        return issued.secret, issued.row.id, scopes
+
+    secret, key_id, scopes = _run(work)
+    err.print(f"key {key_id} for tenant {tenant!r}, scopes {' '.join(scopes)} (shown once):")
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def list_keys(tenant: TenantOption) -> None:
+    """The tenant's keys (their prefixes; keys themselves are never stored)."""
+
+    async def work(database: Database, settings: Settings) -> list[tuple[str, ...]]:
+        service = _tenants(database, settings)
+        row = await service.find(tenant)
+        rows: list[tuple[str, ...]] = []
+        cursor: str | None = None
+        while True:
+            page = await service.list_keys(row.id, cursor=cursor, limit=100)
+            rows += [
+                (
+                    k.id,
+                    k.prefix + "…",
+                    " ".join(k.scopes),
+                    k.name,
+                    "revoked" if k.revoked_at else "",
+                )
+                for k in page.items
+            ]
+            if (cursor := page.next_cursor) is None:
+                return rows
+
+    table = Table("id", "prefix", "scopes", "name", "state")
+    for row in _run(work):
+        table.add_row(*row)
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    tenant: TenantOption,
+    key: Annotated[str, typer.Argument(help="The key's id or its prefix (as listed).")],
+) -> None:
+    """Revoke a key: it is refused from the next request on."""
+
+    async def work(database: Database, settings: Settings) -> int:
+        return await _tenants(database, settings).revoke_by_prefix(tenant, key.rstrip("…"))
+
+    count = _run(work)
+    err.print(f"revoked {count} key{'s' if count != 1 else ''}")
+    if count == 0:
+        raise typer.Exit(1)
+
+
+@tenants_app.command("set")
+def set_tenant(
+    tenant: Annotated[str, typer.Argument(help="Tenant name (created if missing).")],
+    max_concurrent_calls: Annotated[
+        int | None, typer.Option(help="Calls the tenant may have at once.")
+    ] = None,
+) -> None:
+    """Create a tenant or change its concurrency limit."""
+
+    async def work(database: Database, settings: Settings) -> int:
+        service = _tenants(database, settings)
+        row = await service.ensure_tenant(tenant, max_concurrent_calls=max_concurrent_calls)
+        return row.max_concurrent_calls
+
+    limit = _run(work)
+    err.print(f"tenant {tenant!r}: max_concurrent_calls={limit}")
+
+
+@tenants_app.command("list")
+def list_tenants() -> None:
+    """Every tenant with its concurrency limit."""
+
+    async def work(database: Database, settings: Settings) -> list[tuple[str, str, str]]:
+        tenants = await _tenants(database, settings).tenants()
+        return [(t.id, t.name, str(t.max_concurrent_calls)) for t in tenants]
+
+    table = Table("id", "name", "max concurrent calls")
+    for row in _run(work):
+        table.add_row(*row)
+    Console().print(table)
+
+
 def main() -> None:
+    """Entry point of the ``aybiza`` script."""
     app()

@@ -3,7 +3,9 @@
 Events follow PROTOCOLS 6: message_start, ping, then per block content_block_start (text blocks
 too, unlike Bedrock), content_block_delta (``text_delta`` or ``input_json_delta``),
 content_block_stop, then message_delta (stop_reason, usage) and message_stop. It checks
-``x-api-key`` and ``anthropic-version``; a scripted fault sends an ``error`` event mid-stream.
+the key (``x-api-key``, or ``Authorization: Bearer`` as SDK 2.x sends it) and that
+``anthropic-version`` is 2023-06-01, the version whose stream it reproduces; a scripted fault
+sends an ``error`` event mid-stream.
 
 Run alone: ``python tests/fakes/anthropic.py --port 9003 --first-token-ms 300``
 """
@@ -70,10 +72,20 @@ class FakeAnthropic(FakeLlmServer):
         return await self.stream(request, response, message_events(scripted, recorded.model))
 
     def _problem(self, headers: dict[str, str], body: Any) -> HttpError | None:
-        if headers.get("x-api-key") != self.api_key:
+        # The documented header, or the bearer form newer SDKs send.
+        keys = (headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer "))
+        if self.api_key not in keys:
             return HttpError(401, "authentication_error", "invalid x-api-key")
-        if "anthropic-version" not in headers:
+        version = headers.get("anthropic-version")
+        if version is None:
             return HttpError(400, "invalid_request_error", "anthropic-version: header is required")
+        if version != API_VERSION:
+            # Another version may stream another format than the one this fake reproduces.
+            return HttpError(
+                400,
+                "invalid_request_error",
+                f"anthropic-version: {version!r} is not served by this fake; use {API_VERSION}",
+            )
         if not isinstance(body, dict):
             return HttpError(400, "invalid_request_error", "The request body is not valid JSON.")
         for name in ("model", "max_tokens", "messages"):
@@ -100,7 +112,7 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 def message_events(reply: Reply, model: str) -> Iterator[tuple[float, bytes]]:
     """The reply's SSE events with the delay (ms) before each."""
     pacer = DeltaPacer(reply)
-    message = {
+    message: dict[str, Any] = {
         "id": f"msg_{uuid.uuid4().hex[:24]}",
         "type": "message",
         "role": "assistant",

@@ -14,6 +14,7 @@ Run alone: ``python tests/fakes/bedrock.py --port 9002 --first-token-ms 300 --re
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 import uuid
@@ -94,12 +95,14 @@ def request_problem(model_id: str, headers: dict[str, str], body: Any) -> HttpEr
     if not isinstance(body, dict):
         return HttpError(400, "SerializationException", "The request body is not JSON.")
     if model_id.startswith("anthropic."):
-        return HttpError(400, "ValidationException", ON_DEMAND_UNSUPPORTED.format(model_id=model_id))
+        return HttpError(
+            400, "ValidationException", ON_DEMAND_UNSUPPORTED.format(model_id=model_id)
+        )
     messages = body.get("messages") or []
     if not messages or messages[0].get("role") != "user":
         return HttpError(400, "ValidationException", MUST_START_WITH_USER)
     roles = [message.get("role") for message in messages]
-    if any(first == second for first, second in zip(roles, roles[1:], strict=False)):
+    if any(first == second for first, second in itertools.pairwise(roles)):
         return HttpError(400, "ValidationException", MUST_ALTERNATE)
     temperature = body.get("inferenceConfig", {}).get("temperature", 0)
     if not 0 <= temperature <= 1:
@@ -166,7 +169,9 @@ def converse_frames(reply: Reply, started: float) -> Iterator[tuple[float, bytes
         "outputTokens": reply.output_tokens,
         "totalTokens": reply.input_tokens + reply.output_tokens,
     }
-    latency_ms = round((time.monotonic() - started) * 1000)
+    latency_ms = reply.reported_latency_ms
+    if latency_ms is None:
+        latency_ms = round((time.monotonic() - started) * 1000)
     yield 0.0, event_frame("metadata", {"usage": usage, "metrics": {"latencyMs": latency_ms}})
 
 

@@ -64,30 +64,3 @@ def exception_frame(exception_type: str, message: str) -> bytes:
         ":message-type": "exception",
     }
     return encode_message(headers, _json({"message": message}))
-
-
-def decode_frames(data: bytes) -> list[tuple[dict[str, str], bytes]]:
-    """Split a body into (string headers, payload) frames, checking both CRCs (for tests)."""
-    frames = []
-    offset = 0
-    while offset < len(data):
-        total_length, headers_length = struct.unpack_from(">II", data, offset)
-        frame = data[offset : offset + total_length]
-        (prelude_crc,) = struct.unpack_from(">I", frame, 8)
-        (message_crc,) = struct.unpack_from(">I", frame, total_length - 4)
-        if prelude_crc != _crc32(frame[:8]) or message_crc != _crc32(frame[:-4]):
-            raise ValueError(f"bad CRC in the frame at offset {offset}")
-        headers: dict[str, str] = {}
-        position, end = 12, 12 + headers_length
-        while position < end:
-            name_length = frame[position]
-            name = frame[position + 1 : position + 1 + name_length].decode()
-            position += 1 + name_length
-            value_type, value_length = struct.unpack_from(">BH", frame, position)
-            if value_type != STRING_HEADER:
-                raise ValueError(f"header {name!r} has type {value_type}, expected a string")
-            headers[name] = frame[position + 3 : position + 3 + value_length].decode()
-            position += 3 + value_length
-        frames.append((headers, frame[end:-4]))
-        offset += total_length
-    return frames

@@ -38,6 +38,7 @@ class Reply:
     ``stop_reason`` uses Bedrock's names (each fake translates); empty means ``tool_use`` with a
     tool and ``end_turn`` without. With ``fail_after`` set, the stream sends that many deltas
     and then the vendor's in-stream error ``fail_with`` instead of the rest.
+    ``reported_latency_ms`` fixes Bedrock's ``metrics.latencyMs`` (default: the time taken).
     """
 
     text: str = DEFAULT_REPLY_TEXT
@@ -48,6 +49,7 @@ class Reply:
     input_tokens: int = 12
     fail_after: int | None = None
     fail_with: str = ""
+    reported_latency_ms: int | None = None
 
     def text_deltas(self) -> list[str]:
         """The text as word deltas that concatenate back to it."""
@@ -69,6 +71,7 @@ class Reply:
 
     @property
     def output_tokens(self) -> int:
+        """Tokens the reply reports: one per delta."""
         return len(self.text_deltas()) + len(self.tool_fragments())
 
 
@@ -110,6 +113,7 @@ class DeltaPacer:
 
     @property
     def fault_due(self) -> bool:
+        """True once the deltas before the scripted fault were sent."""
         return self.reply.fail_after is not None and self.sent >= self.reply.fail_after
 
 

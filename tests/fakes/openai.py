@@ -120,11 +120,16 @@ def completion_chunks(
     deltas: list[dict[str, Any]] = [{"content": piece} for piece in reply.text_deltas()]
     if reply.tool is not None:
         call_id = reply.tool.id or f"call_{uuid.uuid4().hex[:24]}"
-        first = {"id": call_id, "type": "function"}
         for i, fragment in enumerate(reply.tool_fragments()):
             call: dict[str, Any] = {"index": 0, "function": {"arguments": fragment}}
             if i == 0:
-                call = {**call, **first, "function": {"name": reply.tool.name, **call["function"]}}
+                # The first delta of a call names it; later ones carry arguments only.
+                call = {
+                    "index": 0,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": reply.tool.name, "arguments": fragment},
+                }
             deltas.append({"tool_calls": [call]})
     for delta in deltas:
         if pacer.fault_due:

@@ -1,12 +1,15 @@
-"""Persists what a call loop reports, through the process's single store writer."""
+"""Persists what a call loop reports, through the process's single store writer, and queues
+the tenant's webhook events in the same writes (so an event never describes unstored data)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aybiza.analytics.events import CallEvents
 from aybiza.pipeline.recording import Speaker, TurnRecord
 from aybiza.store.models import Call, TranscriptLine, Turn, utcnow
 from aybiza.store.writer import StoreWriter
@@ -16,17 +19,29 @@ class StoreCallRecorder:
     """Each transcript line, turn and the call's end are queued for writing the moment they
     happen, in order; nothing waits for the end of the call."""
 
-    def __init__(self, writer: StoreWriter, *, call_id: str, tenant_id: str) -> None:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        *,
+        call_id: str,
+        tenant_id: str,
+        call_sid: str = "",
+        events: CallEvents | None = None,
+    ) -> None:
         self._writer = writer
         self._call_id = call_id
         self._tenant_id = tenant_id
+        self._call_sid = call_sid
+        self._events = events
         self._seq = 0
 
     def started(self, stream_sid: str) -> None:
+        """The media stream started (``call.started``)."""
         values = {"status": "in-progress", "stream_sid": stream_sid, "started_at": utcnow()}
-        self._update_call(values)
+        self._update_call(values, self._events.call_started if self._events else None)
 
     def transcript(self, speaker: Speaker, text: str) -> None:
+        """A final caller line or a heard agent line (``transcript.final``)."""
         self._seq += 1
         line = TranscriptLine(
             tenant_id=self._tenant_id,
@@ -36,13 +51,17 @@ class StoreCallRecorder:
             text=text,
             at=utcnow(),
         )
+        events, call_sid = self._events, self._call_sid
 
         async def write(session: AsyncSession) -> None:
             session.add(line)
+            if events is not None:
+                await events.transcript_final(session, line, call_sid)
 
         self._writer.submit(write)
 
     def turn(self, record: TurnRecord) -> None:
+        """A settled turn with its timings and usage."""
         row = Turn(
             tenant_id=self._tenant_id,
             call_id=self._call_id,
@@ -63,6 +82,7 @@ class StoreCallRecorder:
         self._writer.submit(write)
 
     def ended(self, reason: str, stats: dict[str, Any], transfer_to: str | None) -> None:
+        """The call is over (``call.ended`` with the full report)."""
         self._update_call(
             {
                 "status": "completed",
@@ -70,13 +90,18 @@ class StoreCallRecorder:
                 "ended_at": utcnow(),
                 "stats": dict(stats),
                 "transfer_to": transfer_to,
-            }
+            },
+            self._events.call_ended if self._events else None,
         )
 
-    def _update_call(self, values: dict[str, Any]) -> None:
+    def _update_call(
+        self, values: dict[str, Any], event: Callable[[AsyncSession, str], Awaitable[None]] | None
+    ) -> None:
         call_id = self._call_id
 
         async def write(session: AsyncSession) -> None:
             await session.execute(update(Call).where(Call.id == call_id).values(**values))
+            if event is not None:
+                await event(session, call_id)
 
         self._writer.submit(write)

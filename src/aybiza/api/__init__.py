@@ -1,0 +1,1 @@
+"""The REST API under ``/v1``: thin handlers over ``aybiza.services``."""

@@ -1,70 +1,204 @@
-"""``/v1/calls``: a call with its transcript, turns and timings."""
+"""``/v1/calls``: calls with transcript, turn timings, usage and cost; hang up a live call."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from aybiza.api.errors import error_response
-from aybiza.security.admin_key import bearer_matches
-from aybiza.store import repository
+from aybiza.analytics.report import call_summary
+from aybiza.api.auth import require
+from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.errors import error_responses
+from aybiza.security.keys import Scope
+from aybiza.services.call_records import CallRecords
+from aybiza.services.tenants import Principal
+from aybiza.store.calls import CallFilter
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+
+Reader = Annotated[Principal, Depends(require(Scope.CALLS_READ))]
+Controller = Annotated[Principal, Depends(require(Scope.CALLS_WRITE))]
+Status = Literal["ringing", "in-progress", "completed"]
 
 
-@router.get("/calls/{call_sid}", response_model=None)
-async def get_call(call_sid: str, request: Request) -> JSONResponse:
-    """The call record: status, ended reason, engines, turns with timings, transcript."""
-    if not bearer_matches(request.headers.get("authorization"), request.app.state.admin_key):
-        return error_response(
-            401,
-            "unauthorized",
-            "send Authorization: Bearer <key> (the key is in data/admin.key or AYBIZA_API_KEY)",
-            "Authorization",
-        )
-    async with request.app.state.database.session() as session:
-        record = await repository.call_record(session, call_sid)
-    if record is None:
-        return error_response(404, "not_found", f"no call with sid {call_sid}", "call_sid")
-    call = record.call
-    body: dict[str, Any] = {
-        "id": call.id,
-        "call_sid": call.call_sid,
-        "stream_sid": call.stream_sid,
-        "status": call.status,
-        "ended_reason": call.ended_reason,
-        "direction": call.direction,
-        "from": call.from_number,
-        "to": call.to_number,
-        "agent": (
-            {"id": record.agent.id, "name": record.agent.name, "version": call.agent_version}
-            if record.agent
-            else None
-        ),
-        "engines": call.engines,
-        "stats": call.stats,
-        "transfer_to": call.transfer_to,
-        "started_at": call.started_at.isoformat() if call.started_at else None,
-        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
-        "turns": [
-            {
-                "index": turn.index,
-                "user_text": turn.user_text,
-                "agent_text": turn.agent_text,
-                "heard_text": turn.heard_text,
-                "interrupted": turn.interrupted,
-                "model": turn.model,
-                "timings_ms": turn.timings_ms,
-                "usage": turn.usage,
-                "notes": turn.notes,
-            }
-            for turn in record.turns
-        ],
-        "transcript": [
-            {"speaker": line.speaker, "text": line.text, "at": line.at.isoformat()}
-            for line in record.transcript
-        ],
-    }
-    return JSONResponse(body)
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range once converted to UTC") from exc
+
+
+Instant = Annotated[
+    datetime | None,
+    AfterValidator(_utc),
+    Query(description="ISO 8601; without an offset it is UTC. Compared with the call's start."),
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CallSummary(_Out):
+    """A call in a list."""
+
+    id: str
+    call_sid: str
+    status: str = Field(examples=["completed"])
+    ended_reason: str | None
+    direction: str
+    from_: str = Field(alias="from")
+    to: str
+    phone_number_id: str | None
+    agent_id: str | None
+    agent_version: str | None
+    agent_version_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class AgentRun(BaseModel):
+    """The agent version that ran the call."""
+
+    id: str
+    name: str
+    version: str | None
+    version_id: str | None
+
+
+class TurnOut(BaseModel):
+    """One exchange with its timings (ms after the end of the caller's speech)."""
+
+    index: int
+    user_text: str
+    agent_text: str
+    heard_text: str
+    interrupted: bool
+    model: str | None
+    timings_ms: dict[str, Any]
+    usage: dict[str, Any]
+    notes: dict[str, Any]
+    at: datetime
+
+
+class TranscriptLineOut(BaseModel):
+    """A final caller line or a heard agent line."""
+
+    seq: int
+    speaker: str
+    text: str
+    at: datetime
+
+
+class CostOut(BaseModel):
+    """What the call cost (USD by default), by part, with the units each part billed."""
+
+    currency: str
+    telephony: float
+    stt: float
+    llm: float
+    tts: float
+    total: float
+    final: bool = Field(description="False while the call is still going.")
+    units: dict[str, float]
+    engines: dict[str, str | None]
+
+
+class UsageOut(BaseModel):
+    """Model tokens, in total and per model."""
+
+    input_tokens: int
+    output_tokens: int
+    by_model: dict[str, dict[str, int]]
+
+
+class CallReport(_Out):
+    """Everything about a call."""
+
+    id: str
+    call_sid: str
+    stream_sid: str | None
+    status: str = Field(examples=["completed"])
+    ended_reason: str | None
+    direction: str
+    from_: str = Field(alias="from")
+    to: str
+    phone_number_id: str | None
+    agent: AgentRun | None
+    engines: dict[str, Any]
+    stats: dict[str, Any]
+    transfer_to: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float
+    turns: list[TurnOut]
+    transcript: list[TranscriptLineOut]
+    usage: UsageOut
+    cost: CostOut
+
+
+class HangupOut(BaseModel):
+    """``ended``: the call ended now; ``requested``: the server process running it will end it
+    within about a second."""
+
+    outcome: Literal["ended", "requested"]
+    call: CallReport
+
+
+def _service(request: Request) -> CallRecords:
+    service: CallRecords = request.app.state.call_records
+    return service
+
+
+@router.get("", response_model=ListOf[CallSummary], responses=error_responses(400, 401, 403, 422))
+async def list_calls(
+    request: Request,
+    principal: Reader,
+    agent_id: Annotated[str | None, Query(max_length=64)] = None,
+    number: Annotated[
+        str | None, Query(max_length=64, description="The platform's number (E.164).")
+    ] = None,
+    status: Status | None = None,
+    started_after: Instant = None,
+    started_before: Instant = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> ListOf[CallSummary]:
+    """The tenant's calls, newest first, filtered."""
+    where = CallFilter(agent_id, number, status, started_after, started_before)
+    page = await _service(request).list(principal.tenant_id, where, cursor=cursor, limit=limit)
+    return ListOf[CallSummary](
+        data=[CallSummary.model_validate(call_summary(call)) for call in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{call_ref}", response_model=CallReport, responses=error_responses(401, 403, 404))
+async def get_call(call_ref: str, request: Request, principal: Reader) -> CallReport:
+    """A call by its id or its Twilio CallSid: transcript, turns with timings, ended reason,
+    model usage and cost by telephony, STT, LLM and TTS."""
+    report = await _service(request).report(principal.tenant_id, call_ref)
+    return CallReport.model_validate(report)
+
+
+@router.post(
+    "/{call_ref}/hangup",
+    response_model=HangupOut,
+    responses={202: {"model": HangupOut}, **error_responses(401, 403, 404, 409)},
+)
+async def hangup_call(call_ref: str, request: Request, principal: Controller) -> JSONResponse:
+    """End a live call (ended reason ``api-hangup``)."""
+    result = await _service(request).hangup(principal.tenant_id, call_ref)
+    out = HangupOut(outcome=result.outcome, call=CallReport.model_validate(result.report))
+    return JSONResponse(
+        out.model_dump(mode="json", by_alias=True),
+        status_code=200 if result.outcome == "ended" else 202,
+    )

@@ -1,11 +1,154 @@
-"""Errors as JSON: ``{"error": {"code", "message", "field"}}``."""
+"""Every error as JSON: ``{"error": {"code", "message", "field"}}``, plus ``"errors"`` listing
+each bad field when a request is invalid (422)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aybiza.services.errors import Conflict, Invalid, NotFound, ServiceError
+from aybiza.store.paging import CursorError
+
+log = structlog.get_logger(__name__)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "field": field}}, status_code=status
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a message for people, the ``field`` at fault."""
+
+    code: str = Field(examples=["not_found"])
+    message: str
+    field: str | None = Field(default=None, description="JSON path of the offending field.")
+    required_scope: str | None = Field(default=None, description="On 403: the scope needed.")
+
+
+class FieldProblem(BaseModel):
+    """One bad field of an invalid request."""
+
+    field: str = Field(examples=["parameters.temperature"])
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="On 422: every bad field, each with its JSON path."
     )
+
+
+class ApiError(Exception):
+    """An error raised by an API handler (authentication, authorisation)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, **extra: str
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.extra = (
+            status,
+            code,
+            message,
+            field,
+            extra,
+        )
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The JSON error response; ``extra`` adds members to ``error`` (e.g. ``required_scope``)."""
+    detail = {"code": code, "message": message, "field": field, **(extra or {})}
+    body: dict[str, Any] = {"error": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (e.g. a cursor this API did not issue).",
+    401: "Missing, unknown or revoked API key.",
+    403: "The key lacks the scope this operation needs (named in the error).",
+    404: "No such object for this tenant (other tenants' objects look the same).",
+    409: "Conflicts with the current state.",
+    422: "Invalid request: every bad field is listed with its JSON path.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses."""
+    return {
+        status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, including the framework's own, a JSON error body."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(
+            exc.status, exc.code, exc.message, exc.field, headers=headers, extra=exc.extra
+        )
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return _service_response(exc)
+
+    @app.exception_handler(CursorError)
+    async def cursor_error(_request: Request, exc: CursorError) -> JSONResponse:
+        return error_response(400, "invalid_cursor", str(exc), "cursor")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [_problem(error) for error in exc.errors()]
+        first = problems[0] if problems else {"field": "", "message": "invalid request"}
+        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        code = "invalid_json" if malformed else "invalid_request"
+        message = first["message"] if len(problems) == 1 else f"{len(problems)} invalid fields"
+        return error_response(422, code, message, first["field"] or None, errors=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("api.unexpected_error", path=request.url.path)
+        return error_response(500, "internal_error", "unexpected server error; see server logs")
+
+
+def _service_response(exc: ServiceError) -> JSONResponse:
+    if isinstance(exc, Invalid):
+        problems = [{"field": e.path, "message": e.message} for e in exc.errors]
+        return error_response(422, exc.code, exc.message, exc.field, errors=problems)
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 502
+    return error_response(status, exc.code, exc.message, exc.field)
+
+
+def _problem(error: Any) -> dict[str, str]:
+    location = list(error.get("loc", ()))
+    # "body"/"query"/"path" say where; the rest is the field's path inside it.
+    if location and location[0] in ("body", "query", "path", "header"):
+        location = location[1:]
+    if error.get("type") == "json_invalid":
+        location = []
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown field"
+    return {"field": ".".join(str(part) for part in location), "message": message}

@@ -270,6 +270,8 @@ class CallSession:
         self.stats["barge_ins"] += 1
         metrics.BARGE_INS.inc()
         await self._cancel_turn(current)
+        # Streaming engines may still hold text or audio of the cancelled answer.
+        await self.voices.clear()
 
     async def _cancel_turn(self, turn: AgentTurn) -> None:
         if turn.task is not None and not turn.task.done():

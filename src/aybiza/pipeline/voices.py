@@ -55,8 +55,13 @@ class CallVoices:
             return await self._phrases.get(self._plan.agent_key, fallback, voice, text)
 
     async def clear(self) -> None:
+        """Barge-in: drop what the engines still hold. A failure here must not stop the call:
+        the next sentence reconnects or falls back."""
         for session in self._sessions.values():
-            await session.clear()
+            try:
+                await session.clear()
+            except Exception:
+                log.warning("tts.clear_failed", exc_info=True)
 
     async def aclose(self) -> None:
         for session in self._sessions.values():

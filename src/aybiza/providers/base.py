@@ -77,6 +77,9 @@ class SttEngine(Protocol):
         """Open a recognition stream for one call."""
         ...
 
+    async def aclose(self) -> None:
+        """Release the engine's resources at shutdown."""
+
 
 # ---------------------------------------------------------------- text-to-speech
 

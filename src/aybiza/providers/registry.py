@@ -248,8 +248,6 @@ class EngineRegistry:
 
     async def aclose(self) -> None:
         closers = [
-            instance.aclose()  # type: ignore[union-attr]
-            for instance in [*self._instances.values(), *self._flows.values()]
-            if hasattr(instance, "aclose")
+            instance.aclose() for instance in [*self._instances.values(), *self._flows.values()]
         ]
         await asyncio.gather(*closers, return_exceptions=True)

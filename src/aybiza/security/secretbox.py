@@ -67,7 +67,11 @@ class HmacSecretBox:
             raise SecretBoxError("sealed value is not valid base64") from exc
         if len(raw) < _NONCE_BYTES + _TAG_BYTES:
             raise SecretBoxError("sealed value is truncated")
-        nonce, ciphertext, tag = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:-_TAG_BYTES], raw[-_TAG_BYTES:]
+        nonce, ciphertext, tag = (
+            raw[:_NONCE_BYTES],
+            raw[_NONCE_BYTES:-_TAG_BYTES],
+            raw[-_TAG_BYTES:],
+        )
         if not hmac.compare_digest(tag, self._tag(nonce, ciphertext)):
             raise SecretBoxError("sealed value fails authentication (tampered, or another key)")
         return _xor(ciphertext, self._keystream(nonce, len(ciphertext))).decode("utf-8")

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import structlog
 
 from aybiza.agents.schema import AgentConfig, validate_agent_config
+from aybiza.analytics.cost import PriceTable
+from aybiza.analytics.events import CallEvents
 from aybiza.analytics.recorder import StoreCallRecorder
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.session import CallSession
 from aybiza.pipeline.transport import CallTransport
 from aybiza.providers.registry import EngineRegistry
+from aybiza.services.admission import Admission, Refused, admit
 from aybiza.services.call_plan import build_plan
-from aybiza.store import repository
+from aybiza.services.live_calls import LiveCalls
+from aybiza.store.calls import call_by_sid
 from aybiza.store.database import Database
-from aybiza.store.models import Agent, Call, utcnow
+from aybiza.store.models import Agent, AgentVersion
 from aybiza.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
@@ -26,84 +30,82 @@ class CallSetupError(Exception):
     """A media stream cannot become a call; the message says why (sent as the close reason)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RoutedCall:
-    """An incoming call that has an agent: its record id and what to pass to the stream."""
-
-    call_id: str
-    agent: Agent
-
-
 class CallService:
+    """Admits incoming calls and builds their call loops; ``live`` tracks the loops running
+    in this process, ``events`` queues the tenants' webhook events."""
+
     def __init__(
         self,
         database: Database,
         writer: StoreWriter,
         registry: EngineRegistry,
         phrases: PhraseCache,
+        *,
+        live: LiveCalls | None = None,
+        events: CallEvents | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._database = database
         self._writer = writer
         self._registry = registry
         self._phrases = phrases
+        self.live = live or LiveCalls()
+        self._events = events or CallEvents(PriceTable())
+        # Weighted A/B routing; tests seed it.
+        self._rng = rng or random.Random()
         self._configs: dict[str, AgentConfig] = {}
 
-    async def incoming(self, form: Mapping[str, str]) -> RoutedCall | None:
-        """Record the incoming call and find its agent; None when the number has no agent (the
-        call is still recorded, with ended reason ``unknown-number``)."""
-        call_sid = form.get("CallSid", "")
-        async with self._database.session() as session, session.begin():
-            agent = await repository.agent_for_number(session, form.get("To", ""))
-            call = await repository.call_by_sid(session, call_sid)
-            if call is None:
-                # Twilio retries a webhook that timed out: the same CallSid gets one record.
-                call = Call(
-                    call_sid=call_sid,
-                    from_number=form.get("From", ""),
-                    to_number=form.get("To", ""),
-                    direction=form.get("Direction", "inbound"),
-                    status="ringing",
-                )
-                session.add(call)
-            if agent is None:
-                call.status = "completed"
-                call.ended_reason = "unknown-number"
-                call.ended_at = utcnow()
-                return None
-            call.agent_id = agent.id
-            call.agent_version = agent.version
-            call.tenant_id = agent.tenant_id
-            await session.flush()
-            return RoutedCall(call_id=call.id, agent=agent)
+    async def incoming(self, form: Mapping[str, str]) -> Admission:
+        """Record the incoming call and decide who answers it: ``Routed`` to an agent version,
+        or ``Refused`` (unknown number, tenant at its concurrency limit), still recorded.
+
+        Raises ``Invalid`` for form fields Twilio would never send."""
+        async with self._database.writing() as session:
+            admission = await admit(session, form, self._rng)
+            refused_for_tenant = isinstance(admission, Refused) and admission.tenant_id is not None
+            if refused_for_tenant:
+                await self._events.call_ended(session, admission.call_id)
+        if refused_for_tenant:
+            self._events.wake()
+        return admission
 
     async def open_session(
         self, *, call_sid: str, stream_sid: str, transport: CallTransport
     ) -> CallSession:
         """Build the call loop for a stream that just sent ``start``."""
-        async with self._database.session() as session, session.begin():
-            call = await repository.call_by_sid(session, call_sid)
-            if call is None or call.agent_id is None:
+        async with self._database.writing() as session:
+            call = await call_by_sid(session, call_sid)
+            if call is None or call.agent_version_id is None or call.tenant_id is None:
                 raise CallSetupError(
                     f"no call {call_sid}: calls must arrive through POST /twilio/voice first"
                 )
             if call.ended_at is not None:
                 raise CallSetupError(f"call {call_sid} has already ended")
-            agent = await repository.get_agent(session, call.agent_id)
-            if agent is None:
+            version = await session.get(AgentVersion, call.agent_version_id)
+            agent = await session.get(Agent, version.agent_id) if version else None
+            if version is None or agent is None:
                 raise CallSetupError(f"the agent of call {call_sid} no longer exists")
-            config = self._config(agent)
-            agent_key = f"{agent.id}@{agent.version}"
+            config = self._config(version)
+            agent_key = f"{version.agent_id}@{version.version}"
             engines = self._registry.resolve(config, agent_key)
             call.engines = engines.describe()
-        recorder = StoreCallRecorder(self._writer, call_id=call.id, tenant_id=call.tenant_id)
+        recorder = StoreCallRecorder(
+            self._writer,
+            call_id=call.id,
+            tenant_id=call.tenant_id,
+            call_sid=call_sid,
+            events=self._events,
+        )
         recorder.started(stream_sid)
         plan = build_plan(config, engines, call_id=call.id, call_sid=call_sid, agent_key=agent_key)
         log.info("call.started", call_sid=call_sid, agent=agent.name, engines=engines.reason)
-        return CallSession(plan, engines, transport, recorder, self._phrases)
+        call_loop = CallSession(plan, engines, transport, recorder, self._phrases)
+        self.live.add(call.id, call_loop)
+        return call_loop
 
-    def _config(self, agent: Agent) -> AgentConfig:
-        key = f"{agent.id}@{agent.version}"
-        config = self._configs.get(key)
+    def _config(self, version: AgentVersion) -> AgentConfig:
+        # Versions are immutable, so a validated configuration is cached for good.
+        config = self._configs.get(version.id)
         if config is None:
-            config = self._configs[key] = validate_agent_config(agent.config)
+            config = self._configs[version.id] = validate_agent_config(version.config)
         return config

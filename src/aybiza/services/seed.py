@@ -1,24 +1,85 @@
-"""First start with an empty database: create the demo agent on the demo number."""
+"""First start: the ``demo`` tenant, owning the demo agent on the demo number, and a key for it
+in ``<data dir>/demo.key`` (mode 0600) so ``aybiza call`` and curl work out of the box."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
 from aybiza.agents.demo import DEMO_AGENT, DEMO_PHONE_NUMBER
-from aybiza.agents.schema import validate_agent_config
-from aybiza.store import repository
+from aybiza.security.key_file import read_private_file, write_private_file
+from aybiza.security.keys import Scope, generate_key, hash_key
+from aybiza.services.agents import checked_agent, insert_agent
+from aybiza.services.provisioning import EXTERNAL
+from aybiza.store.calls import number_by_e164
 from aybiza.store.database import Database
+from aybiza.store.models import ApiKey, PhoneNumber, Tenant
+from aybiza.store.queries import serialize_bootstrap, tenant_by_name
+
+DEMO_TENANT = "demo"
+DEMO_KEY_FILE = "demo.key"
 
 
-async def seed_demo_agent(database: Database) -> bool:
-    """Create the demo agent bound to ``DEMO_PHONE_NUMBER`` when no agent exists yet."""
-    config = validate_agent_config(DEMO_AGENT)
-    async with database.session() as session, session.begin():
-        if await repository.count_agents(session):
-            return False
-        await repository.create_agent(
-            session,
-            name=config.name,
-            version=config.version,
-            config=dict(DEMO_AGENT),
-            number=DEMO_PHONE_NUMBER,
+@dataclass(frozen=True, slots=True)
+class DemoKey:
+    """The demo tenant's key and where it is kept; ``created`` on the start that made it."""
+
+    secret: str
+    path: Path
+    created: bool
+
+
+async def seed_demo(
+    database: Database, data_dir: Path, *, default_max_concurrent_calls: int = 10
+) -> DemoKey:
+    """Create the demo tenant (agent, number) if missing, and make sure ``demo.key`` holds a
+    valid key of it: the file's key is kept while it works, otherwise a new one is written."""
+    path = data_dir / DEMO_KEY_FILE
+    async with database.writing() as session:
+        await serialize_bootstrap(session)
+        tenant = await tenant_by_name(session, DEMO_TENANT)
+        if tenant is None:
+            tenant = Tenant(name=DEMO_TENANT, max_concurrent_calls=default_max_concurrent_calls)
+            session.add(tenant)
+            await session.flush()
+            document, config = checked_agent(DEMO_AGENT)
+            state = await insert_agent(session, tenant.id, document, config)
+            if await number_by_e164(session, DEMO_PHONE_NUMBER) is None:
+                session.add(
+                    PhoneNumber(
+                        tenant_id=tenant.id,
+                        e164=DEMO_PHONE_NUMBER,
+                        type="twilio",
+                        agent_id=state.agent.id,
+                        region="us-east-1",
+                        provisioning=EXTERNAL,
+                        provider_data={},
+                    )
+                )
+        existing = read_private_file(path)
+        if existing is not None:
+            valid = await session.execute(
+                select(ApiKey.id).where(
+                    ApiKey.tenant_id == tenant.id,
+                    ApiKey.key_hash == hash_key(existing),
+                    ApiKey.revoked_at.is_(None),
+                )
+            )
+            if valid.first() is not None:
+                return DemoKey(secret=existing, path=path, created=False)
+        new = generate_key()
+        session.add(
+            ApiKey(
+                tenant_id=tenant.id,
+                name="demo (demo.key)",
+                prefix=new.prefix,
+                key_hash=new.key_hash,
+                scopes=[Scope.ALL.value],
+            )
         )
-    return True
+        await session.flush()
+        # Written inside the transaction: a process that waits on the lock then finds it valid.
+        write_private_file(path, new.secret + "\n", replace=True)
+    return DemoKey(secret=new.secret, path=path, created=True)

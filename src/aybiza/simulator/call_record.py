@@ -67,20 +67,24 @@ class CallRecord:
     transcript: list[TranscriptLine] = field(default_factory=list)
 
 
-def admin_key_file() -> Path:
-    """Where a local server keeps its generated key: ``admin.key`` in its data directory
+def demo_key_file() -> Path:
+    """Where a local server keeps the demo tenant's key: ``demo.key`` in its data directory
     (``$AYBIZA_DATA_DIR``, by default ``./data``)."""
-    return Path(os.environ.get("AYBIZA_DATA_DIR") or "data") / "admin.key"
+    return Path(os.environ.get("AYBIZA_DATA_DIR") or "data") / "demo.key"
+
+
+# The name ``aybiza call`` (simulator/command.py) imports; it now means the demo key file.
+admin_key_file = demo_key_file
 
 
 def resolve_api_key(explicit: str | None, *, key_file: Path | None = None) -> str | None:
     """The API key: ``explicit`` (``--api-key``), else ``$AYBIZA_API_KEY``, else the contents
-    of ``key_file`` (by default ``admin_key_file()``), else None."""
+    of ``key_file`` (by default ``demo_key_file()``), else None."""
     if explicit:
         return explicit
     if env_key := os.environ.get(API_KEY_ENV):
         return env_key
-    key_file = key_file or admin_key_file()
+    key_file = key_file or demo_key_file()
     try:
         return key_file.read_text(encoding="utf-8").strip() or None
     except OSError:

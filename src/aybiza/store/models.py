@@ -109,6 +109,7 @@ class Agent(Base):
     # No foreign key: agents and versions reference each other, and the service keeps this
     # pointing at one of the agent's own versions.
     published_version_id: Mapped[str | None] = mapped_column(String(32))
+    published_version: Mapped[str | None] = mapped_column(String(64))
     latest_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -225,7 +226,9 @@ class WebhookEndpoint(Base):
     rotation the previous secret keeps signing until ``previous_secret_expires_at``."""
 
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_tenant_created", "tenant_id", "created_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     url: Mapped[str] = mapped_column(Text)
@@ -252,9 +255,7 @@ class WebhookDelivery(Base):
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    endpoint_id: Mapped[str] = mapped_column(
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)

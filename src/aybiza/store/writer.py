@@ -27,6 +27,7 @@ class StoreWriter:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._on_commit: list[Callable[[], None]] = []
         self._queue: asyncio.Queue[Write | asyncio.Future[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
@@ -36,7 +37,13 @@ class StoreWriter:
             self._task = asyncio.create_task(self._run(), name="store-writer")
 
     def submit(self, write: Write) -> None:
+        """Queue a write; it runs after everything queued before it."""
         self._queue.put_nowait(write)
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each committed batch (e.g. to wake the webhook dispatcher
+        for events those writes queued)."""
+        self._on_commit.append(listener)
 
     async def flush(self) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -63,7 +70,7 @@ class StoreWriter:
         writes = [item for item in batch if not isinstance(item, asyncio.Future)]
         if writes:
             try:
-                async with self._database.session() as session, session.begin():
+                async with self._database.writing() as session:
                     for write in writes:
                         await write(session)
             except Exception:
@@ -71,13 +78,15 @@ class StoreWriter:
                 log.exception("store.batch_failed", size=len(writes))
                 for write in writes:
                     await self._write_one(write)
+            for listener in self._on_commit:
+                listener()
         for item in batch:
             if isinstance(item, asyncio.Future) and not item.done():
                 item.set_result(None)
 
     async def _write_one(self, write: Write) -> None:
         try:
-            async with self._database.session() as session, session.begin():
+            async with self._database.writing() as session:
                 await write(session)
         except Exception:
             self.failures += 1

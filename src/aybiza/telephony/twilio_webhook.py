@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request, Response
 from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 from aybiza.analytics import metrics
 from aybiza.config import Settings
+from aybiza.services.admission import CONCURRENCY_LIMIT, Refused, check_form
 from aybiza.services.calls import CallService
-from aybiza.store import repository
+from aybiza.services.errors import Invalid
+from aybiza.store.calls import call_by_sid, number_by_e164
+from aybiza.store.models import utcnow
 from aybiza.telephony.signature import public_url, valid_signature
 
 router = APIRouter()
@@ -17,6 +22,11 @@ UNKNOWN_NUMBER_APOLOGY = (
     "Sorry, the number you dialled is not connected to an agent. Please check the number and "
     "try again. Goodbye."
 )
+BUSY_APOLOGY = (
+    "Sorry, all of our agents are busy right now. Please call again in a few minutes. Goodbye."
+)
+BUSY_TRANSFER = "All of our agents are busy right now. Please hold while we transfer you."
+UNAVAILABLE_APOLOGY = "Sorry, this line cannot take calls right now. Please try again later."
 _REQUIRED_FIELDS = ("CallSid", "To", "From")
 
 
@@ -84,20 +94,22 @@ async def incoming_call(request: Request) -> Response:
     if isinstance(fields, Response):
         return fields
     service: CallService = request.app.state.calls
-    routed = await service.incoming(fields)
-    response = VoiceResponse()
-    if routed is None:
-        metrics.WEBHOOKS.labels("unknown-number").inc()
-        response.say(UNKNOWN_NUMBER_APOLOGY)
-        response.hangup()
-        return _twiml(response)
+    try:
+        admission = await service.incoming(fields)
+    except Invalid as exc:
+        metrics.WEBHOOKS.labels("bad-request").inc()
+        return _bad_request(exc)
+    if isinstance(admission, Refused):
+        metrics.WEBHOOKS.labels(admission.reason).inc()
+        return _twiml(_refusal(admission))
     metrics.WEBHOOKS.labels("connected").inc()
+    response = VoiceResponse()
     connect = Connect(action=f"{_base_url(request, websocket=False)}/twilio/connect-action")
     stream = connect.stream(url=f"{_base_url(request, websocket=True)}/twilio/stream")
     for name, value in (
-        ("call_id", routed.call_id),
-        ("agent_id", routed.agent.id),
-        ("agent_version", routed.agent.version),
+        ("call_id", admission.call_id),
+        ("agent_id", admission.agent_id),
+        ("agent_version", admission.agent_version),
         ("from", fields["From"]),
         ("to", fields["To"]),
     ):
@@ -114,19 +126,54 @@ async def stream_ended(request: Request) -> Response:
     fields = await _signed_form(request)
     if isinstance(fields, Response):
         return fields
-    async with request.app.state.database.session() as session:
-        call = await repository.call_by_sid(session, fields["CallSid"])
+    try:
+        check_form(fields)
+    except Invalid as exc:
+        return _bad_request(exc)
+    async with request.app.state.database.writing() as session:
+        call = await call_by_sid(session, fields["CallSid"])
+        number = await number_by_e164(session, call.to_number) if call is not None else None
+        never_started = call is not None and call.started_at is None and call.ended_at is None
+        if call is not None and never_started:
+            # The media stream never started, so no call loop will record the end: do it here
+            # (the call would otherwise count against the tenant's concurrency limit).
+            call.status, call.ended_reason, call.ended_at = "completed", "stream-failed", utcnow()
     response = VoiceResponse()
     if call is not None and call.transfer_to:
-        dial = Dial(caller_id=call.to_number or None)
-        if call.transfer_to.startswith("sip:"):
-            dial.sip(call.transfer_to)
-        else:
-            dial.number(call.transfer_to)
-        response.append(dial)
+        response.append(_dial(call.transfer_to, call.to_number))
+    elif call is not None and never_started and number and number.fallback_number:
+        # The agent never came on the line: the number's fallback serves the caller.
+        response.append(_dial(number.fallback_number, call.to_number))
     else:
         response.hangup()
     return _twiml(response)
+
+
+def _refusal(refused: Refused) -> VoiceResponse:
+    """A polite answer for a call no agent can take, transferring to the fallback if any."""
+    response = VoiceResponse()
+    if refused.reason == CONCURRENCY_LIMIT:
+        response.say(BUSY_TRANSFER if refused.transfer_to else BUSY_APOLOGY)
+    elif refused.transfer_to is None:
+        response.say(UNKNOWN_NUMBER_APOLOGY if refused.tenant_id is None else UNAVAILABLE_APOLOGY)
+    if refused.transfer_to:
+        response.append(_dial(refused.transfer_to, None))
+    response.hangup()
+    return response
+
+
+def _bad_request(exc: Invalid) -> Response:
+    body = {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+    return Response(content=json.dumps(body), media_type="application/json", status_code=400)
+
+
+def _dial(target: str, caller_id: str | None) -> Dial:
+    dial = Dial(caller_id=caller_id or None)
+    if target.startswith(("sip:", "sips:")):
+        dial.sip(target)
+    else:
+        dial.number(target)
+    return dial
 
 
 @router.post("/twilio/status", response_class=Response)

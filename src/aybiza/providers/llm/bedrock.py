@@ -74,7 +74,8 @@ class BedrockLlm:
         async with self._lock:
             if self._client is None:
                 config = AioConfig(
-                    retries={"mode": "standard", "max_attempts": 1},
+                    # One attempt in all (botocore's ``max_attempts`` counts retries only).
+                    retries={"mode": "standard", "total_max_attempts": 1},
                     connect_timeout=CONNECT_TIMEOUT_S,
                     read_timeout=READ_TIMEOUT_S,
                     max_pool_connections=MAX_POOL_CONNECTIONS,
@@ -108,10 +109,10 @@ class BedrockSession:
 
     async def respond(self, request: LlmRequest) -> AsyncGenerator[LlmEvent, None]:
         """Stream one answer. Closing or cancelling the consumer closes the HTTP stream."""
-        client = await self._engine.runtime_client()
         arguments = converse_stream_arguments(request, self._engine.region)
         started = time.monotonic()
         try:
+            client = await self._engine.runtime_client()
             response = await client.converse_stream(**arguments)
         except BEDROCK_FAILURES as exc:
             raise bedrock_error(exc) from exc
@@ -200,7 +201,7 @@ class _Answer:
 
     tools: dict[int, _ToolBlock] = field(default_factory=dict)
     stop_reason: str | None = None
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
     latency_ms: int | None = None
 
     def add(self, event: dict[str, Any]) -> list[LlmEvent]:

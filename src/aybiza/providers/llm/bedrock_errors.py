@@ -76,13 +76,16 @@ def bedrock_error(exc: BaseException) -> EngineError:
     if isinstance(exc, ClientError):
         return _client_error(exc)
     if isinstance(
-        exc, NoCredentialsError | PartialCredentialsError | NoAuthTokenError | CredentialRetrievalError
+        exc,
+        NoCredentialsError | PartialCredentialsError | NoAuthTokenError | CredentialRetrievalError,
     ):
         return AuthenticationError(ENGINE, f"no usable AWS credentials: {exc}")
     if isinstance(exc, ParamValidationError):
         return InvalidRequestError(ENGINE, str(exc))
     if isinstance(exc, ReadTimeoutError | asyncio.TimeoutError):
-        return EngineTimeoutError(ENGINE, f"no data from Bedrock in time: {exc or type(exc).__name__}")
+        return EngineTimeoutError(
+            ENGINE, f"no data from Bedrock in time: {exc or type(exc).__name__}"
+        )
     if isinstance(exc, ConnectTimeoutError):
         return EngineUnavailableError(ENGINE, f"could not connect in time: {exc}")
     if isinstance(exc, ParserError):

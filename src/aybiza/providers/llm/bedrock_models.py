@@ -1,24 +1,22 @@
 """Claude model names: the short names agents use, mapped to Bedrock and Anthropic API ids.
 
-Agents name a model by a short name (``claude-3-7-sonnet``); each engine needs its own id.
+Agents name a model by a short name (``claude-3-7-sonnet``); each engine needs its own id::
 
-| short name             | Bedrock base id                               | Anthropic API id             |
-|------------------------|-----------------------------------------------|------------------------------|
-| `claude-3-7-sonnet`    | `anthropic.claude-3-7-sonnet-20250219-v1:0`   | `claude-3-7-sonnet-20250219` |
-| `claude-3-5-sonnet-v2` | `anthropic.claude-3-5-sonnet-20241022-v2:0`   | `claude-3-5-sonnet-20241022` |
-| `claude-3-5-sonnet`    | `anthropic.claude-3-5-sonnet-20240620-v1:0`   | `claude-3-5-sonnet-20240620` |
-| `claude-3-5-haiku`     | `anthropic.claude-3-5-haiku-20241022-v1:0`    | `claude-3-5-haiku-20241022`  |
-| `claude-3-haiku`       | `anthropic.claude-3-haiku-20240307-v1:0`      | `claude-3-haiku-20240307`    |
+    short name            Bedrock base id                             Anthropic API id
+    claude-3-7-sonnet     anthropic.claude-3-7-sonnet-20250219-v1:0   claude-3-7-sonnet-20250219
+    claude-3-5-sonnet-v2  anthropic.claude-3-5-sonnet-20241022-v2:0   claude-3-5-sonnet-20241022
+    claude-3-5-sonnet     anthropic.claude-3-5-sonnet-20240620-v1:0   claude-3-5-sonnet-20240620
+    claude-3-5-haiku      anthropic.claude-3-5-haiku-20241022-v1:0    claude-3-5-haiku-20241022
+    claude-3-haiku        anthropic.claude-3-haiku-20240307-v1:0      claude-3-haiku-20240307
 
 Bedrock refuses a base ``anthropic.*`` id with on-demand throughput ("Retry your request with the
 ID or ARN of an inference profile"), so a base id is turned into the cross-region inference
-profile of the engine's region:
+profile of the engine's region::
 
-| region      | profile prefix | example                                          |
-|-------------|----------------|--------------------------------------------------|
-| `us-*`      | `us.`          | `us.anthropic.claude-3-7-sonnet-20250219-v1:0`   |
-| `eu-*`      | `eu.`          | `eu.anthropic.claude-3-7-sonnet-20250219-v1:0`   |
-| `ap-*`      | `apac.`        | `apac.anthropic.claude-3-haiku-20240307-v1:0`    |
+    region    profile prefix   example
+    us-*      us.              us.anthropic.claude-3-7-sonnet-20250219-v1:0
+    eu-*      eu.              eu.anthropic.claude-3-7-sonnet-20250219-v1:0
+    ap-*      apac.            apac.anthropic.claude-3-haiku-20240307-v1:0
 
 Ids that already name a profile (``us.anthropic...``), ARNs and other vendors' ids pass through
 unchanged, as does a base id in a region with no profile prefix here (Bedrock then says why).

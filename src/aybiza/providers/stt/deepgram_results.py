@@ -47,9 +47,7 @@ class LanguageMatcher:
 
     def match(self, detected: str) -> str:
         """The agent's tag for ``detected``."""
-        return (
-            self._exact.get(detected.lower()) or self._by_base.get(_base(detected)) or detected
-        )
+        return self._exact.get(detected.lower()) or self._by_base.get(_base(detected)) or detected
 
 
 def _base(tag: str) -> str:
@@ -113,7 +111,9 @@ def _results(message: dict[str, Any], languages: LanguageMatcher | None) -> List
     return ListenReply((event,), final_end_s=end_s)
 
 
-def _detected_language(alternative: dict[str, Any], languages: LanguageMatcher | None) -> str | None:
+def _detected_language(
+    alternative: dict[str, Any], languages: LanguageMatcher | None
+) -> str | None:
     if languages is None:
         return None
     detected = alternative.get("languages")

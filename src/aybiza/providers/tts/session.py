@@ -1,36 +1,16 @@
-"""TTS sessions built from per-sentence engines, and the fallback chain for a call's voice."""
+"""The fallback chain for a call's voice: a cloud voice, backed by the embedded one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import structlog
 
 from aybiza.analytics import metrics
-from aybiza.providers.base import TtsSession, VoiceOptions
+from aybiza.providers.base import TtsSession
 from aybiza.providers.errors import EngineError
 
 log = structlog.get_logger(__name__)
-
-
-class SentenceTtsSession:
-    """A session for an engine that synthesizes each sentence on its own (no connection state):
-    clearing needs nothing beyond cancelling the sentence's stream."""
-
-    def __init__(
-        self, stream: Callable[[str, VoiceOptions], AsyncIterator[bytes]], voice: VoiceOptions
-    ) -> None:
-        self._stream = stream
-        self._voice = voice
-
-    def stream(self, text: str) -> AsyncIterator[bytes]:
-        return self._stream(text, self._voice)
-
-    async def clear(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
 
 class FallbackTtsSession:

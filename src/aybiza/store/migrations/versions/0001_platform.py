@@ -59,6 +59,7 @@ def upgrade() -> None:
         _tenant(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("published_version_id", sa.String(32), nullable=True),
+        sa.Column("published_version", sa.String(64), nullable=True),
         sa.Column("latest_version", sa.String(64), nullable=False),
         _at("created_at"),
         _at("updated_at"),
@@ -201,7 +202,9 @@ def upgrade() -> None:
         _at("created_at"),
         _at("delivered_at", nullable=True),
     )
-    op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"])
+    op.create_index(
+        "ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"]
+    )
     op.create_index(
         "ix_webhook_deliveries_endpoint_created",
         "webhook_deliveries",

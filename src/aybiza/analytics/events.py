@@ -1,0 +1,56 @@
+"""Call events for tenants' webhooks: ``call.started``, ``transcript.final``, ``call.ended``.
+
+Each is queued in the same transaction that stores what it reports; the dispatcher is woken
+once that transaction commits (``wake``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.analytics.cost import PriceTable
+from aybiza.analytics.report import call_report, call_summary, iso
+from aybiza.store.models import Call, TranscriptLine
+from aybiza.store.webhooks import enqueue_event
+
+CALL_STARTED = "call.started"
+CALL_ENDED = "call.ended"
+TRANSCRIPT_FINAL = "transcript.final"
+EVENT_TYPES = (CALL_STARTED, CALL_ENDED, TRANSCRIPT_FINAL)
+
+
+class CallEvents:
+    """Builds event payloads and queues them for the call's tenant."""
+
+    def __init__(self, prices: PriceTable, wake: Callable[[], None] = lambda: None) -> None:
+        self.prices = prices
+        self.wake = wake
+
+    async def call_started(self, session: AsyncSession, call_id: str) -> None:
+        """The media stream started: the agent is on the line."""
+        call = await session.get(Call, call_id)
+        if call is not None and call.tenant_id is not None:
+            await enqueue_event(session, call.tenant_id, CALL_STARTED, call_summary(call))
+
+    async def transcript_final(
+        self, session: AsyncSession, line: TranscriptLine, call_sid: str
+    ) -> None:
+        """A caller line became final, or an agent line was heard."""
+        data = {
+            "call_id": line.call_id,
+            "call_sid": call_sid,
+            "seq": line.seq,
+            "speaker": line.speaker,
+            "text": line.text,
+            "at": iso(line.at),
+        }
+        await enqueue_event(session, line.tenant_id, TRANSCRIPT_FINAL, data)
+
+    async def call_ended(self, session: AsyncSession, call_id: str) -> None:
+        """The call is over: the full report, as ``GET /v1/calls/{id}`` would return it."""
+        call = await session.get(Call, call_id)
+        if call is not None and call.tenant_id is not None:
+            report = await call_report(session, call, self.prices)
+            await enqueue_event(session, call.tenant_id, CALL_ENDED, report)

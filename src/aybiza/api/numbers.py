@@ -1,0 +1,134 @@
+"""``/v1/phone-numbers``: numbers routed to agents (pinned version, A/B split, or published)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from aybiza.api.auth import require
+from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.errors import error_responses
+from aybiza.security.keys import Scope
+from aybiza.services.number_specs import NumberCreate, NumberUpdate
+from aybiza.services.numbers import NumberService, sip_view
+from aybiza.services.tenants import Principal
+from aybiza.store.models import PhoneNumber
+
+router = APIRouter(prefix="/v1/phone-numbers", tags=["phone numbers"])
+
+Reader = Annotated[Principal, Depends(require(Scope.NUMBERS_READ))]
+Writer = Annotated[Principal, Depends(require(Scope.NUMBERS_WRITE))]
+
+
+class SipAuthOut(BaseModel):
+    """Trunk credentials as shown: the password never leaves the server."""
+
+    username: str
+    password_set: bool
+
+
+class SipTrunkOut(BaseModel):
+    """A SIP trunk's settings."""
+
+    gateways: list[str]
+    auth: SipAuthOut | None
+    region: str | None
+
+
+class PhoneNumberOut(BaseModel):
+    """A registered number and its routing."""
+
+    id: str
+    number: str
+    type: Literal["managed", "twilio", "sip_trunk"]
+    agent_id: str
+    agent_version: str | None
+    version_weights: dict[str, int] | None
+    region: str
+    fallback_region: str | None
+    fallback_number: str | None
+    sip: SipTrunkOut | None
+    provisioning: str = Field(
+        description="external: the platform did not touch the carrier; point the number's "
+        "voice webhook at /twilio/voice yourself."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+def _service(request: Request) -> NumberService:
+    service: NumberService = request.app.state.numbers
+    return service
+
+
+def _out(row: PhoneNumber) -> PhoneNumberOut:
+    sip = sip_view(row)
+    return PhoneNumberOut(
+        id=row.id,
+        number=row.e164,
+        type=row.type,
+        agent_id=row.agent_id,
+        agent_version=row.agent_version,
+        version_weights=row.version_weights,
+        region=row.region,
+        fallback_region=row.fallback_region,
+        fallback_number=row.fallback_number,
+        sip=SipTrunkOut.model_validate(sip) if sip is not None else None,
+        provisioning=row.provisioning,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PhoneNumberOut,
+    responses=error_responses(401, 403, 409, 422),
+    summary="Register a number and route it to an agent",
+)
+async def create_number(body: NumberCreate, request: Request, principal: Writer) -> PhoneNumberOut:
+    """Register the number (``managed`` and ``twilio`` numbers are recorded as
+    ``provisioning: external`` until Twilio provisioning is added)."""
+    return _out(await _service(request).create(principal.tenant_id, body))
+
+
+@router.get("", response_model=ListOf[PhoneNumberOut], responses=error_responses(400, 401, 403))
+async def list_numbers(
+    request: Request, principal: Reader, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
+) -> ListOf[PhoneNumberOut]:
+    """The tenant's numbers, newest first."""
+    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
+    return ListOf[PhoneNumberOut](data=[_out(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{number_id}", response_model=PhoneNumberOut, responses=error_responses(401, 403, 404))
+async def get_number(number_id: str, request: Request, principal: Reader) -> PhoneNumberOut:
+    """One number."""
+    return _out(await _service(request).get(principal.tenant_id, number_id))
+
+
+@router.patch(
+    "/{number_id}", response_model=PhoneNumberOut, responses=error_responses(401, 403, 404, 422)
+)
+async def update_number(
+    number_id: str, body: NumberUpdate, request: Request, principal: Writer
+) -> PhoneNumberOut:
+    """Change routing or settings; fields left out stay, ``null`` clears an optional one.
+    Pointing the number at another agent clears a pin or split unless one is sent too."""
+    return _out(await _service(request).update(principal.tenant_id, number_id, body))
+
+
+@router.delete(
+    "/{number_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 403, 404),
+)
+async def delete_number(number_id: str, request: Request, principal: Writer) -> Response:
+    """Release the number; calls to it are then answered as an unknown number."""
+    await _service(request).delete(principal.tenant_id, number_id)
+    return Response(status_code=204)

@@ -1,0 +1,186 @@
+"""``/v1/webhooks``: endpoints that receive call events, their secrets and deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from aybiza.api.auth import require
+from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.errors import error_responses
+from aybiza.security.keys import Scope
+from aybiza.services.tenants import Principal
+from aybiza.services.webhooks import (
+    EndpointWithSecret,
+    RotateSecret,
+    WebhookCreate,
+    WebhookService,
+    WebhookUpdate,
+    rotating,
+)
+from aybiza.store.models import WebhookDelivery, WebhookEndpoint, utcnow
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+Admin = Annotated[Principal, Depends(require(Scope.WEBHOOKS_WRITE))]
+
+
+class WebhookOut(BaseModel):
+    """An endpoint (its secret is only shown when created or rotated)."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    previous_secret_expires_at: datetime | None = Field(
+        description="While a rotation lasts: when the previous secret stops signing."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookWithSecretOut(WebhookOut):
+    """An endpoint with its signing secret, shown this once."""
+
+    secret: str = Field(description="HMAC-SHA256 key for AYBIZA-Signature; shown once.")
+
+
+class DeliveryOut(BaseModel):
+    """One event sent (or being sent) to the endpoint."""
+
+    id: str
+    event_id: str
+    event: str
+    status: str = Field(description="pending, delivered or failed (attempts exhausted).")
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def _service(request: Request) -> WebhookService:
+    service: WebhookService = request.app.state.webhooks
+    return service
+
+
+def _out(row: WebhookEndpoint) -> WebhookOut:
+    return WebhookOut(
+        id=row.id,
+        url=row.url,
+        events=list(row.events),
+        description=row.description,
+        enabled=row.enabled,
+        previous_secret_expires_at=rotating(row, utcnow()),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _with_secret(created: EndpointWithSecret) -> WebhookWithSecretOut:
+    return WebhookWithSecretOut(**_out(created.endpoint).model_dump(), secret=created.secret)
+
+
+def _delivery(row: WebhookDelivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=row.id,
+        event_id=row.event_id,
+        event=row.event,
+        status=row.status,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WebhookWithSecretOut,
+    responses=error_responses(401, 403, 422),
+)
+async def create_webhook(
+    body: WebhookCreate, request: Request, principal: Admin
+) -> WebhookWithSecretOut:
+    """Register an endpoint; the response holds its secret, shown this once."""
+    return _with_secret(await _service(request).create(principal.tenant_id, body))
+
+
+@router.get("", response_model=ListOf[WebhookOut], responses=error_responses(400, 401, 403))
+async def list_webhooks(
+    request: Request, principal: Admin, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
+) -> ListOf[WebhookOut]:
+    """The tenant's endpoints, newest first."""
+    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
+    return ListOf[WebhookOut](data=[_out(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut, responses=error_responses(401, 403, 404))
+async def get_webhook(webhook_id: str, request: Request, principal: Admin) -> WebhookOut:
+    """One endpoint."""
+    return _out(await _service(request).get(principal.tenant_id, webhook_id))
+
+
+@router.patch(
+    "/{webhook_id}", response_model=WebhookOut, responses=error_responses(401, 403, 404, 422)
+)
+async def update_webhook(
+    webhook_id: str, body: WebhookUpdate, request: Request, principal: Admin
+) -> WebhookOut:
+    """Change the URL, events, description or enabled flag."""
+    return _out(await _service(request).update(principal.tenant_id, webhook_id, body))
+
+
+@router.delete(
+    "/{webhook_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 403, 404),
+)
+async def delete_webhook(webhook_id: str, request: Request, principal: Admin) -> Response:
+    """Remove the endpoint and its pending deliveries."""
+    await _service(request).delete(principal.tenant_id, webhook_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=WebhookWithSecretOut,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def rotate_secret(
+    webhook_id: str, request: Request, principal: Admin, body: RotateSecret | None = None
+) -> WebhookWithSecretOut:
+    """A new secret (shown once); the old one keeps signing for ``grace_period_s`` (default a
+    day), so deliveries carry two ``v1`` signatures meanwhile."""
+    grace = (body or RotateSecret()).grace_period_s
+    return _with_secret(await _service(request).rotate(principal.tenant_id, webhook_id, grace))
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=ListOf[DeliveryOut],
+    responses=error_responses(400, 401, 403, 404),
+)
+async def list_deliveries(
+    webhook_id: str,
+    request: Request,
+    principal: Admin,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> ListOf[DeliveryOut]:
+    """Deliveries to the endpoint, newest first, with status and attempts."""
+    page = await _service(request).deliveries(
+        principal.tenant_id, webhook_id, cursor=cursor, limit=limit
+    )
+    return ListOf[DeliveryOut](
+        data=[_delivery(r) for r in page.items], next_cursor=page.next_cursor
+    )

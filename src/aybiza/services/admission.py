@@ -1,0 +1,139 @@
+"""An incoming call meets its number: which tenant, whether the tenant has a free line, which
+agent version answers. Decided in one write transaction so the concurrency limit holds when
+several calls (on several server processes) arrive together."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.agents.errors import FieldError
+from aybiza.services.errors import Invalid
+from aybiza.services.routing import choose_version
+from aybiza.store.calls import call_by_sid, number_by_e164
+from aybiza.store.models import Agent, AgentVersion, Call, Tenant, utcnow
+from aybiza.store.queries import count_live_calls, lock_tenant
+
+UNKNOWN_NUMBER = "unknown-number"
+CONCURRENCY_LIMIT = "concurrency-limit"
+NO_AGENT_VERSION = "no-agent-version"
+# What Twilio sends fits easily; anything longer or with control characters is not Twilio.
+_FORM_FIELD = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The call goes to this agent version; the stream will open the call loop."""
+
+    call_id: str
+    tenant_id: str
+    agent_id: str
+    agent_version: str
+    agent_version_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The call cannot be served; ``transfer_to`` is the number's fallback, if any."""
+
+    call_id: str
+    tenant_id: str | None
+    reason: str
+    transfer_to: str | None = None
+
+
+Admission = Routed | Refused
+
+
+def check_form(form: Mapping[str, str]) -> None:
+    """Reject webhook fields no carrier would send (before anything is stored)."""
+    problems = [
+        FieldError(name, "expected 1-64 printable characters", form.get(name))
+        for name in ("CallSid", "From", "To")
+        if not _FORM_FIELD.match(form.get(name, ""))
+    ]
+    direction = form.get("Direction", "inbound")
+    if not _FORM_FIELD.match(direction):
+        problems.append(FieldError("Direction", "expected a Twilio call direction", direction))
+    if problems:
+        raise Invalid(problems, code="invalid_webhook")
+
+
+async def admit(session: AsyncSession, form: Mapping[str, str], rng: random.Random) -> Admission:
+    """Record the call and decide who answers it. Twilio retries a webhook that timed out:
+    the same CallSid gets the same decision."""
+    check_form(form)
+    call_sid = form["CallSid"]
+    existing = await call_by_sid(session, call_sid)
+    if existing is not None:
+        return _repeat(existing)
+    call = Call(
+        call_sid=call_sid,
+        from_number=form["From"],
+        to_number=form["To"],
+        direction=form.get("Direction", "inbound"),
+        status="ringing",
+    )
+    number = await number_by_e164(session, form["To"])
+    if number is None:
+        return await _refuse(session, call, UNKNOWN_NUMBER)
+    call.tenant_id, call.phone_number_id, call.agent_id = (
+        number.tenant_id,
+        number.id,
+        number.agent_id,
+    )
+    await lock_tenant(session, number.tenant_id)
+    tenant = await session.get(Tenant, number.tenant_id)
+    assert tenant is not None, "numbers reference their tenant"
+    if await count_live_calls(session, tenant.id) >= tenant.max_concurrent_calls:
+        return await _refuse(session, call, CONCURRENCY_LIMIT, number.fallback_number)
+    agent = await session.get(Agent, number.agent_id)
+    version = choose_version(
+        pinned=number.agent_version,
+        weights=number.version_weights,
+        published=agent.published_version if agent is not None else None,
+        rng=rng,
+    )
+    row = None
+    if agent is not None and version is not None:
+        row = (
+            (
+                await session.execute(
+                    select(AgentVersion).where(
+                        AgentVersion.agent_id == agent.id, AgentVersion.version == version
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+    if row is None:
+        return await _refuse(session, call, NO_AGENT_VERSION, number.fallback_number)
+    call.agent_version, call.agent_version_id = row.version, row.id
+    session.add(call)
+    await session.flush()
+    return Routed(call.id, number.tenant_id, number.agent_id, row.version, row.id)
+
+
+async def _refuse(
+    session: AsyncSession, call: Call, reason: str, transfer_to: str | None = None
+) -> Refused:
+    call.status, call.ended_reason, call.ended_at = "completed", reason, utcnow()
+    call.transfer_to = transfer_to
+    session.add(call)
+    await session.flush()
+    return Refused(call.id, call.tenant_id, reason, transfer_to)
+
+
+def _repeat(call: Call) -> Admission:
+    if call.ended_at is None and call.agent_version_id is not None and call.tenant_id is not None:
+        assert call.agent_id is not None and call.agent_version is not None
+        return Routed(
+            call.id, call.tenant_id, call.agent_id, call.agent_version, call.agent_version_id
+        )
+    return Refused(call.id, call.tenant_id, call.ended_reason or "ended", call.transfer_to)

@@ -1,0 +1,264 @@
+"""Agents and their immutable versions: create, change, publish, roll back, delete.
+
+Version rule: every change that alters the configuration stores a new version. The ``version``
+the author sends is used when it is higher than every version the agent already has; otherwise
+the platform assigns the highest existing version with its patch number raised (so a change that
+forgot to bump it still gets a new version, and an old number is never reused). Sending the
+same configuration as the latest version again changes nothing. The first version is published
+when the agent is created; later versions go live only when published.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.agents.errors import AgentConfigError, FieldError
+from aybiza.agents.schema import AgentConfig, validate_agent_config
+from aybiza.services.errors import Conflict, Invalid, NotFound, invalid
+from aybiza.services.semver import bump_patch, highest, version_key
+from aybiza.store.database import Database
+from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
+from aybiza.store.paging import Page, fetch_page
+from aybiza.store.queries import is_row_id
+
+MAX_VERSION_CHARS = 64
+# What a stored version can look like; anything else is answered 404 without a query.
+_VERSION_CHARS = re.compile(r"^[0-9A-Za-z.+-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """An agent with its latest version (what was last written)."""
+
+    agent: Agent
+    latest: AgentVersion
+
+
+class AgentService:
+    """Business rules for agents; every method is scoped to one tenant."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def create(self, tenant_id: str, body: object) -> AgentState:
+        """Validate and store a new agent; its first version is published at once."""
+        document, config = checked_agent(body)
+        async with self._database.writing() as session:
+            return await insert_agent(session, tenant_id, document, config)
+
+    async def update(
+        self, tenant_id: str, agent_id: str, body: object, *, publish: bool = False
+    ) -> AgentState:
+        """Store a changed configuration as a new version (see the module's version rule)."""
+        document, config = checked_agent(body)
+        async with self._database.writing() as session:
+            agent = await _agent(session, tenant_id, agent_id)
+            versions = await _versions(session, agent.id)
+            latest = next(v for v in versions if v.version == agent.latest_version)
+            if _same_config(latest.config, document) and (
+                "version" not in document or document["version"] == latest.version
+            ):
+                row = latest
+            else:
+                number = _next_version(config.version, "version" in document, versions)
+                row = AgentVersion(
+                    tenant_id=tenant_id,
+                    agent_id=agent.id,
+                    version=number,
+                    config={**document, "version": number},
+                )
+                session.add(row)
+                await session.flush()
+                agent.latest_version = number
+                agent.name = config.name
+            agent.updated_at = utcnow()
+            if publish:
+                agent.published_version_id, agent.published_version = row.id, row.version
+            return AgentState(agent=agent, latest=row)
+
+    async def get(self, tenant_id: str, agent_id: str) -> AgentState:
+        """An agent with its latest version."""
+        async with self._database.session() as session:
+            agent = await _agent(session, tenant_id, agent_id)
+            return AgentState(agent, await _version(session, agent, agent.latest_version))
+
+    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Agent]:
+        """The tenant's agents, newest first."""
+        query = select(Agent).where(Agent.tenant_id == tenant_id, Agent.deleted_at.is_(None))
+        async with self._database.session() as session:
+            return await fetch_page(
+                session,
+                query,
+                created_at=Agent.created_at,
+                row_id=Agent.id,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def delete(self, tenant_id: str, agent_id: str) -> None:
+        """Remove an agent (its versions stay for past calls); refused while a number routes
+        to it."""
+        async with self._database.writing() as session:
+            agent = await _agent(session, tenant_id, agent_id)
+            numbers = (
+                (
+                    await session.execute(
+                        select(PhoneNumber.e164).where(PhoneNumber.agent_id == agent.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if numbers:
+                raise Conflict(
+                    f"phone numbers still route to this agent ({', '.join(numbers)}); point "
+                    "them at another agent or delete them first",
+                    field="agent_id",
+                    code="agent_in_use",
+                )
+            agent.deleted_at = utcnow()
+
+    async def versions(
+        self, tenant_id: str, agent_id: str, *, cursor: str | None, limit: int
+    ) -> tuple[Agent, Page[AgentVersion]]:
+        """The agent's versions, newest first."""
+        async with self._database.session() as session:
+            agent = await _agent(session, tenant_id, agent_id)
+            query = select(AgentVersion).where(AgentVersion.agent_id == agent.id)
+            page = await fetch_page(
+                session,
+                query,
+                created_at=AgentVersion.created_at,
+                row_id=AgentVersion.id,
+                cursor=cursor,
+                limit=limit,
+            )
+            return agent, page
+
+    async def version(
+        self, tenant_id: str, agent_id: str, version: str
+    ) -> tuple[Agent, AgentVersion]:
+        """One version of the agent."""
+        async with self._database.session() as session:
+            agent = await _agent(session, tenant_id, agent_id)
+            return agent, await _version(session, agent, version, field=None)
+
+    async def publish(self, tenant_id: str, agent_id: str, version: str) -> AgentState:
+        """Make ``version`` the live one (rolling back is publishing an earlier version)."""
+        async with self._database.writing() as session:
+            agent = await _agent(session, tenant_id, agent_id)
+            row = await _version(session, agent, version)
+            agent.published_version_id, agent.published_version = row.id, row.version
+            agent.updated_at = utcnow()
+            return AgentState(agent, await _version(session, agent, agent.latest_version))
+
+
+def checked_agent(body: object) -> tuple[dict[str, Any], AgentConfig]:
+    """The agent JSON and its validated form; ``Invalid`` naming every bad field otherwise."""
+    if not isinstance(body, Mapping):
+        raise invalid("", "expected a JSON object: the agent configuration", type(body).__name__)
+    document = dict(body)
+    problems = list(_nul_characters(document, ""))
+    if problems:
+        raise Invalid(problems, code="invalid_agent")
+    try:
+        config = validate_agent_config(document)
+    except AgentConfigError as exc:
+        raise Invalid(exc.errors, code="invalid_agent") from exc
+    if len(config.version) > MAX_VERSION_CHARS:
+        raise Invalid(
+            [FieldError("version", f"at most {MAX_VERSION_CHARS} characters", config.version)],
+            code="invalid_agent",
+        )
+    return document, config
+
+
+async def insert_agent(
+    session: AsyncSession, tenant_id: str, document: dict[str, Any], config: AgentConfig
+) -> AgentState:
+    """Store a new agent with ``document`` as its first, published version."""
+    agent = Agent(tenant_id=tenant_id, name=config.name, latest_version=config.version)
+    session.add(agent)
+    await session.flush()
+    row = AgentVersion(
+        tenant_id=tenant_id,
+        agent_id=agent.id,
+        version=config.version,
+        config={**document, "version": config.version},
+    )
+    session.add(row)
+    await session.flush()
+    agent.published_version_id, agent.published_version = row.id, row.version
+    return AgentState(agent=agent, latest=row)
+
+
+def _nul_characters(value: object, path: str) -> list[FieldError]:
+    # PostgreSQL text cannot hold NUL, and no agent needs one: reject it with its path.
+    if isinstance(value, str):
+        return (
+            [FieldError(path, "must not contain NUL characters", value)] if "\x00" in value else []
+        )
+    if isinstance(value, Mapping):
+        found = []
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                found.append(FieldError(child, "keys must not contain NUL characters", key))
+            found.extend(_nul_characters(item, child))
+        return found
+    if isinstance(value, list):
+        return [
+            e
+            for i, item in enumerate(value)
+            for e in _nul_characters(item, f"{path}.{i}" if path else str(i))
+        ]
+    return []
+
+
+def _same_config(stored: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
+    return {k: v for k, v in stored.items() if k != "version"} == {
+        k: v for k, v in document.items() if k != "version"
+    }
+
+
+def _next_version(wanted: str, explicit: bool, versions: list[AgentVersion]) -> str:
+    existing = {v.version for v in versions}
+    top = highest(existing)
+    assert top is not None, "an agent always has a version"
+    if explicit and wanted not in existing and version_key(wanted) > version_key(top):
+        return wanted
+    return bump_patch(top)
+
+
+async def _agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:
+    agent = await session.get(Agent, agent_id) if is_row_id(agent_id) else None
+    if agent is None or agent.tenant_id != tenant_id or agent.deleted_at is not None:
+        raise NotFound(f"no agent {agent_id!r}", field="agent_id")
+    return agent
+
+
+async def _versions(session: AsyncSession, agent_id: str) -> list[AgentVersion]:
+    rows = await session.execute(select(AgentVersion).where(AgentVersion.agent_id == agent_id))
+    return list(rows.scalars().all())
+
+
+async def _version(
+    session: AsyncSession, agent: Agent, version: str, *, field: str | None = "version"
+) -> AgentVersion:
+    if not _VERSION_CHARS.match(version):
+        raise NotFound(f"agent {agent.id} has no version {version!r}", field=field)
+    rows = await session.execute(
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent.id, AgentVersion.version == version
+        )
+    )
+    row = rows.scalars().first()
+    if row is None:
+        raise NotFound(f"agent {agent.id} has no version {version!r}", field=field)
+    return row

@@ -1,0 +1,95 @@
+"""Calls as a tenant sees them: filtered lists, full reports with cost, and hanging up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aybiza.analytics.cost import PriceTable
+from aybiza.analytics.report import call_report
+from aybiza.services.errors import Conflict, NotFound, invalid
+from aybiza.services.live_calls import LiveCalls
+from aybiza.store.calls import CallFilter, filtered_calls, tenant_call
+from aybiza.store.database import Database
+from aybiza.store.models import Call, utcnow
+from aybiza.store.paging import Page, fetch_page
+from aybiza.store.queries import is_row_id
+from aybiza.store.writer import StoreWriter
+
+CALL_STATUSES = ("ringing", "in-progress", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """What a hang-up request did: ``ended`` here, or ``requested`` of the process running it."""
+
+    outcome: str
+    report: dict[str, Any]
+
+
+class CallRecords:
+    """Read and control the tenant's calls."""
+
+    def __init__(
+        self, database: Database, prices: PriceTable, live: LiveCalls, writer: StoreWriter
+    ) -> None:
+        self._database = database
+        self._prices = prices
+        self._live = live
+        self._writer = writer
+
+    async def list(
+        self, tenant_id: str, where: CallFilter, *, cursor: str | None, limit: int
+    ) -> Page[Call]:
+        """The tenant's calls matching ``where``, newest first."""
+        if where.status is not None and where.status not in CALL_STATUSES:
+            raise invalid("status", f"one of {', '.join(CALL_STATUSES)}", where.status)
+        if where.agent_id is not None and not is_row_id(where.agent_id):
+            raise invalid("agent_id", "not an agent id (32 hex digits)", where.agent_id)
+        async with self._database.session() as session:
+            return await fetch_page(
+                session,
+                filtered_calls(tenant_id, where),
+                created_at=Call.created_at,
+                row_id=Call.id,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def report(self, tenant_id: str, ref: str) -> dict[str, Any]:
+        """The full report of a call, by its id or its Twilio CallSid."""
+        async with self._database.session() as session:
+            call = await tenant_call(session, tenant_id, ref)
+            if call is None:
+                raise NotFound(f"no call {ref!r}", field="id")
+            return await call_report(session, call, self._prices)
+
+    async def hangup(self, tenant_id: str, ref: str) -> Hangup:
+        """End a live call: at once when its loop runs in this process, otherwise by asking
+        the process that runs it (it polls for requests)."""
+        async with self._database.session() as session:
+            call = await tenant_call(session, tenant_id, ref)
+        if call is None:
+            raise NotFound(f"no call {ref!r}", field="id")
+        if call.ended_at is not None:
+            raise Conflict(
+                f"the call already ended ({call.ended_reason})", field="id", code="call_not_live"
+            )
+        if await self._live.hangup(call.id):
+            # The end is written by the store writer: wait for it so the report shows it.
+            await self._writer.flush()
+            outcome = "ended"
+        elif call.status != "in-progress":
+            # Ringing: the stream has not started; the loop refuses calls that have ended.
+            raise Conflict(
+                "the call has not connected yet; try again once it is in progress",
+                field="id",
+                code="call_not_live",
+            )
+        else:
+            async with self._database.writing() as session:
+                row = await session.get(Call, call.id)
+                if row is not None and row.hangup_requested_at is None:
+                    row.hangup_requested_at = utcnow()
+            outcome = "requested"
+        return Hangup(outcome=outcome, report=await self.report(tenant_id, call.id))

@@ -1,0 +1,54 @@
+"""Errors services raise for a caller to act on; the API turns each into an HTTP status.
+
+Each names the offending field (a JSON path such as ``sip.gateways.0``) where there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aybiza.agents.errors import FieldError
+
+
+class ServiceError(Exception):
+    """Base class: a stable machine ``code``, a human ``message`` and the ``field`` at fault."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class NotFound(ServiceError):
+    """No such object for this tenant (also what another tenant's object looks like)."""
+
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    """The request is valid but clashes with the current state (a number already taken, an
+    agent still routed to by a number)."""
+
+    code = "conflict"
+
+
+class Invalid(ServiceError):
+    """The request is malformed; ``errors`` lists every bad field."""
+
+    code = "invalid_request"
+
+    def __init__(self, errors: Sequence[FieldError], *, code: str | None = None) -> None:
+        self.errors = list(errors)
+        first = self.errors[0] if self.errors else FieldError("", "invalid request")
+        message = first.message if len(self.errors) == 1 else f"{len(self.errors)} invalid fields"
+        where = f"{first.path}: " if first.path else ""
+        super().__init__(f"{where}{message}", field=first.path or None, code=code)
+
+
+def invalid(field: str, message: str, received: object | None = None) -> Invalid:
+    """A single-field ``Invalid``."""
+    return Invalid([FieldError(field, message, received)])

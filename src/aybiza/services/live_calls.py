@@ -1,0 +1,93 @@
+"""Calls whose loop runs in this process, by call id, so the API can end them.
+
+With several server processes a call's loop lives in one of them: a hang-up asked of another
+process is written to the call row (``hangup_requested_at``) and every process polls for such
+requests on its own live calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from sqlalchemy import select
+
+from aybiza.pipeline.session import CallSession
+from aybiza.store.database import Database
+from aybiza.store.models import Call
+
+log = structlog.get_logger(__name__)
+
+API_HANGUP = "api-hangup"
+
+
+class LiveCalls:
+    """The registry of this process's call loops."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, CallSession] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+
+    def add(self, call_id: str, session: CallSession) -> None:
+        """Track a call loop until it finishes."""
+        self._sessions[call_id] = session
+        watcher = asyncio.create_task(self._forget_when_finished(call_id, session))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    def get(self, call_id: str) -> CallSession | None:
+        """The running loop of a call, if it runs in this process."""
+        return self._sessions.get(call_id)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def hangup(self, call_id: str, reason: str = API_HANGUP) -> bool:
+        """End the call if its loop runs here; True when it did."""
+        session = self._sessions.get(call_id)
+        if session is None:
+            return False
+        await session.end(reason)
+        return True
+
+    def start_polling(self, database: Database, interval_s: float) -> None:
+        """Poll the database for hang-ups requested through other processes."""
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._poll(database, interval_s), name="hangups")
+
+    async def stop(self) -> None:
+        """Stop polling and watching (call loops themselves end with their streams)."""
+        tasks = [*self._watchers, *([self._poller] if self._poller else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._poller = None
+
+    async def _forget_when_finished(self, call_id: str, session: CallSession) -> None:
+        await session.finished.wait()
+        if self._sessions.get(call_id) is session:
+            del self._sessions[call_id]
+
+    async def _poll(self, database: Database, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._sessions:
+                continue
+            try:
+                async with database.session() as db:
+                    rows = await db.execute(
+                        select(Call.id).where(
+                            Call.id.in_(list(self._sessions)),
+                            Call.hangup_requested_at.is_not(None),
+                        )
+                    )
+                    requested = list(rows.scalars())
+            except Exception:
+                log.exception("hangups.poll_failed")
+                continue
+            for call_id in requested:
+                await self.hangup(call_id)

@@ -1,0 +1,95 @@
+"""What a phone-number request may contain, field by field (cross-field rules are in
+``aybiza.services.numbers``, checked against the stored number on updates)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+E164 = Annotated[
+    str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"), Field(examples=["+14155550123"])
+]
+Region = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]{2,10}(-[a-z0-9]{1,12}){1,3}$", max_length=40),
+    Field(examples=["us-east-1"]),
+]
+Version = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.+-]{1,64}$")]
+# host or host:port (DNS name or IPv4).
+Gateway = Annotated[
+    str,
+    StringConstraints(
+        max_length=259,
+        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,5})?$",
+    ),
+    Field(examples=["sip.carrier.example.com:5060"]),
+]
+# An E.164 number or a SIP URI to transfer to when the agent cannot serve the call.
+FallbackTarget = Annotated[
+    str,
+    StringConstraints(pattern=r"^(\+[1-9][0-9]{6,14}|sips?:[^\s\x00-\x1f]{3,195})$"),
+    Field(examples=["+14155550199", "sip:frontdesk@pbx.example.com"]),
+]
+Credential = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
+AgentRef = Annotated[str, StringConstraints(max_length=64)]
+Weight = Annotated[int, Field(ge=0, le=10_000)]
+NumberType = Literal["managed", "twilio", "sip_trunk"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SipAuth(_Spec):
+    """Digest credentials the trunk uses; the password is stored sealed and never returned."""
+
+    username: Credential
+    password: Credential
+
+
+class SipTrunk(_Spec):
+    """A customer's SIP trunk that delivers calls for this number."""
+
+    gateways: list[Gateway] = Field(min_length=1, max_length=10, description="host[:port] each.")
+    auth: SipAuth | None = None
+    region: Region | None = Field(default=None, description="Where the trunk terminates.")
+
+
+class NumberCreate(_Spec):
+    """Register a number and route it to an agent."""
+
+    number: E164
+    type: NumberType = Field(
+        description="managed: bought on the platform's Twilio account; twilio: the customer's "
+        "own Twilio number; sip_trunk: reached through the customer's SIP trunk."
+    )
+    agent_id: AgentRef
+    agent_version: Version | None = Field(
+        default=None, description="Pin every call to this version instead of the published one."
+    )
+    version_weights: dict[Version, Weight] | None = Field(
+        default=None,
+        max_length=20,
+        description='A/B split across versions by weight, e.g. {"1.0.0": 80, "1.1.0": 20}.',
+    )
+    region: Region = "us-east-1"
+    fallback_region: Region | None = None
+    fallback_number: FallbackTarget | None = None
+    sip: SipTrunk | None = Field(default=None, description="Required for sip_trunk numbers.")
+
+
+class NumberUpdate(_Spec):
+    """Change a number's routing or settings; fields left out stay as they are, ``null`` clears
+    an optional one. ``number`` and ``type`` cannot change (delete and register again)."""
+
+    number: E164 | None = None
+    type: NumberType | None = None
+    agent_id: AgentRef | None = None
+    agent_version: Version | None = None
+    version_weights: dict[Version, Weight] | None = Field(default=None, max_length=20)
+    region: Region | None = None
+    fallback_region: Region | None = None
+    fallback_number: FallbackTarget | None = None
+    sip: SipTrunk | None = None

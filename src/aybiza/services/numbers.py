@@ -1,0 +1,244 @@
+"""Phone numbers: register, route to an agent (pinned, weighted or published version), change,
+release. Carrier work goes through a ``NumberProvisioner``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.agents.errors import FieldError
+from aybiza.security.secretbox import SecretBox
+from aybiza.services.errors import Conflict, Invalid, NotFound, ServiceError
+from aybiza.services.number_specs import NumberCreate, NumberUpdate, SipTrunk
+from aybiza.services.provisioning import (
+    NumberProvisioner,
+    NumberRequest,
+    ProvisioningError,
+)
+from aybiza.store.database import Database
+from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
+from aybiza.store.paging import Page, fetch_page
+from aybiza.store.queries import is_row_id
+
+
+class NumberService:
+    """Business rules for phone numbers; every method is scoped to one tenant."""
+
+    def __init__(self, database: Database, box: SecretBox, provisioner: NumberProvisioner) -> None:
+        self._database = database
+        self._box = box
+        self._provisioner = provisioner
+
+    async def create(self, tenant_id: str, spec: NumberCreate) -> PhoneNumber:
+        """Validate, provision at the carrier, then store the number."""
+        async with self._database.session() as session:
+            await _check(session, tenant_id, spec.model_dump(), sip_required=True)
+            if await _by_e164(session, spec.number) is not None:
+                raise _taken(spec.number)
+        sip = spec.sip.model_dump() if spec.sip else None
+        try:
+            provisioned = await self._provisioner.provision(
+                NumberRequest(tenant_id, spec.number, spec.type, spec.region, sip)
+            )
+        except ProvisioningError as exc:
+            raise ServiceError(str(exc), field="number", code="provisioning_failed") from exc
+        row = PhoneNumber(
+            tenant_id=tenant_id,
+            e164=spec.number,
+            type=spec.type,
+            agent_id=spec.agent_id,
+            agent_version=spec.agent_version,
+            version_weights=spec.version_weights,
+            region=spec.region,
+            fallback_region=spec.fallback_region,
+            fallback_number=spec.fallback_number,
+            provisioning=provisioned.status,
+            provider_data=provisioned.provider_data,
+        )
+        self._set_sip(row, spec.sip)
+        try:
+            async with self._database.writing() as session:
+                # Re-checked: the agent may have changed while the carrier was working.
+                await _check(session, tenant_id, spec.model_dump(), sip_required=True)
+                session.add(row)
+        except (IntegrityError, ServiceError) as exc:
+            await self._provisioner.release(row)
+            if isinstance(exc, IntegrityError):
+                raise _taken(spec.number) from exc
+            raise
+        return row
+
+    async def get(self, tenant_id: str, number_id: str) -> PhoneNumber:
+        """One number of the tenant."""
+        async with self._database.session() as session:
+            return await _number(session, tenant_id, number_id)
+
+    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[PhoneNumber]:
+        """The tenant's numbers, newest first."""
+        query = select(PhoneNumber).where(PhoneNumber.tenant_id == tenant_id)
+        async with self._database.session() as session:
+            return await fetch_page(
+                session,
+                query,
+                created_at=PhoneNumber.created_at,
+                row_id=PhoneNumber.id,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def update(self, tenant_id: str, number_id: str, patch: NumberUpdate) -> PhoneNumber:
+        """Apply the fields sent; the merged number must still be valid as a whole."""
+        given = patch.model_dump(include=patch.model_fields_set)
+        async with self._database.writing() as session:
+            row = await _number(session, tenant_id, number_id)
+            problems = [
+                FieldError(name, "cannot change; delete the number and register it again", value)
+                for name, value, current in (
+                    ("number", given.get("number"), row.e164),
+                    ("type", given.get("type"), row.type),
+                )
+                if value is not None and value != current
+            ]
+            problems += [
+                FieldError(name, "must not be null", None)
+                for name in ("agent_id", "region")
+                if name in given and given[name] is None
+            ]
+            if problems:
+                raise Invalid(problems)
+            merged = _current(row) | {k: v for k, v in given.items() if k not in ("number", "type")}
+            if "agent_id" in given and "agent_version" not in given:
+                # A pin or split names versions of the old agent: a new agent starts unpinned.
+                merged["agent_version"] = merged["version_weights"] = None
+            await _check(session, tenant_id, merged, sip_required="sip" in given)
+            for name in ("agent_id", "agent_version", "version_weights", "region"):
+                setattr(row, name, merged[name])
+            row.fallback_region = merged["fallback_region"]
+            row.fallback_number = merged["fallback_number"]
+            if "sip" in given:
+                self._set_sip(row, patch.sip)
+            row.updated_at = utcnow()
+            return row
+
+    async def delete(self, tenant_id: str, number_id: str) -> None:
+        """Release the number at the carrier, then forget it (past calls keep their number)."""
+        async with self._database.session() as session:
+            row = await _number(session, tenant_id, number_id)
+        try:
+            await self._provisioner.release(row)
+        except ProvisioningError as exc:
+            raise ServiceError(str(exc), field="number", code="provisioning_failed") from exc
+        async with self._database.writing() as session:
+            current = await session.get(PhoneNumber, row.id)
+            if current is not None:
+                await session.delete(current)
+
+    def sip_password(self, row: PhoneNumber) -> str | None:
+        """The trunk password in clear, for the SIP edge that authenticates the trunk."""
+        return None if row.sip_password_sealed is None else self._box.open(row.sip_password_sealed)
+
+    def _set_sip(self, row: PhoneNumber, sip: SipTrunk | None) -> None:
+        if sip is None:
+            row.sip, row.sip_password_sealed = None, None
+            return
+        auth = sip.auth
+        row.sip = {
+            "gateways": list(sip.gateways),
+            "auth": None if auth is None else {"username": auth.username},
+            "region": sip.region,
+        }
+        row.sip_password_sealed = None if auth is None else self._box.seal(auth.password)
+
+
+def sip_view(row: PhoneNumber) -> dict[str, Any] | None:
+    """The trunk settings as the API shows them: the password only as ``password_set``."""
+    if row.sip is None:
+        return None
+    auth = row.sip.get("auth")
+    return {
+        "gateways": row.sip.get("gateways", []),
+        "auth": None
+        if auth is None
+        else {"username": auth["username"], "password_set": row.sip_password_sealed is not None},
+        "region": row.sip.get("region"),
+    }
+
+
+async def _check(
+    session: AsyncSession, tenant_id: str, spec: dict[str, Any], *, sip_required: bool
+) -> None:
+    """The cross-field rules, with every problem reported at once."""
+    problems: list[FieldError] = []
+    pin, weights = spec.get("agent_version"), spec.get("version_weights")
+    if pin is not None and weights is not None:
+        problems.append(
+            FieldError("version_weights", "give agent_version or version_weights, not both")
+        )
+    if weights is not None and sum(weights.values()) <= 0:
+        problems.append(FieldError("version_weights", "at least one weight must be above 0"))
+    if spec.get("fallback_region") is not None and spec["fallback_region"] == spec["region"]:
+        problems.append(FieldError("fallback_region", "must differ from region", spec["region"]))
+    if spec["type"] == "sip_trunk" and sip_required and spec.get("sip") is None:
+        problems.append(FieldError("sip", "required for a sip_trunk number (gateways, auth)"))
+    if spec["type"] != "sip_trunk" and spec.get("sip") is not None:
+        problems.append(FieldError("sip", "only sip_trunk numbers have SIP trunk settings"))
+    agent = await session.get(Agent, spec["agent_id"]) if is_row_id(spec["agent_id"]) else None
+    if agent is None or agent.tenant_id != tenant_id or agent.deleted_at is not None:
+        problems.append(FieldError("agent_id", "no agent with this id", spec["agent_id"]))
+    else:
+        wanted = ([pin] if pin is not None else []) + sorted(weights or {})
+        known = set(
+            (
+                await session.execute(
+                    select(AgentVersion.version).where(
+                        AgentVersion.agent_id == agent.id, AgentVersion.version.in_(wanted)
+                    )
+                )
+            ).scalars()
+        )
+        field = "agent_version" if pin is not None else "version_weights"
+        problems += [
+            FieldError(
+                field if pin is not None else f"{field}.{v}", "the agent has no such version", v
+            )
+            for v in wanted
+            if v not in known
+        ]
+    if problems:
+        raise Invalid(problems)
+
+
+def _current(row: PhoneNumber) -> dict[str, Any]:
+    return {
+        "type": row.type,
+        "agent_id": row.agent_id,
+        "agent_version": row.agent_version,
+        "version_weights": row.version_weights,
+        "region": row.region,
+        "fallback_region": row.fallback_region,
+        "fallback_number": row.fallback_number,
+        "sip": row.sip,
+    }
+
+
+async def _number(session: AsyncSession, tenant_id: str, number_id: str) -> PhoneNumber:
+    row = await session.get(PhoneNumber, number_id) if is_row_id(number_id) else None
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no phone number {number_id!r}", field="id")
+    return row
+
+
+async def _by_e164(session: AsyncSession, e164: str) -> PhoneNumber | None:
+    rows = await session.execute(select(PhoneNumber).where(PhoneNumber.e164 == e164))
+    return rows.scalars().first()
+
+
+def _taken(e164: str) -> Conflict:
+    # Numbers are unique across the platform, so this is the one answer that can concern
+    # another tenant's row: it says only that the number is unavailable, as a carrier would.
+    return Conflict(
+        f"{e164} is not available on this platform", field="number", code="number_unavailable"
+    )

@@ -1,0 +1,217 @@
+"""Tenants and their API keys: create, authenticate, list, revoke."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from aybiza.agents.errors import FieldError
+from aybiza.security.keys import Scope, covers, generate_key, hash_key
+from aybiza.services.errors import Invalid, NotFound, invalid
+from aybiza.store.database import Database
+from aybiza.store.models import ApiKey, Tenant, utcnow
+from aybiza.store.paging import Page, fetch_page
+from aybiza.store.queries import count_live_calls, is_row_id, tenant_by_name
+
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+KEY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{0,100}$")
+MAX_CONCURRENT_CALLS = 100_000
+# Bearer tokens longer than this are not ours; they are rejected before any hashing.
+_MAX_KEY_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the API: a tenant, through one key (None for the operator key)."""
+
+    tenant_id: str
+    tenant_name: str
+    key_id: str | None
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new key: ``secret`` is shown once, only here."""
+
+    row: ApiKey
+    secret: str
+
+
+class TenantService:
+    """Tenants and keys. ``operator_key`` (``AYBIZA_API_KEY``) acts for ``operator_tenant``
+    with every scope."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        operator_key: str | None = None,
+        operator_tenant: str = "demo",
+        default_max_concurrent_calls: int = 10,
+    ) -> None:
+        self._database = database
+        self._operator_key = operator_key
+        self._operator_tenant = operator_tenant
+        self._default_limit = default_max_concurrent_calls
+
+    async def authenticate(self, secret: str) -> Principal | None:
+        """The principal behind a bearer key; None for an unknown or revoked key."""
+        if not secret or len(secret) > _MAX_KEY_CHARS:
+            return None
+        async with self._database.session() as session:
+            if self._operator_key and hmac.compare_digest(
+                secret.encode("utf-8", "surrogatepass"), self._operator_key.encode()
+            ):
+                tenant = await tenant_by_name(session, self._operator_tenant)
+                if tenant is None:
+                    return None
+                return Principal(tenant.id, tenant.name, None, frozenset({Scope.ALL.value}))
+            rows = await session.execute(
+                select(ApiKey, Tenant)
+                .join(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+            )
+            found = rows.first()
+        if found is None:
+            return None
+        key, tenant = found
+        return Principal(tenant.id, tenant.name, key.id, frozenset(key.scopes))
+
+    async def ensure_tenant(self, name: str, *, max_concurrent_calls: int | None = None) -> Tenant:
+        """The tenant called ``name``, created when missing; the limit is set when given."""
+        check_tenant_name(name)
+        if max_concurrent_calls is not None:
+            check_limit(max_concurrent_calls)
+        async with self._database.writing() as session:
+            tenant = await tenant_by_name(session, name)
+            if tenant is None:
+                tenant = Tenant(name=name, max_concurrent_calls=self._default_limit)
+                session.add(tenant)
+            if max_concurrent_calls is not None:
+                tenant.max_concurrent_calls = max_concurrent_calls
+            await session.flush()
+            return tenant
+
+    async def find(self, name: str) -> Tenant:
+        """The tenant called ``name``; NotFound when there is none."""
+        async with self._database.session() as session:
+            tenant = await tenant_by_name(session, name)
+        if tenant is None:
+            raise NotFound(f"no tenant {name!r}", field="tenant")
+        return tenant
+
+    async def tenants(self) -> Sequence[Tenant]:
+        """Every tenant, by name (for the operator's CLI)."""
+        async with self._database.session() as session:
+            return list((await session.execute(select(Tenant).order_by(Tenant.name))).scalars())
+
+    async def tenant(self, tenant_id: str) -> tuple[Tenant, int]:
+        """The tenant and how many of its calls are live."""
+        async with self._database.session() as session:
+            tenant = await session.get(Tenant, tenant_id)
+            if tenant is None:
+                raise NotFound("no such tenant", field="tenant")
+            return tenant, await count_live_calls(session, tenant.id)
+
+    async def create_key(
+        self,
+        tenant_id: str,
+        scopes: Sequence[str],
+        *,
+        name: str = "",
+        granted_by: frozenset[str] | None = None,
+    ) -> IssuedKey:
+        """A new key for the tenant. ``granted_by`` is the creating key's scopes: a key can
+        only hand out scopes it holds itself."""
+        wanted = check_scopes(scopes)
+        if not KEY_NAME.match(name):
+            raise invalid("name", "at most 100 printable characters", name)
+        if granted_by is not None and not covers(granted_by, wanted):
+            raise invalid("scopes", "a key cannot grant scopes it does not hold itself", wanted)
+        new = generate_key()
+        row = ApiKey(
+            tenant_id=tenant_id,
+            name=name,
+            prefix=new.prefix,
+            key_hash=new.key_hash,
+            scopes=wanted,
+        )
+        async with self._database.writing() as session:
+            session.add(row)
+        return IssuedKey(row=row, secret=new.secret)
+
+    async def list_keys(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[ApiKey]:
+        """The tenant's keys (revoked ones too), newest first."""
+        query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+        async with self._database.session() as session:
+            return await fetch_page(
+                session,
+                query,
+                created_at=ApiKey.created_at,
+                row_id=ApiKey.id,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def revoke_key(self, tenant_id: str, key_id: str) -> ApiKey:
+        """Revoke a key at once (it answers 401 from now on); revoking twice is harmless."""
+        async with self._database.writing() as session:
+            key = await session.get(ApiKey, key_id) if is_row_id(key_id) else None
+            if key is None or key.tenant_id != tenant_id:
+                raise NotFound(f"no API key {key_id!r}", field="id")
+            if key.revoked_at is None:
+                key.revoked_at = utcnow()
+            return key
+
+    async def revoke_by_prefix(self, tenant_name: str, prefix: str) -> int:
+        """Revoke the tenant's keys that start with ``prefix`` (CLI); returns how many."""
+        async with self._database.writing() as session:
+            tenant = await tenant_by_name(session, tenant_name)
+            if tenant is None:
+                raise NotFound(f"no tenant {tenant_name!r}", field="tenant")
+            keys = (
+                await session.execute(
+                    select(ApiKey).where(
+                        ApiKey.tenant_id == tenant.id,
+                        ApiKey.revoked_at.is_(None),
+                        (ApiKey.prefix == prefix) | (ApiKey.id == prefix),
+                    )
+                )
+            ).scalars()
+            count = 0
+            for key in keys:
+                key.revoked_at = utcnow()
+                count += 1
+            return count
+
+
+def check_tenant_name(name: str) -> None:
+    """Tenant names: 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    if not TENANT_NAME.match(name):
+        raise invalid("tenant", "1-100 letters, digits, '.', '_' or '-'", name)
+
+
+def check_limit(value: int) -> None:
+    """Concurrency limits: 0 (no calls) up to ``MAX_CONCURRENT_CALLS``."""
+    if not 0 <= value <= MAX_CONCURRENT_CALLS:
+        raise invalid("max_concurrent_calls", f"between 0 and {MAX_CONCURRENT_CALLS}", value)
+
+
+def check_scopes(scopes: Sequence[str]) -> list[str]:
+    """The scopes, validated and de-duplicated in the order given."""
+    known = {scope.value for scope in Scope}
+    problems = [
+        FieldError(f"scopes.{i}", f"unknown scope; one of {', '.join(sorted(known))}", scope)
+        for i, scope in enumerate(scopes)
+        if scope not in known
+    ]
+    if not scopes:
+        problems.append(FieldError("scopes", "give at least one scope", []))
+    if problems:
+        raise Invalid(problems)
+    return list(dict.fromkeys(scopes))

@@ -1,0 +1,91 @@
+"""Webhook deliveries in the database: events become one row per subscribed endpoint, written
+in the same transaction as the call data they describe, so none is lost or sent early."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.store.models import WebhookDelivery, WebhookEndpoint, new_id, utcnow
+
+
+async def enqueue_event(
+    session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]
+) -> int:
+    """Queue ``event`` for every enabled endpoint of the tenant subscribed to it; returns how
+    many deliveries were queued. The body is fixed here, so every attempt sends the same bytes."""
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
+            )
+        )
+    ).scalars()
+    subscribed = [endpoint for endpoint in endpoints if event in endpoint.events]
+    if not subscribed:
+        return 0
+    event_id = new_id()
+    now = utcnow()
+    body = json.dumps(
+        {"id": event_id, "type": event, "created_at": now.isoformat(), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    for endpoint in subscribed:
+        session.add(
+            WebhookDelivery(
+                tenant_id=tenant_id,
+                endpoint_id=endpoint.id,
+                event_id=event_id,
+                event=event,
+                body=body,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return len(subscribed)
+
+
+async def due_deliveries(session: AsyncSession, now: datetime, limit: int) -> Sequence[str]:
+    """Ids of pending deliveries whose time has come and that no dispatcher holds."""
+    rows = await session.execute(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            (WebhookDelivery.locked_until.is_(None)) | (WebhookDelivery.locked_until < now),
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def claim(session: AsyncSession, delivery_id: str, now: datetime, lease: timedelta) -> bool:
+    """Take the delivery for one attempt; False when another dispatcher got it first."""
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == "pending",
+            (WebhookDelivery.locked_until.is_(None)) | (WebhookDelivery.locked_until < now),
+        )
+        .values(locked_until=now + lease)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest pending delivery is due."""
+    return (
+        await session.execute(
+            select(func.min(WebhookDelivery.next_attempt_at)).where(
+                WebhookDelivery.status == "pending"
+            )
+        )
+    ).scalar_one_or_none()

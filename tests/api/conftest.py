@@ -1,0 +1,190 @@
+"""The real app over real HTTP: uvicorn on a free port in a background thread, once per test
+session and database. SQLite always; PostgreSQL too when ``AYBIZA_TEST_DATABASE_URL`` names a
+server (each pytest worker gets a fresh database there, dropped at the end)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from aybiza.app import create_app
+from aybiza.config import Settings
+from aybiza.services.tenants import TenantService
+from tests.api.databases import BACKENDS, TestDatabase, create_database
+
+T = TypeVar("T")
+OPERATOR_KEY = "ayb_operator-key-for-tests-" + "x" * 20
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant made for one test, with a key."""
+
+    id: str
+    name: str
+    key: str
+
+
+@dataclass
+class ApiServer:
+    """A running server: its URL, its app (state holds the services) and its event loop."""
+
+    backend: str
+    base_url: str
+    app: FastAPI
+    loop: asyncio.AbstractEventLoop
+    database_url: str
+    data_dir: Path
+    _clients: list[httpx.Client] = field(default_factory=list)
+    _twilio: httpx.Client | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run ``coro`` on the server's loop (where its database engine lives)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def tenant(
+        self, scopes: tuple[str, ...] = ("*",), *, max_concurrent_calls: int | None = None
+    ) -> Tenant:
+        """A fresh tenant with one key holding ``scopes``."""
+        service: TenantService = self.app.state.tenants
+        name = f"t-{secrets.token_hex(6)}"
+
+        async def make() -> Tenant:
+            row = await service.ensure_tenant(name, max_concurrent_calls=max_concurrent_calls)
+            issued = await service.create_key(row.id, list(scopes), name="test")
+            return Tenant(row.id, name, issued.secret)
+
+        return self.run(make())
+
+    def key(self, tenant: Tenant, scopes: tuple[str, ...]) -> str:
+        """Another key of ``tenant`` with ``scopes``."""
+        service: TenantService = self.app.state.tenants
+        return self.run(service.create_key(tenant.id, list(scopes))).secret
+
+    def client(self, key: str | None) -> httpx.Client:
+        """An HTTP client sending ``key`` as the bearer key (none when ``key`` is None)."""
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+        self._clients.append(client)
+        return client
+
+    @property
+    def twilio(self) -> httpx.Client:
+        """A client without a key, for the Twilio webhooks (shared: clients are costly)."""
+        if self._twilio is None:
+            self._twilio = self.client(None)
+        return self._twilio
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+
+class _ThreadedServer:
+    """uvicorn serving ``app`` from its own thread and event loop."""
+
+    def __init__(self, app: FastAPI) -> None:
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
+        # without it every response waits ~40 ms for a delayed ACK.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, name="api-server", daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve(sockets=[self.sock]))
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start (see the log above)")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.loop.close()
+        self.sock.close()
+
+
+def test_settings(data_dir: Path, database_url: str) -> Settings:
+    """Settings for a test server: fast webhook retries and hang-up polling."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        api_key=OPERATOR_KEY,
+        log_level="warning",
+        stt_decoders=1,
+        webhook_max_attempts=4,
+        webhook_backoff_s=0.2,
+        webhook_timeout_s=5.0,
+        webhook_poll_s=0.05,
+        hangup_poll_s=0.1,
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """The running server for one database backend."""
+    backend: str = request.param
+    data_dir = tmp_path_factory.mktemp(f"api-{backend}")
+    database: TestDatabase = create_database(backend, data_dir)
+    app = create_app(test_settings(data_dir, database.url), rng=random.Random(7))
+    threaded = _ThreadedServer(app)
+    threaded.start()
+    server = ApiServer(
+        backend=backend,
+        base_url=f"http://127.0.0.1:{threaded.port}",
+        app=app,
+        loop=threaded.loop,
+        database_url=database.url,
+        data_dir=data_dir,
+    )
+    try:
+        yield server
+    finally:
+        server.close_clients()
+        threaded.stop()
+        database.drop()
+
+
+@pytest.fixture
+def tenant(api: ApiServer) -> Tenant:
+    """A fresh tenant with an all-scopes key and room for many calls at once (tests of the
+    concurrency limit make their own)."""
+    return api.tenant(max_concurrent_calls=10_000)
+
+
+@pytest.fixture
+def http(api: ApiServer, tenant: Tenant) -> httpx.Client:
+    """A client with the fresh tenant's key."""
+    return api.client(tenant.key)
+
+
+def pg_url_from_env() -> str | None:
+    """The PostgreSQL server for tests, if configured."""
+    return os.environ.get("AYBIZA_TEST_DATABASE_URL") or None

@@ -1,0 +1,185 @@
+"""Whole calls with the cloud engines: the real Deepgram and Bedrock adapters inside a real
+server, against faithful local fakes of Deepgram (listen + speak) and Bedrock ConverseStream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aybiza.agents.demo import DEMO_PHONE_NUMBER
+from aybiza.audio.codec import silence
+from aybiza.providers.base import VoiceOptions
+from aybiza.providers.tts.espeak import EspeakTts
+from aybiza.simulator.twilio_client import SimulatedCall
+from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
+from tests.fakes.deepgram_listen import Utterance
+from tests.fakes.llm_server import HttpError, Reply
+
+from .server_process import RunningServer, running_server
+
+FAST_MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+DEFAULT_MODEL = "us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+ANSWER = "Of course, I can help. Which day and time would suit you best?"
+
+
+@dataclass
+class CloudStack:
+    server: RunningServer
+    deepgram: FakeDeepgram
+    bedrock: FakeBedrock
+
+
+@pytest.fixture
+async def cloud(tmp_path: Path) -> AsyncIterator[CloudStack]:
+    """Fakes in this test's event loop; the server in its own process pointed at them."""
+    deepgram = FakeDeepgram(transcripts=["I would like to book an appointment"])
+    bedrock = FakeBedrock(default=Reply(text=ANSWER))
+    async with deepgram, bedrock:
+        env = {
+            "DEEPGRAM_API_KEY": FAKE_API_KEY,
+            "AYBIZA_DEEPGRAM_URL": deepgram.url,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE",
+            "AWS_SECRET_ACCESS_KEY": "fake-secret",
+            "AYBIZA_BEDROCK_ENDPOINT_URL": bedrock.url,
+        }
+        server_cm = running_server(tmp_path, env)
+        # Starting the server blocks; run it off the loop so the fakes keep serving.
+        server = await asyncio.to_thread(server_cm.__enter__)
+        try:
+            yield CloudStack(server, deepgram, bedrock)
+        finally:
+            await asyncio.to_thread(server_cm.__exit__, None, None, None)
+
+
+async def caller_says(text: str) -> bytes:
+    tts = EspeakTts()
+    try:
+        return silence(200) + await tts.synthesize(text, VoiceOptions(model="en-us"))
+    finally:
+        await tts.aclose()
+
+
+async def ended_record(server: RunningServer, call_sid: str) -> dict[str, object]:
+    for _ in range(100):
+        record = await server.call_record(call_sid)
+        if record["ended_reason"] is not None:
+            return record
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"call {call_sid} never ended")
+
+
+async def dial(stack: CloudStack) -> SimulatedCall:
+    call = await SimulatedCall.dial(
+        stack.server.base_url, to=DEMO_PHONE_NUMBER, auth_token=stack.server.auth_token
+    )
+    await call.wait_for_agent_audio(timeout=15)
+    await call.wait_until_agent_done(timeout=30)
+    return call
+
+
+def first_turn(record: dict[str, object]) -> dict[str, object]:
+    turns = record["turns"]
+    assert isinstance(turns, list) and turns, record
+    turn = turns[0]
+    assert isinstance(turn, dict)
+    return turn
+
+
+async def test_a_call_runs_on_deepgram_and_bedrock(cloud: CloudStack) -> None:
+    call = await dial(cloud)
+    async with call:
+        await call.say(await caller_says("I would like to book an appointment"))
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+    record = await ended_record(cloud.server, call.call_sid)
+    assert record["engines"]["stt"] == "deepgram"  # type: ignore[index]
+    assert record["engines"]["tts"] == "deepgram"  # type: ignore[index]
+    assert record["engines"]["llm"] == "bedrock"  # type: ignore[index]
+    turn = first_turn(record)
+    assert turn["user_text"] == "I would like to book an appointment"
+    assert turn["agent_text"] == ANSWER
+    # A short turn routes to the agent's fast model, sent as its cross-region inference profile.
+    assert turn["model"] == "claude-3-5-haiku"
+    assert turn["notes"]["route"].startswith("short turn")  # type: ignore[index]
+    # What Bedrock was asked: the agent's prompt and the caller's words.
+    request = cloud.bedrock.requests[-1]
+    assert request.model == FAST_MODEL
+    assert request.body["system"][0]["text"].startswith("You are the phone support agent")
+    assert request.body["messages"][-1] == {
+        "role": "user",
+        "content": [{"text": "I would like to book an appointment"}],
+    }
+    # One speak socket for the call, a Speak per sentence; the listen socket got raw μ-law.
+    speak = cloud.deepgram.speak_connections
+    assert len(speak) == 1
+    spoken = [m["text"] for m in speak[0].control if m.get("type") == "Speak"]
+    assert spoken == ["Of course, I can help.", "Which day and time would suit you best?"]
+    listen = cloud.deepgram.listen_connections[0]
+    assert ("encoding", "mulaw") in listen.query and ("model", "nova-3") in listen.query
+
+
+async def test_barge_in_sends_clear_to_the_voice_and_to_twilio(cloud: CloudStack) -> None:
+    long_answer = " ".join(
+        f"Sentence number {n} tells you about our many appointment options." for n in range(8)
+    )
+    cloud.bedrock.script(Reply(text=long_answer))
+    cloud.deepgram.script.utterances.append(Utterance("stop please"))
+    call = await dial(cloud)
+    async with call:
+        await call.say(await caller_says("I would like to book an appointment"))
+        await call.wait_for_agent_audio(timeout=15)
+        await asyncio.sleep(1.0)
+        await call.say(await caller_says("stop please"))
+        await call.wait_until_agent_done(timeout=30)
+        assert call.clears, "Twilio was told to clear"
+    speak = cloud.deepgram.speak_connections[0]
+    assert any(m.get("type") == "Clear" for m in speak.control)
+    record = await ended_record(cloud.server, call.call_sid)
+    turn = first_turn(record)
+    assert turn["interrupted"]
+    assert str(turn["heard_text"]) != long_answer
+    assert long_answer.startswith(str(turn["heard_text"]).removesuffix("..."))
+
+
+async def test_a_dropped_recognition_socket_loses_no_words(cloud: CloudStack) -> None:
+    call = await dial(cloud)
+    async with call:
+        received = len(cloud.deepgram.listen_connections[0].audio)
+        # Drop the socket half a second into the caller's utterance.
+        cloud.deepgram.drop_after_bytes = received + 200 * 8 + 4000
+        await call.say(await caller_says("I would like to book an appointment"))
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+    assert len(cloud.deepgram.listen_connections) >= 2, "the adapter reconnected"
+    record = await ended_record(cloud.server, call.call_sid)
+    assert first_turn(record)["user_text"] == "I would like to book an appointment"
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{cloud.server.base_url}/metrics")).text
+    assert 'aybiza_engine_errors_total{engine="deepgram",kind="stt_reconnect"}' in metrics
+
+
+async def test_a_throttled_model_fails_over_to_the_next(cloud: CloudStack) -> None:
+    cloud.bedrock.script(
+        HttpError(429, "ThrottlingException", "Too many requests"), model=FAST_MODEL
+    )
+    call = await dial(cloud)
+    async with call:
+        await call.say(await caller_says("I would like to book an appointment"))
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+    record = await ended_record(cloud.server, call.call_sid)
+    turn = first_turn(record)
+    assert turn["agent_text"] == ANSWER
+    assert turn["model"] == "claude-3-5-sonnet-v2"
+    assert turn["notes"]["attempts"] == [  # type: ignore[index]
+        {"model": "claude-3-5-haiku", "outcome": "ThrottledError"},
+        {"model": "claude-3-5-sonnet-v2", "outcome": "won"},
+    ]
+    assert [r.model for r in cloud.bedrock.requests[-2:]] == [FAST_MODEL, DEFAULT_MODEL]
