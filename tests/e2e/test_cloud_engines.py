@@ -10,16 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
+from tests.fakes.deepgram_listen import Utterance
+from tests.fakes.llm_server import HttpError, Reply
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
 from aybiza.audio.codec import silence
 from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.twilio_client import SimulatedCall
-from tests.fakes.bedrock import FakeBedrock
-from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
-from tests.fakes.deepgram_listen import Utterance
-from tests.fakes.llm_server import HttpError, Reply
 
 from .server_process import RunningServer, running_server
 
