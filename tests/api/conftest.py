@@ -56,6 +56,15 @@ class ApiServer:
         """Run ``coro`` on the server's loop (where its database engine lives)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``run`` for async tests: the test's own loop keeps running meanwhile."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def aclient(self, key: str | None) -> httpx.AsyncClient:
+        """An async client (async tests must not block their loop on HTTP); close it."""
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
+
     def tenant(
         self, scopes: tuple[str, ...] = ("*",), *, max_concurrent_calls: int | None = None
     ) -> Tenant:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from aybiza.simulator.twilio_client import SimulatedCall
+from aybiza.store.calls import call_by_sid
 from aybiza.store.models import Call, Turn, utcnow
 from tests.api.conftest import ApiServer, Tenant
 from tests.api.helpers import create_agent, create_number, demo_agent_body, ring
@@ -160,52 +161,46 @@ def test_hanging_up_a_call_that_is_not_live_is_a_conflict(
     assert http.post("/v1/calls/" + "f" * 32 + "/hangup").status_code == 404
 
 
-async def _record(http: httpx.Client, call_sid: str, reason: str) -> dict[str, Any]:
-    for _ in range(100):
-        record: dict[str, Any] = http.get(f"/v1/calls/{call_sid}").json()
+async def _ended(http: httpx.AsyncClient, call_sid: str, reason: str) -> dict[str, Any]:
+    for _ in range(200):
+        record: dict[str, Any] = (await http.get(f"/v1/calls/{call_sid}")).json()
         if record["ended_reason"] == reason:
             return record
         await asyncio.sleep(0.05)
     raise AssertionError(f"call {call_sid} did not end with {reason}: {record}")
 
 
-async def test_a_live_call_is_hung_up_through_the_api(api: ApiServer, http: httpx.Client) -> None:
-    agent = create_agent(http, demo_agent_body())
-    number = create_number(http, agent["id"])["number"]
-    here = await SimulatedCall.dial(api.base_url, to=number)
-    elsewhere = await SimulatedCall.dial(api.base_url, to=number)
-    async with here, elsewhere:
-        await here.wait_for_agent_audio(timeout=30)
-        await elsewhere.wait_for_agent_audio(timeout=30)
-        response = http.post(f"/v1/calls/{here.call_sid}/hangup")
-        assert response.status_code == 200, response.text
-        assert response.json()["outcome"] == "ended"
-        assert response.json()["call"]["ended_reason"] == "api-hangup"
-        await here.wait_until_ended(timeout=10)
-        assert here.ended
-
-        # A call whose loop runs in another server process is ended through the database:
-        # every process polls for hang-ups requested of its own calls.
-        async def request_hangup() -> None:
-            async with api.app.state.database.writing() as session:
-                row = await session.get(Call, (await _call_id(api, elsewhere.call_sid)))
-                assert row is not None
-                row.hangup_requested_at = utcnow()
-
-        api.run(request_hangup())
-        await elsewhere.wait_until_ended(timeout=10)
-    record = await _record(http, elsewhere.call_sid, "api-hangup")
-    assert record["status"] == "completed" and record["transcript"][0]["speaker"] == "agent"
-    assert http.post(f"/v1/calls/{here.call_sid}/hangup").status_code == 409
-
-
-async def _call_id(api: ApiServer, call_sid: str) -> str:
-    from aybiza.store.calls import call_by_sid
-
-    async with api.app.state.database.session() as session:
+async def _request_hangup_in_database(api: ApiServer, call_sid: str) -> None:
+    async with api.app.state.database.writing() as session:
         call = await call_by_sid(session, call_sid)
-    assert call is not None
-    return call.id
+        assert call is not None
+        call.hangup_requested_at = utcnow()
+
+
+async def test_a_live_call_is_hung_up_through_the_api(api: ApiServer, tenant: Tenant) -> None:
+    setup = api.client(tenant.key)
+    agent = create_agent(setup, demo_agent_body())
+    number = create_number(setup, agent["id"])["number"]
+    async with api.aclient(tenant.key) as http, asyncio.timeout(90):
+        here = await SimulatedCall.dial(api.base_url, to=number)
+        elsewhere = await SimulatedCall.dial(api.base_url, to=number)
+        async with here, elsewhere:
+            await here.wait_for_agent_audio(timeout=30)
+            await elsewhere.wait_for_agent_audio(timeout=30)
+            response = await http.post(f"/v1/calls/{here.call_sid}/hangup")
+            assert response.status_code == 200, response.text
+            assert response.json()["outcome"] == "ended"
+            assert response.json()["call"]["ended_reason"] == "api-hangup"
+            await here.wait_until_ended(timeout=10)
+            # A call whose loop runs in another server process is ended through the
+            # database: every process polls for hang-ups requested of its own calls.
+            await api.arun(_request_hangup_in_database(api, elsewhere.call_sid))
+            await elsewhere.wait_until_ended(timeout=10)
+        record = await _ended(http, elsewhere.call_sid, "api-hangup")
+        assert record["status"] == "completed"
+        assert record["transcript"] and record["transcript"][0]["speaker"] == "agent"
+        again = await http.post(f"/v1/calls/{here.call_sid}/hangup")
+        assert again.status_code == 409
 
 
 def test_a_call_running_in_another_process_is_asked_to_hang_up(

@@ -16,6 +16,7 @@ from aybiza.providers.base import (
     Message,
     TextDelta,
     ToolCall,
+    ToolResult,
     ToolSpec,
 )
 
@@ -74,6 +75,11 @@ class Conversation:
     def add_agent(self, text: str, tool_calls: list[ToolCall] | None = None) -> None:
         if text or tool_calls:
             self.messages.append(Message(role="assistant", text=text, tool_calls=tool_calls or []))
+
+    def add_tool_results(self, results: list[ToolResult]) -> None:
+        """What the tools returned, as the user turn that answers the agent's tool calls."""
+        if results:
+            self.messages.append(Message(role="user", tool_results=results))
 
     def request(self, model: str | None = None) -> LlmRequest:
         """The request for the next answer: context trimmed to the window, roles alternating."""

@@ -59,6 +59,9 @@ class CallPlan:
     # Languages the caller may speak; with ``detect_language`` the agent follows the one heard.
     languages: tuple[str, ...] = ()
     detect_language: bool = False
+    # Tools offered to a cloud model (the call-ending built-ins, plus the runner's).
+    tools_enabled: bool = False
+    max_tool_calls: int = 5
     # Voice per language (BCP 47 tag) where the agent has one; else ``voice``.
     voices: dict[str, VoiceOptions] = field(default_factory=dict)
 

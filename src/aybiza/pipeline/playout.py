@@ -24,11 +24,12 @@ class Utterance:
     number: int
     sentences: list[_Sentence] = field(default_factory=list)
 
-    def heard_text(self) -> str:
+    def heard_text(self, start: int = 0) -> str:
         """Whole sentences whose audio all played, plus the words of a partly played sentence in
-        proportion to the audio heard (the best estimate without word timings)."""
+        proportion to the audio heard (the best estimate without word timings), from sentence
+        ``start`` on."""
         parts: list[str] = []
-        for sentence in self.sentences:
+        for sentence in self.sentences[start:]:
             if sentence.sent_bytes == 0:
                 break
             if sentence.complete and sentence.heard_bytes >= sentence.sent_bytes:

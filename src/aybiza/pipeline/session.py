@@ -12,6 +12,7 @@ import structlog
 from aybiza.analytics import metrics
 from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.conversation.engine import Conversation, ConversationSettings
+from aybiza.conversation.tools import CALL_ENDING_SPECS, ToolRunner
 from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.phrases import PhraseCache
@@ -44,6 +45,7 @@ class CallSession:
         transport: CallTransport,
         recorder: CallRecorder,
         phrases: PhraseCache,
+        tools: ToolRunner | None = None,
     ) -> None:
         self.plan = plan
         self.engines = engines
@@ -53,6 +55,12 @@ class CallSession:
         self.vad = VoiceActivityDetector(end_silence_ms=plan.end_of_turn_silence_ms)
         self.policy = InterruptionPolicy.from_phrases(
             plan.min_interruption_speech_ms, plan.backchannels
+        )
+        self.tools = tools if plan.tools_enabled else None
+        specs = (
+            (*CALL_ENDING_SPECS, *(self.tools.specs() if self.tools else ()))
+            if plan.tools_enabled
+            else ()
         )
         self.conversation = Conversation(
             engines.llm.open_session(plan.call_id),
@@ -64,6 +72,7 @@ class CallSession:
                 context_window=plan.context_window,
                 language=plan.language,
             ),
+            tools=specs,
         )
         self.finished = asyncio.Event()
         self.ended_reason: str | None = None
@@ -235,6 +244,9 @@ class CallSession:
             engine=self.engines.llm.name,
             filler=self._filler if plan.filler_phrases else None,
             max_response_s=plan.max_response_ms / 1000,
+            runner=self.tools,
+            max_tool_calls=plan.max_tool_calls,
+            speak_phrase=self._speak_phrase,
         )
         self._turns += 1
         turn = AgentTurn(
@@ -281,9 +293,11 @@ class CallSession:
 
     def _settle(self, turn: AgentTurn) -> None:
         """Put in the context and transcript only what the caller heard of the agent."""
-        heard = turn.utterance.heard_text()
         answer = turn.answer
-        self.conversation.add_agent(heard, answer.tool_calls if answer and heard else None)
+        heard = turn.utterance.heard_text()
+        # Tool rounds are already in the context with their results: add the speech after them.
+        committed = answer.committed_sentences if answer else 0
+        self.conversation.add_agent(turn.utterance.heard_text(committed) if committed else heard)
         if heard:
             self.recorder.transcript("agent", heard)
         if self._current is turn:

@@ -56,6 +56,8 @@ def turn_record(
         notes["tool_calls"] = [
             {"name": c.name, "arguments": c.arguments} for c in answer.tool_calls
         ]
+    if answer.tool_runs:
+        notes["tool_runs"] = answer.tool_runs
     if turn.route:
         notes["route"] = turn.route
     if len(answer.attempts) > 1:
