@@ -32,6 +32,21 @@ class ToolPolicy:
     timeout_s: float = 10.0
 
 
+class CallControls(Protocol):
+    """What tools may do to the live call they run in (implemented by the call loop)."""
+
+    call_id: str
+    call_sid: str
+
+    async def play_audio(self, mulaw: bytes) -> None:
+        """Play μ-law 8 kHz audio into the call after what is already queued (DTMF tones)."""
+
+    async def collect_digits(self, *, max_digits: int, terminator: str, timeout_s: float) -> str:
+        """Gather keypad digits from the caller until ``terminator``, ``max_digits`` or
+        ``timeout_s`` of silence on the keypad; returns the digits (without the terminator)."""
+        ...
+
+
 class ToolRunner(Protocol):
     """Runs the model's tool calls for one call."""
 
