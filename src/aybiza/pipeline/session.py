@@ -15,6 +15,7 @@ from aybiza.conversation.engine import Conversation, ConversationSettings
 from aybiza.conversation.tools import CALL_ENDING_SPECS, ToolRunner
 from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.interruption import InterruptionPolicy
+from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan, Engines
 from aybiza.pipeline.playout import Playout
@@ -86,8 +87,7 @@ class CallSession:
         self._interim = ""
         self._finalize_requested = False
         self._last_voiced_at: float | None = None
-        self._digits = ""
-        self._dtmf_timer: asyncio.Task[None] | None = None
+        self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
         self._started_at = 0.0
         self._heard_language: str | None = None
         self._after_tool_use = False
@@ -115,8 +115,7 @@ class CallSession:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
+        self.keypad.close()
         if self._stt is not None:
             with contextlib.suppress(Exception):
                 await self._stt.close()
@@ -149,16 +148,32 @@ class CallSession:
         self.playout.on_mark(name)
 
     async def on_dtmf(self, digit: str) -> None:
-        """Digits are gathered until '#' or a pause, then reach the conversation as caller input."""
-        if self.playout.speaking:
+        """Digits reach the conversation as caller input (or a tool collecting them)."""
+        if self.playout.speaking and not self.keypad.collecting:
             await self._barge_in()
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
-        if digit == "#":
-            await self._submit_digits()
-            return
-        self._digits += digit
-        self._dtmf_timer = asyncio.create_task(self._digits_after_pause())
+        await self.keypad.press(digit)
+
+    # ------------------------------------------------------------------ CallControls for tools
+
+    @property
+    def call_id(self) -> str:
+        return self.plan.call_id
+
+    @property
+    def call_sid(self) -> str:
+        return self.plan.call_sid
+
+    async def play_audio(self, mulaw: bytes) -> None:
+        """Audio into the call after what is queued (not part of the conversation's text)."""
+        utterance = self.playout.start_utterance()
+        index = self.playout.add_sentence(utterance, "")
+        await self.playout.send(utterance, index, mulaw)
+        self.playout.finish_sentence(utterance, index)
+
+    async def collect_digits(self, *, max_digits: int, terminator: str, timeout_s: float) -> str:
+        return await self.keypad.collect(
+            max_digits=max_digits, terminator=terminator, timeout_s=timeout_s
+        )
 
     async def on_stop(self) -> None:
         await self.end("caller-hangup")
@@ -370,14 +385,8 @@ class CallSession:
 
     # ------------------------------------------------------------------ timers
 
-    async def _digits_after_pause(self) -> None:
-        await asyncio.sleep(self.plan.dtmf_interdigit_ms / 1000)
-        await self._submit_digits()
-
-    async def _submit_digits(self) -> None:
-        digits, self._digits = self._digits, ""
-        if digits:
-            await self._caller_said(f"DTMF {digits}", time.monotonic())
+    async def _keyed_in(self, text: str) -> None:
+        await self._caller_said(text, time.monotonic())
 
     async def _limit_duration(self) -> None:
         await asyncio.sleep(self.plan.max_call_duration_s)
