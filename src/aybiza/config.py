@@ -29,6 +29,8 @@ class Settings:
     api_key: str | None = None
     deepgram_api_key: str | None = None
     deepgram_url: str | None = None
+    # Speech synthesis from another Deepgram deployment than recognition (defaults to the same).
+    deepgram_tts_url: str | None = None
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     aws_region: str | None = None
@@ -63,6 +65,7 @@ class Settings:
             api_key=_env("AYBIZA_API_KEY"),
             deepgram_api_key=_env("DEEPGRAM_API_KEY"),
             deepgram_url=_env("AYBIZA_DEEPGRAM_URL"),
+            deepgram_tts_url=_env("AYBIZA_DEEPGRAM_TTS_URL"),
             anthropic_api_key=_env("ANTHROPIC_API_KEY"),
             anthropic_base_url=_env("AYBIZA_ANTHROPIC_BASE_URL"),
             aws_region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION"),

@@ -206,7 +206,9 @@ class EngineRegistry:
             assert settings.deepgram_api_key is not None
             instance = self._instances["deepgram-tts"] = DeepgramTts(
                 settings.deepgram_api_key,
-                base_url=settings.deepgram_url or "https://api.deepgram.com",
+                base_url=settings.deepgram_tts_url
+                or settings.deepgram_url
+                or "https://api.deepgram.com",
             )
         return instance  # type: ignore[return-value]
 
