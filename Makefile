@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test bench bench-full clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,19 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.run_short
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# A short side-by-side run (under 5 minutes) that prints the headline ratio.
+bench: $(BENCH_STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench.run --short
+
+# The full sweep that writes docs/benchmarks.md and docs/benchmarks.png.
+bench-full: $(BENCH_STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench.run --write
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,7 @@ AUDIBLE_GAP_S = 0.040
 @dataclass(slots=True)
 class CallResult:
     index: int
+    call_sid: str = ""
     ok: bool = False
     error: str | None = None
     greeting_latency_s: float | None = None
@@ -94,6 +95,7 @@ async def run_call(
     except Exception as exc:
         result.error = f"dial: {type(exc).__name__}: {exc}"
         return result
+    result.call_sid = call.call_sid
     answer_starts = [call.opened_at]
     try:
         await call.wait_for_agent_audio(timeout=timeout_s)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -59,6 +60,16 @@ TRANSCRIPTS = (
 )
 LLM_REPLY = "Sure, I can help with that."
 LLM_MODEL = "gpt-4.1"
+# The number the load generator dials; AYBIZA's bench agent answers it on the cloud engines.
+BENCH_NUMBER = "+15550100200"
+BENCH_AGENT = {
+    "name": "Bench agent",
+    "system_prompt": "You are a friendly phone agent. Answer in one short sentence.",
+    "greeting": "Hello, thank you for calling. How can I help you today?",
+    "voice": {"model": "aura-2-helena-en"},
+    "models": {"default": LLM_MODEL, "fast": LLM_MODEL, "complex": LLM_MODEL},
+    "engines": {"stt": "deepgram", "tts": "deepgram", "llm": "openai"},
+}
 FAKE_API_KEY = "test"
 
 # Inherited by every process; anything else (cloud credentials, proxies) is left out so
@@ -143,6 +154,14 @@ def _rss_bytes(pid: int) -> int:
     return 0  # a zombie or kernel thread has no VmRSS
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the process that started the stack dies,
+    so a benchmark killed mid-run leaves no servers or fakes behind."""
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -174,6 +193,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     @property
@@ -252,7 +272,7 @@ class Stack:
         self.workers = workers
         self.keep_logs = keep_logs
         self.ready_timeout_s = ready_timeout_s
-        self.log_dir = Path(tempfile.mkdtemp(prefix=f"bench-{server}-"))
+        self._log_dir: Path | None = None
         self.server_port = free_port()
         self.deepgram_stt_port = free_port()
         self.deepgram_tts_port = (
@@ -285,6 +305,13 @@ class Stack:
         return f"http://127.0.0.1:{self.llm_port}/v1"
 
     @property
+    def log_dir(self) -> Path:
+        """Where each process's output goes (``NAME.log``), and AYBIZA's data directory."""
+        if self._log_dir is None:
+            raise StackError("the stack was not started")
+        return self._log_dir
+
+    @property
     def server_pid(self) -> int:
         """The server process's id."""
         if self._server is None:
@@ -315,18 +342,36 @@ class Stack:
             raise StackError("taskset is missing (Debian package util-linux)")
         if self.server.startswith("pipecat"):
             ensure_pipecat_venv()
+        self._log_dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.server}-"))
         try:
-            for fake in self._fake_processes():
+            fakes = self._fake_processes()
+            for fake, _ in fakes:
                 fake.start()
                 self._fakes.append(fake)
-            for fake, port in zip(self._fakes, self._fake_ports(), strict=True):
+            for fake, port in fakes:
                 self._wait_for_port(fake, port)
             self._server = self._server_process()
             self._server.start()
             self._wait_for_http(self._server, self._health_url())
+            if self.server == "aybiza":
+                self._provision_bench_agent()
         except BaseException:
             self.stop()
             raise
+
+    def _provision_bench_agent(self) -> None:
+        """An agent on the cloud engines (the fakes), created through the platform API like a
+        user would, on ``BENCH_NUMBER``; Pipecat's bot answers any number the same way."""
+        key = (self.log_dir / "data" / "demo.key").read_text().strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=10) as client:
+            agent = client.post("/v1/agents", json=BENCH_AGENT)
+            agent.raise_for_status()
+            number = client.post(
+                "/v1/phone-numbers",
+                json={"number": BENCH_NUMBER, "type": "twilio", "agent_id": agent.json()["id"]},
+            )
+            number.raise_for_status()
 
     def stop(self) -> None:
         """Stop the server, then the fakes; remove the logs unless ``keep_logs``."""
@@ -336,8 +381,8 @@ class Stack:
         for fake in reversed(self._fakes):
             fake.stop()
         self._fakes.clear()
-        if not self.keep_logs:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
+        if self._log_dir is not None and not self.keep_logs:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ processes
 
@@ -347,44 +392,24 @@ class Stack:
         env.update(extra)
         return env
 
-    def _fake_ports(self) -> list[int]:
-        ports = [self.deepgram_stt_port, self.llm_port]
-        if self.deepgram_tts_port != self.deepgram_stt_port:
-            ports.append(self.deepgram_tts_port)
-        return ports
-
-    def _fake_processes(self) -> list[ManagedProcess]:
+    def _fake_processes(self) -> list[tuple[ManagedProcess, int]]:
+        """Each fake with the port it serves on."""
         python = sys.executable
         transcripts = [arg for line in self.transcripts for arg in ("--transcript", line)]
 
-        def deepgram(name: str, port: int, latency_ms: int) -> ManagedProcess:
+        def deepgram(name: str, port: int, latency_ms: int) -> tuple[ManagedProcess, int]:
             argv = [python, "tests/fakes/deepgram.py", "--port", str(port)]
             argv += ["--latency-ms", str(latency_ms), *transcripts]
-            return self._process(name, argv, {})
+            return self._process(name, argv, {}), port
 
-        split = self.deepgram_tts_port != self.deepgram_stt_port
-        fakes = [
-            deepgram(
-                "deepgram-stt" if split else "deepgram", self.deepgram_stt_port, self.stt_latency_ms
-            ),
-            self._process(
-                "llm",
-                [
-                    python,
-                    "tests/fakes/openai.py",
-                    "--port",
-                    str(self.llm_port),
-                    "--first-token-ms",
-                    str(self.llm_latency_ms),
-                    "--inter-token-ms",
-                    str(self.llm_inter_token_ms),
-                    "--reply",
-                    self.llm_reply,
-                ],
-                {},
-            ),
-        ]
-        if split:
+        llm_argv = [python, "tests/fakes/openai.py", "--port", str(self.llm_port)]
+        llm_argv += ["--first-token-ms", str(self.llm_latency_ms)]
+        llm_argv += ["--inter-token-ms", str(self.llm_inter_token_ms), "--reply", self.llm_reply]
+        fakes = [(self._process("llm", llm_argv, {}), self.llm_port)]
+        if self.deepgram_tts_port == self.deepgram_stt_port:
+            fakes.append(deepgram("deepgram", self.deepgram_stt_port, self.stt_latency_ms))
+        else:
+            fakes.append(deepgram("deepgram-stt", self.deepgram_stt_port, self.stt_latency_ms))
             fakes.append(deepgram("deepgram-tts", self.deepgram_tts_port, self.tts_latency_ms))
         return fakes
 

@@ -25,6 +25,7 @@ API keys come from ``DEEPGRAM_API_KEY`` and ``OPENAI_API_KEY`` as in Pipecat's e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -71,7 +72,7 @@ SYSTEM_INSTRUCTION = (
 class BotConfig:
     """Where the engines are and which end-of-turn strategy the user aggregator uses.
 
-    Empty URLs leave each service on its vendor default (the real Deepgram and OpenAI)."""
+    The defaults are the vendors' own endpoints (Deepgram, OpenAI)."""
 
     deepgram_stt_url: str = ""
     deepgram_tts_url: str = "wss://api.deepgram.com"
@@ -157,13 +158,13 @@ async def run_bot(websocket: WebSocket, config: BotConfig) -> None:
         ),
     )
 
-    @transport.event_handler("on_client_connected")
+    @transport.event_handler("on_client_connected")  # type: ignore[untyped-decorator]
     async def on_client_connected(transport: FastAPIWebsocketTransport, client: Any) -> None:
         # Kick off the conversation: the agent greets the caller.
         context.add_message({"role": "user", "content": "Please introduce yourself to the user."})
         await worker.queue_frames([LLMRunFrame()])
 
-    @transport.event_handler("on_client_disconnected")
+    @transport.event_handler("on_client_disconnected")  # type: ignore[untyped-decorator]
     async def on_client_disconnected(transport: FastAPIWebsocketTransport, client: Any) -> None:
         await worker.cancel()
 
@@ -199,7 +200,8 @@ def create_app(config: BotConfig) -> FastAPI:
             await run_bot(websocket, config)
         except Exception:
             logger.exception("call failed")
-            await websocket.close()
+            with contextlib.suppress(RuntimeError):  # already closed by the caller
+                await websocket.close()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,211 @@
+"""Side-by-side capacity benchmark: AYBIZA and Pipecat on one pinned core, same fakes, same load.
+
+For each server and each N (concurrent calls), one run: the fakes (Deepgram STT/TTS and an
+OpenAI-compatible model with fixed latencies) on CPU 1, the server under test on CPU 0, the load
+generator on CPU 1. Servers are interleaved per N. A run passes the real-time criterion when no
+call dropped, no call had an audible gap (agent audio more than 40 ms late inside an answer) and
+the p99 latency added by load stays under 20 ms: voice-to-voice p99 at N minus the same server's
+median at N = 1. The headline is the largest passing N per core, for each server, and their ratio.
+
+    python -m bench.run --short      # make bench: a few points, prints the headline
+    python -m bench.run --write      # full sweep: docs/benchmarks.md + docs/benchmarks.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import percentile, run_load, summarize
+from bench.stack import BENCH_NUMBER, Stack
+
+REPO = Path(__file__).resolve().parents[1]
+INJECTED = {"stt_latency_ms": 150, "llm_latency_ms": 300, "tts_latency_ms": 100}
+ADDED_P99_LIMIT_S = 0.020
+FULL_STEPS = {
+    "aybiza": (1, 10, 50, 100, 200, 300, 400),
+    "pipecat": (1, 3, 5, 10, 20, 40),
+    "pipecat-noturn": (1, 3, 5, 10, 20, 40),
+}
+SHORT_STEPS = {"aybiza": (1, 20), "pipecat": (1, 3)}
+
+
+@dataclass
+class Run:
+    server: str
+    calls: int
+    seconds: float
+    cpu_per_call_pct: float
+    rss_per_call_mib: float
+    rss_peak_mib: float
+    greeting_p50_ms: float | None
+    v2v_p50_ms: float | None
+    v2v_p95_ms: float | None
+    v2v_p99_ms: float | None
+    added_p99_ms: float | None
+    platform_added_p99_ms: float | None
+    clear_p50_ms: float | None
+    audible_gaps: int
+    calls_with_gaps: int
+    dropped: int
+    passed: bool = False
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+class _PeakRss:
+    """Samples the server's RSS while the load runs (memory is not returned after calls)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, self._stack.server_usage().rss_bytes)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _platform_added(stack: Stack, call_sids: list[str]) -> list[float]:
+    """AYBIZA's own per-turn platform-added time (ms) from its call records."""
+    key_file = stack.log_dir / "data" / "demo.key"
+    if not key_file.exists():
+        return []
+    headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
+    values: list[float] = []
+    with httpx.Client(base_url=stack.url, headers=headers, timeout=10) as client:
+        for sid in call_sids:
+            response = client.get(f"/v1/calls/{sid}")
+            if response.status_code != 200:
+                continue
+            for turn in response.json().get("turns", []):
+                added = (turn.get("timings_ms") or {}).get("platform_added")
+                if added is not None:
+                    values.append(float(added))
+    return values
+
+
+def measure(server: str, calls: int, baseline_p50_s: float | None) -> Run:
+    with Stack(server=server, cpu=0, fakes_cpu=1, **INJECTED) as stack:  # type: ignore[arg-type]
+        # A warm-up call: the first call of a process loads models and opens pools.
+        run_load(url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0)
+        idle = stack.server_usage()
+        started = time.monotonic()
+        with _PeakRss(stack) as peak:
+            results = run_load(
+                url=stack.url,
+                calls=calls,
+                processes=2 if calls > 50 else 1,
+                to=BENCH_NUMBER,
+                ramp_s=min(10.0, 0.05 * calls + 1),
+            )
+        seconds = time.monotonic() - started
+        used = stack.server_usage() - idle
+        platform = _platform_added(stack, [r["call_sid"] for r in results if r["call_sid"]])
+    summary = summarize(results)
+    v2v_p99 = summary["v2v_p99_s"]
+    baseline = baseline_p50_s if baseline_p50_s is not None else summary["v2v_p50_s"]
+    added = None if v2v_p99 is None or baseline is None else v2v_p99 - baseline
+    run = Run(
+        server=server,
+        calls=calls,
+        seconds=round(seconds, 1),
+        cpu_per_call_pct=round(100 * used.cpu_s / seconds / calls, 2),
+        rss_per_call_mib=round(max(peak.peak - idle.rss_bytes, 0) / calls / 2**20, 2),
+        rss_peak_mib=round(peak.peak / 2**20, 1),
+        greeting_p50_ms=_ms(summary["greeting_p50_s"]),
+        v2v_p50_ms=_ms(summary["v2v_p50_s"]),
+        v2v_p95_ms=_ms(summary["v2v_p95_s"]),
+        v2v_p99_ms=_ms(v2v_p99),
+        added_p99_ms=_ms(added),
+        platform_added_p99_ms=(round(percentile(platform, 99) or 0.0, 2) if platform else None),
+        clear_p50_ms=_ms(summary["clear_p50_s"]),
+        audible_gaps=summary["audible_gaps"],
+        calls_with_gaps=summary["calls_with_gaps"],
+        dropped=summary["dropped"],
+    )
+    run.passed = (
+        run.dropped == 0
+        and run.calls_with_gaps == 0
+        and added is not None
+        and added < ADDED_P99_LIMIT_S
+    )
+    return run
+
+
+def sweep(steps: dict[str, tuple[int, ...]]) -> list[Run]:
+    """Interleaved: for each N, every server still passing is measured once."""
+    runs: list[Run] = []
+    baselines: dict[str, float | None] = {}
+    failed: set[str] = set()
+    for calls in sorted({n for ns in steps.values() for n in ns}):
+        for server, ns in steps.items():
+            if calls not in ns or server in failed:
+                continue
+            run = measure(server, calls, baselines.get(server))
+            if calls == 1:
+                baselines[server] = (run.v2v_p50_ms or 0) / 1000
+            runs.append(run)
+            print(json.dumps(asdict(run)), file=sys.stderr, flush=True)
+            if not run.passed:
+                failed.add(server)
+    return runs
+
+
+def headline(runs: list[Run]) -> dict[str, int]:
+    best: dict[str, int] = {}
+    for run in runs:
+        if run.passed:
+            best[run.server] = max(best.get(run.server, 0), run.calls)
+        else:
+            best.setdefault(run.server, 0)
+    return best
+
+
+def headline_text(best: dict[str, int]) -> str:
+    aybiza = best.get("aybiza", 0)
+    others = {k: v for k, v in best.items() if k != "aybiza"}
+    parts = [f"AYBIZA {aybiza} calls/core"]
+    for name, value in others.items():
+        ratio = f"{aybiza / value:.0f}x" if value else "n/a (fails at its first step)"
+        parts.append(f"{name} {value} calls/core (ratio {ratio})")
+    return "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="a few points (make bench)")
+    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md + png")
+    args = parser.parse_args(argv)
+    runs = sweep(SHORT_STEPS if args.short else FULL_STEPS)
+    best = headline(runs)
+    print(headline_text(best))
+    if args.write:
+        from bench.report import write_report
+
+        write_report(runs, best, headline_text(best), command="make bench-full")
+    median = statistics.median([r.cpu_per_call_pct for r in runs if r.server == "aybiza"] or [0])
+    print(f"AYBIZA median CPU per call: {median} % of a core")
+
+
+if __name__ == "__main__":
+    main()
