@@ -55,7 +55,7 @@ def capacity_section(runs: Sequence[Run], headline: str, command: str) -> str:
     lines += [
         "",
         "- *v2v*: end of the caller's speech to the first agent audio, measured by the caller.",
-        "- *added p99*: v2v p99 at N minus the same server's v2v median at N = 1 (what load "
+        "- *added p99*: v2v p99 at N minus the same server's v2v p99 at N = 1 (what load "
         "adds). *platform-added p99*: AYBIZA's own per-turn measure of the time not spent "
         "waiting on an engine (from its call records).",
         "- *real-time*: no dropped call, no audible gap (agent audio > 40 ms late inside an "

@@ -5,7 +5,7 @@ OpenAI-compatible model with fixed latencies) on CPU 1, the server under test on
 generator on CPU 1. Servers are interleaved per N. A run passes the real-time criterion when no
 call dropped, no call had an audible gap (agent audio more than 40 ms late inside an answer) and
 the p99 latency added by load stays under 20 ms: voice-to-voice p99 at N minus the same server's
-median at N = 1. The headline is the largest passing N per core, for each server, and their ratio.
+p99 at N = 1 (the engines' injected latency and the server's own turn-taking are in both). The headline is the largest passing N per core, for each server, and their ratio.
 
     python -m bench.run --short      # make bench: a few points, prints the headline
     python -m bench.run --write      # full sweep: docs/benchmarks.md + docs/benchmarks.png
@@ -104,7 +104,7 @@ def _platform_added(stack: Stack, call_sids: list[str]) -> list[float]:
     return values
 
 
-def measure(server: str, calls: int, baseline_p50_s: float | None) -> Run:
+def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
     with Stack(server=server, cpu=0, fakes_cpu=1, **INJECTED) as stack:  # type: ignore[arg-type]
         # A warm-up call: the first call of a process loads models and opens pools.
         run_load(url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0)
@@ -123,7 +123,7 @@ def measure(server: str, calls: int, baseline_p50_s: float | None) -> Run:
         platform = _platform_added(stack, [r["call_sid"] for r in results if r["call_sid"]])
     summary = summarize(results)
     v2v_p99 = summary["v2v_p99_s"]
-    baseline = baseline_p50_s if baseline_p50_s is not None else summary["v2v_p50_s"]
+    baseline = baseline_p99_s if baseline_p99_s is not None else v2v_p99
     added = None if v2v_p99 is None or baseline is None else v2v_p99 - baseline
     run = Run(
         server=server,
@@ -163,7 +163,7 @@ def sweep(steps: dict[str, tuple[int, ...]]) -> list[Run]:
                 continue
             run = measure(server, calls, baselines.get(server))
             if calls == 1:
-                baselines[server] = (run.v2v_p50_ms or 0) / 1000
+                baselines[server] = (run.v2v_p99_ms or 0) / 1000
             runs.append(run)
             print(json.dumps(asdict(run)), file=sys.stderr, flush=True)
             if not run.passed:

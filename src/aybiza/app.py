@@ -101,6 +101,7 @@ def create_app(
             live=live,
             events=CallEvents(prices, dispatcher.wake),
             rng=rng,
+            operator_tenant=DEMO_TENANT,
         )
         dispatcher.start()
         state.ready = True

@@ -88,8 +88,8 @@ def serve(
             f"demo agent {DEMO_PHONE_NUMBER} (ACME support flow, tenant 'demo')\n"
             f"demo key   {demo.secret}\n"
             f"           (kept in {demo.path}){operator}\n"
-            f"try it     curl -H 'Authorization: Bearer {demo.secret}' "
-            f"http://{host}:{port}/v1/agents\n"
+            f'try it     curl -H "Authorization: Bearer $(cat {demo.path})" '
+            f"http://{host}:{port}/v1/calls\n"
             f'           .venv/bin/aybiza call --say "I would like to book an appointment" '
             f'--say "tomorrow morning"',
             title="ready",

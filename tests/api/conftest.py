@@ -5,7 +5,6 @@ server (each pytest worker gets a fresh database there, dropped at the end)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import secrets
 import socket
@@ -20,11 +19,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from tests.api.databases import BACKENDS, ScratchDatabase, create_database
 
 from aybiza.app import create_app
 from aybiza.config import Settings
 from aybiza.services.tenants import TenantService
-from tests.api.databases import BACKENDS, TestDatabase, create_database
 
 T = TypeVar("T")
 OPERATOR_KEY = "ayb_operator-key-for-tests-" + "x" * 20
@@ -161,7 +160,7 @@ def api(
     """The running server for one database backend."""
     backend: str = request.param
     data_dir = tmp_path_factory.mktemp(f"api-{backend}")
-    database: TestDatabase = create_database(backend, data_dir)
+    database: ScratchDatabase = create_database(backend, data_dir)
     app = create_app(test_settings(data_dir, database.url), rng=random.Random(7))
     threaded = _ThreadedServer(app)
     threaded.start()
@@ -192,8 +191,3 @@ def tenant(api: ApiServer) -> Tenant:
 def http(api: ApiServer, tenant: Tenant) -> httpx.Client:
     """A client with the fresh tenant's key."""
     return api.client(tenant.key)
-
-
-def pg_url_from_env() -> str | None:
-    """The PostgreSQL server for tests, if configured."""
-    return os.environ.get("AYBIZA_TEST_DATABASE_URL") or None

@@ -9,15 +9,16 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 PG_ENV = "AYBIZA_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"]
 
 
 @dataclass(frozen=True)
-class TestDatabase:
+class ScratchDatabase:
     """An empty database and how to remove it."""
 
     url: str
@@ -32,27 +33,25 @@ class TestDatabase:
             )
 
 
-def create_database(backend: str, data_dir: Path) -> TestDatabase:
+def create_database(backend: str, data_dir: Path) -> ScratchDatabase:
     """A new, empty database of ``backend``."""
     if backend == "sqlite":
-        return TestDatabase(url=f"sqlite+aiosqlite:///{(data_dir / 'api.db').as_posix()}")
+        return ScratchDatabase(url=f"sqlite+aiosqlite:///{(data_dir / 'api.db').as_posix()}")
     server = make_url(os.environ[PG_ENV])
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"aybiza_test_{worker}_{secrets.token_hex(4)}"
     asyncio.run(_execute(server, f'CREATE DATABASE "{name}"'))
     url = server.set(drivername="postgresql+asyncpg", database=name)
-    return TestDatabase(url=url.render_as_string(hide_password=False), server=server, name=name)
+    return ScratchDatabase(url=url.render_as_string(hide_password=False), server=server, name=name)
 
 
 async def _execute(server: URL, statement: str) -> None:
-    connection = await asyncpg.connect(
-        host=server.host or "127.0.0.1",
-        port=server.port or 5432,
-        user=server.username or "postgres",
-        password=server.password,
-        database=server.database or "postgres",
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    engine = create_async_engine(
+        server.set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
     )
     try:
-        await connection.execute(statement)
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
     finally:
-        await connection.close()
+        await engine.dispose()

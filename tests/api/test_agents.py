@@ -4,7 +4,6 @@ immutable versions, publish and rollback, paging."""
 from __future__ import annotations
 
 import httpx
-
 from tests.api.conftest import ApiServer
 from tests.api.helpers import agent_body, create_agent, create_number, demo_agent_body
 

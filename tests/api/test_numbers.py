@@ -4,14 +4,16 @@ incoming-call webhook follows (pinned version, weighted A/B split, published ver
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import httpx
 from sqlalchemy import select
+from tests.api.conftest import OPERATOR_KEY, ApiServer
+from tests.api.helpers import agent_body, create_agent, create_number, new_e164, ring
 
 from aybiza.services.numbers import NumberService
+from aybiza.store.database import Database
 from aybiza.store.models import PhoneNumber
-from tests.api.conftest import ApiServer
-from tests.api.helpers import agent_body, create_agent, create_number, new_e164, ring
 
 
 def _versions(http: httpx.Client, *greetings: str) -> dict[str, str]:
@@ -46,11 +48,15 @@ def test_a_number_is_registered_read_listed_changed_and_released(
     assert http.get(f"/v1/phone-numbers/{created['id']}").status_code == 404
     gone = ring(api.twilio, created["number"])
     assert not gone.streams and "not connected to an agent" in gone.said[0]
+    # A call to a number nobody registered belongs to the operator's tenant, not the last owner.
+    assert http.get(f"/v1/calls/{gone.call_sid}").status_code == 404
+    operator = api.client(OPERATOR_KEY).get(f"/v1/calls/{gone.call_sid}")
+    assert operator.status_code == 200 and operator.json()["ended_reason"] == "unknown-number"
 
 
 def test_invalid_numbers_are_rejected_naming_each_field(http: httpx.Client) -> None:
     agent = create_agent(http)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"number": "555-1234"}, "number"),
         ({"type": "pots"}, "type"),
         ({"agent_id": "0" * 32}, "agent_id"),
@@ -125,7 +131,8 @@ def test_sip_trunk_passwords_are_sealed_at_rest_and_never_returned(
     service: NumberService = api.app.state.numbers
 
     async def stored() -> PhoneNumber:
-        async with api.app.state.database.session() as session:
+        database: Database = api.app.state.database
+        async with database.session() as session:
             rows = await session.execute(
                 select(PhoneNumber).where(PhoneNumber.id == created.json()["id"])
             )

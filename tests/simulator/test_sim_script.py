@@ -176,10 +176,10 @@ async def test_call_record_is_fetched_with_the_bearer_key(
     assert [line.speaker for line in record.transcript] == ["agent", "caller", "agent"]
 
 
-def test_api_key_comes_from_option_then_env_then_admin_key_file(
+def test_api_key_comes_from_option_then_env_then_demo_key_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key_file = tmp_path / "admin.key"
+    key_file = tmp_path / "demo.key"
     monkeypatch.delenv("AYBIZA_API_KEY", raising=False)
     assert resolve_api_key(None, key_file=key_file) is None
     key_file.write_text("sk-file\n")

@@ -1,0 +1,1 @@
+"""Call records, per-turn latency, webhook events and the cost of calls."""

@@ -3,7 +3,7 @@ the ``call.ended`` webhook carries it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,8 +14,11 @@ from aybiza.store.models import Agent, Call, utcnow
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC, or None."""
-    return None if value is None else value.isoformat()
+    """ISO 8601 in UTC with a ``Z``, as the API's JSON writes datetimes (so the ``call.ended``
+    webhook carries the same text as ``GET /v1/calls/{id}``), or None."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def call_report(

@@ -107,7 +107,7 @@ class CostOut(BaseModel):
     tts: float
     total: float
     final: bool = Field(description="False while the call is still going.")
-    units: dict[str, float]
+    units: dict[str, int | float]
     engines: dict[str, str | None]
 
 
@@ -162,9 +162,10 @@ def _service(request: Request) -> CallRecords:
 async def list_calls(
     request: Request,
     principal: Reader,
-    agent_id: Annotated[str | None, Query(max_length=64)] = None,
+    agent_id: Annotated[str | None, Query(pattern=r"^[^\x00-\x1f\x7f]{1,64}$")] = None,
     number: Annotated[
-        str | None, Query(max_length=64, description="The platform's number (E.164).")
+        str | None,
+        Query(pattern=r"^[^\x00-\x1f\x7f]{1,64}$", description="The platform's number (E.164)."),
     ] = None,
     status: Status | None = None,
     started_after: Instant = None,

@@ -31,7 +31,30 @@ def install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in definitions.get("$defs", {}).items():
                 components.setdefault(name, definition)
+            _own_validation_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
+
+
+_FRAMEWORK_ERROR = "#/components/schemas/HTTPValidationError"
+_ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _own_validation_errors(schema: dict[str, Any]) -> None:
+    """FastAPI documents its own 422 shape; this API answers 422 with ``ErrorBody``."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            response = operation.get("responses", {}).get("422")
+            if response is None:
+                continue
+            content = response.get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref") == _FRAMEWORK_ERROR:
+                content["schema"] = dict(_ERROR_BODY)
+                response["description"] = (
+                    "Invalid request: every bad field is listed with its JSON path."
+                )
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)

@@ -103,7 +103,8 @@ def load_master_key(configured: str | None, data_dir: Path) -> bytes:
         # Another process may have won the race to create it: use whatever is on disk.
         text = read_private_file(data_dir / SECRET_KEY_FILE) or candidate
     try:
-        key = base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4))
+        padded = text.encode("ascii") + b"=" * (-len(text) % 4)
+        key = base64.b64decode(padded, altchars=b"-_", validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise ValueError(
             "AYBIZA_SECRET_KEY (or secret.key) must be URL-safe base64 of 32 random bytes"

@@ -17,7 +17,7 @@ from aybiza.services.errors import Invalid
 from aybiza.services.routing import choose_version
 from aybiza.store.calls import call_by_sid, number_by_e164
 from aybiza.store.models import Agent, AgentVersion, Call, Tenant, utcnow
-from aybiza.store.queries import count_live_calls, lock_tenant
+from aybiza.store.queries import count_live_calls, lock_tenant, tenant_by_name
 
 UNKNOWN_NUMBER = "unknown-number"
 CONCURRENCY_LIMIT = "concurrency-limit"
@@ -64,9 +64,13 @@ def check_form(form: Mapping[str, str]) -> None:
         raise Invalid(problems, code="invalid_webhook")
 
 
-async def admit(session: AsyncSession, form: Mapping[str, str], rng: random.Random) -> Admission:
+async def admit(
+    session: AsyncSession, form: Mapping[str, str], rng: random.Random, *, operator_tenant: str
+) -> Admission:
     """Record the call and decide who answers it. Twilio retries a webhook that timed out:
-    the same CallSid gets the same decision."""
+    the same CallSid gets the same decision. A call to a number no tenant registered is
+    recorded under ``operator_tenant`` (the tenant ``AYBIZA_API_KEY`` acts for), whose
+    operator runs the webhook it reached."""
     check_form(form)
     call_sid = form["CallSid"]
     existing = await call_by_sid(session, call_sid)
@@ -81,6 +85,8 @@ async def admit(session: AsyncSession, form: Mapping[str, str], rng: random.Rand
     )
     number = await number_by_e164(session, form["To"])
     if number is None:
+        operator = await tenant_by_name(session, operator_tenant)
+        call.tenant_id = operator.id if operator is not None else None
         return await _refuse(session, call, UNKNOWN_NUMBER)
     call.tenant_id, call.phone_number_id, call.agent_id = (
         number.tenant_id,

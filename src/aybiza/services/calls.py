@@ -44,15 +44,17 @@ class CallService:
         live: LiveCalls | None = None,
         events: CallEvents | None = None,
         rng: random.Random | None = None,
+        operator_tenant: str = "demo",
     ) -> None:
         self._database = database
         self._writer = writer
         self._registry = registry
         self._phrases = phrases
-        self.live = live or LiveCalls()
-        self._events = events or CallEvents(PriceTable())
+        self.live = live if live is not None else LiveCalls()
+        self._events = events if events is not None else CallEvents(PriceTable())
         # Weighted A/B routing; tests seed it.
-        self._rng = rng or random.Random()
+        self._rng = rng if rng is not None else random.Random()
+        self._operator_tenant = operator_tenant
         self._configs: dict[str, AgentConfig] = {}
 
     async def incoming(self, form: Mapping[str, str]) -> Admission:
@@ -61,7 +63,7 @@ class CallService:
 
         Raises ``Invalid`` for form fields Twilio would never send."""
         async with self._database.writing() as session:
-            admission = await admit(session, form, self._rng)
+            admission = await admit(session, form, self._rng, operator_tenant=self._operator_tenant)
             refused_for_tenant = isinstance(admission, Refused) and admission.tenant_id is not None
             if refused_for_tenant:
                 await self._events.call_ended(session, admission.call_id)

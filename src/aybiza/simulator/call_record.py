@@ -74,7 +74,6 @@ def demo_key_file() -> Path:
 
 
 # The name ``aybiza call`` (simulator/command.py) imports; it now means the demo key file.
-admin_key_file = demo_key_file
 
 
 def resolve_api_key(explicit: str | None, *, key_file: Path | None = None) -> str | None:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from aybiza.simulator.call_record import (
     CallRecord,
     CallRecordError,
-    admin_key_file,
+    demo_key_file,
     fetch_call_record,
     resolve_api_key,
 )
@@ -75,7 +75,7 @@ def call(
         typer.Option(
             "--api-key",
             help="API key to read the call record "
-            "(default: $AYBIZA_API_KEY, then admin.key in $AYBIZA_DATA_DIR or ./data).",
+            "(default: $AYBIZA_API_KEY, then demo.key in $AYBIZA_DATA_DIR or ./data).",
         ),
     ] = None,
     timeout: Annotated[
@@ -198,7 +198,7 @@ async def _fetch_record(
     key = resolve_api_key(api_key)
     if key is None:
         return None, (
-            f"no API key for the call record (--api-key, $AYBIZA_API_KEY or {admin_key_file()})"
+            f"no API key for the call record (--api-key, $AYBIZA_API_KEY or {demo_key_file()})"
         )
     try:
         return await fetch_call_record(url, call_sid, key), None

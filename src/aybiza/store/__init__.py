@@ -1,0 +1,1 @@
+"""Database models, migrations, queries and the single store writer (SQLAlchemy)."""

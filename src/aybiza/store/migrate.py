@@ -7,17 +7,33 @@ lock) so the second finds the work done.
 
 from __future__ import annotations
 
+import importlib
+import logging
+import pkgutil
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 from aybiza.store.database import Database
+from aybiza.store.models import Base
 
 # Any constant works; it only has to be the same in every process of this platform.
 _PG_MIGRATION_LOCK = 0x41594249
+
+
+def load_models() -> MetaData:
+    """The metadata of every table: ``aybiza.store.models`` and each sibling ``*_models``
+    module (other packages keep their tables there), imported so they register."""
+    import aybiza.store as store_package
+
+    for module in pkgutil.iter_modules(store_package.__path__):
+        if module.name == "models" or module.name.endswith("_models"):
+            importlib.import_module(f"aybiza.store.{module.name}")
+    return Base.metadata
 
 
 class LegacyDatabaseError(Exception):
@@ -64,6 +80,8 @@ async def downgrade_to(database: Database, revision: str) -> None:
 
 
 def _upgrade(connection: Connection, url: str) -> None:
+    # Alembic narrates every start ("Context impl ..."); only problems are worth showing.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     _lock(connection)
     _refuse_legacy(connection, url)
     config = alembic_config(url)

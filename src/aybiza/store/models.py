@@ -1,5 +1,6 @@
-"""Database tables. Every row belongs to a tenant (``tenant_id``); the one exception is a call to
-a number no tenant registered, which is kept for the operator with ``tenant_id`` NULL.
+"""Database tables. Every row belongs to a tenant (``tenant_id``). A call to a number no tenant
+registered belongs to the operator's tenant (``demo``); ``calls.tenant_id`` is NULL only when
+even that tenant does not exist.
 
 The schema is created and changed only by the Alembic migrations in ``aybiza.store.migrations``;
 a change here needs a new revision there.
@@ -48,6 +49,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """To UTC on the way in (naive values are taken as UTC)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -55,6 +57,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Aware UTC on the way out."""
         if value is None:
             return None
         if value.tzinfo is None:

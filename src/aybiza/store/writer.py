@@ -33,6 +33,7 @@ class StoreWriter:
         self.failures = 0
 
     def start(self) -> None:
+        """Start the writer task (on the running loop)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="store-writer")
 
@@ -46,11 +47,13 @@ class StoreWriter:
         self._on_commit.append(listener)
 
     async def flush(self) -> None:
+        """Wait until everything queued before this call is stored."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(done)
         await done
 
     async def stop(self) -> None:
+        """Store what is queued, then stop the task."""
         if self._task is None:
             return
         await self.flush()

@@ -9,7 +9,7 @@ from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 from aybiza.analytics import metrics
 from aybiza.config import Settings
-from aybiza.services.admission import CONCURRENCY_LIMIT, Refused, check_form
+from aybiza.services.admission import CONCURRENCY_LIMIT, UNKNOWN_NUMBER, Refused, check_form
 from aybiza.services.calls import CallService
 from aybiza.services.errors import Invalid
 from aybiza.store.calls import call_by_sid, number_by_e164
@@ -155,7 +155,8 @@ def _refusal(refused: Refused) -> VoiceResponse:
     if refused.reason == CONCURRENCY_LIMIT:
         response.say(BUSY_TRANSFER if refused.transfer_to else BUSY_APOLOGY)
     elif refused.transfer_to is None:
-        response.say(UNKNOWN_NUMBER_APOLOGY if refused.tenant_id is None else UNAVAILABLE_APOLOGY)
+        unknown = refused.reason == UNKNOWN_NUMBER
+        response.say(UNKNOWN_NUMBER_APOLOGY if unknown else UNAVAILABLE_APOLOGY)
     if refused.transfer_to:
         response.append(_dial(refused.transfer_to, None))
     response.hangup()

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aybiza.store.models import Base
+from aybiza.store.migrate import load_models
 
 config = context.config
 
@@ -17,7 +17,7 @@ config = context.config
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=load_models(),
         # SQLite cannot ALTER most things: later revisions rebuild tables in batch mode.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

@@ -1,0 +1,131 @@
+"""``Automation``: the automation engine of one server process, wired to its database, secret
+box, store writer and engine registry. The app creates one in its lifespan, starts it, puts it on
+``app.state.automation`` (the ``/v1/tools`` and ``/v1/workflows`` routers use it) and asks it for
+each call's tool runner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.agents.schema import AgentConfig
+from aybiza.automation.settings import AutomationSettings
+from aybiza.automation.tool_runner import (
+    AgentToolRunner,
+    TranscriptSource,
+    build_tool_runner,
+    outbound_client,
+)
+from aybiza.automation.tool_store import ToolService
+from aybiza.automation.workflows.analysis import CallAnalyzer
+from aybiza.automation.workflows.arq_runner import ArqRunner
+from aybiza.automation.workflows.events import WorkflowEvents
+from aybiza.automation.workflows.executor import WorkflowExecutor
+from aybiza.automation.workflows.runners import InProcessRunner, WorkflowRunner
+from aybiza.automation.workflows.steps import StepServices
+from aybiza.automation.workflows.store import WorkflowService
+from aybiza.config import Settings
+from aybiza.conversation.tools import CallControls
+from aybiza.providers.registry import EngineRegistry
+from aybiza.security.secretbox import SecretBox
+from aybiza.store.database import Database
+from aybiza.store.writer import StoreWriter
+
+
+class Automation:
+    """Tools, workflows and their runner for this process (``runner``: in-process by default,
+    arq when ``AYBIZA_WORKFLOW_RUNNER=arq``, or the one given)."""
+
+    def __init__(
+        self,
+        database: Database,
+        box: SecretBox,
+        *,
+        settings: Settings,
+        automation: AutomationSettings | None = None,
+        registry: EngineRegistry | None = None,
+        writer: StoreWriter | None = None,
+        runner: WorkflowRunner | None = None,
+    ) -> None:
+        self.database = database
+        self.box = box
+        self.settings = settings
+        self.automation = automation or AutomationSettings.from_env()
+        self.writer = writer
+        self.http = outbound_client()
+        self.tools = ToolService(database, box)
+        self.workflows = WorkflowService(database, box)
+        self.analyzer = CallAnalyzer(database, registry)
+        self.executor = WorkflowExecutor(
+            database,
+            StepServices(
+                database=database,
+                box=box,
+                http=self.http,
+                analyzer=self.analyzer,
+                allow_private=self.automation.allow_private_tool_urls,
+            ),
+            lease_s=self.automation.workflow_lease_s,
+        )
+        self.runner = runner or self._default_runner()
+        self.events = WorkflowEvents(self.runner.wake)
+
+    def _default_runner(self) -> WorkflowRunner:
+        options = self.automation
+        if options.workflow_runner == "arq":
+            return ArqRunner(
+                self.database,
+                self.executor,
+                redis_url=options.redis_url,
+                queue=options.workflow_queue,
+                poll_s=options.workflow_poll_s,
+            )
+        return InProcessRunner(
+            self.database,
+            self.executor,
+            poll_s=options.workflow_poll_s,
+            concurrency=options.workflow_concurrency,
+        )
+
+    async def start(self) -> None:
+        """Start the workflow runner (in-process: resumes unfinished runs)."""
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        """Stop the runner and close the HTTP client."""
+        await self.runner.stop()
+        await self.http.aclose()
+
+    def wake(self) -> None:
+        """New runs were committed (register with ``StoreWriter.on_commit``)."""
+        self.runner.wake()
+
+    async def call_ended(self, session: AsyncSession, call_id: str) -> list[str]:
+        """``call.ended``: create the call's workflow runs in the transaction that ends it."""
+        return await self.events.call_ended(session, call_id)
+
+    async def tool_runner(
+        self,
+        *,
+        tenant_id: str,
+        agent_config: AgentConfig,
+        controls: CallControls,
+        transcript: TranscriptSource | None = None,
+        tool_names: Sequence[str] | None = None,
+    ) -> AgentToolRunner:
+        """The ``ToolRunner`` for one call (see ``build_tool_runner``)."""
+        return await build_tool_runner(
+            tenant_id=tenant_id,
+            agent_config=agent_config,
+            controls=controls,
+            database=self.database,
+            box=self.box,
+            settings=self.settings,
+            automation_settings=self.automation,
+            writer=self.writer,
+            events=self.events,
+            transcript=transcript,
+            http=self.http,
+            tool_names=tool_names,
+        )

@@ -1,0 +1,299 @@
+"""The ``ToolRunner`` of one call: the agent's tools (tenant-defined and built-in), arguments
+checked against each tool's schema, preconditions, HTTP tools, and a record of every call.
+
+The lead's call loop builds one per call with ``build_tool_runner`` and calls
+``check_precondition`` before it ends or transfers a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import structlog
+
+from aybiza.agents.flow_spec import ToolNode
+from aybiza.agents.schema import AgentConfig
+from aybiza.automation.arguments import ArgumentsValidator
+from aybiza.automation.builtins import (
+    BUILTIN_POLICIES,
+    BUILTIN_SPECS,
+    LiveCall,
+    ToolFailure,
+    run_builtin,
+)
+from aybiza.automation.http_tool import ToolOutcome, run_http_tool, time_budget_s
+from aybiza.automation.preconditions import TranscriptEntry, violation
+from aybiza.automation.records import ToolCallLog, ToolEvents
+from aybiza.automation.redaction import redact
+from aybiza.automation.settings import AutomationSettings
+from aybiza.automation.sms import twilio_account
+from aybiza.automation.tool_store import LoadedTool, ToolService
+from aybiza.config import Settings
+from aybiza.conversation.tools import CALL_ENDING, TRANSFER_CALL, CallControls, ToolPolicy
+from aybiza.providers.base import ToolCall, ToolResult, ToolSpec
+from aybiza.security.secretbox import SecretBox
+from aybiza.store.automation_models import ToolCallRecord
+from aybiza.store.database import Database
+from aybiza.store.models import Call, PhoneNumber, new_id, utcnow
+from aybiza.store.writer import StoreWriter
+
+log = structlog.get_logger(__name__)
+
+TranscriptSource = Callable[[], Sequence[TranscriptEntry]]
+_TRANSFER_TARGET = re.compile(r"^(\+[1-9][0-9]{6,14}|sips?:[^\s\x00-\x1f]{3,195})$")
+
+
+def attached_tool_names(config: AgentConfig) -> list[str]:
+    """The tools an agent uses: its ``automation.tools`` list plus every tool its flow's tool
+    nodes call, in that order, without repeats. None when tools are switched off."""
+    if not config.automation.tools_enabled:
+        return []
+    names: list[str] = [str(name) for name in getattr(config.automation, "tools", None) or []]
+    if config.flow is not None:
+        names.extend(node.tool for node in config.flow.nodes.values() if isinstance(node, ToolNode))
+    return list(dict.fromkeys(names))
+
+
+def builtin_tool(name: str) -> LoadedTool:
+    """A built-in with its default description and options."""
+    spec = BUILTIN_SPECS[name]
+    return LoadedTool(name=name, description=spec.description, kind=name, parameters={})
+
+
+class AgentToolRunner:
+    """Runs one call's tool calls (implements ``aybiza.conversation.tools.ToolRunner``)."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        call: LiveCall,
+        tools: dict[str, LoadedTool],
+        log_: ToolCallLog,
+        http: httpx.AsyncClient,
+        allow_private: bool = False,
+        transcript: TranscriptSource | None = None,
+        owns_http: bool = False,
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._call = call
+        self._tools = tools
+        self._log = log_
+        self._http = http
+        self._owns_http = owns_http
+        self._allow_private = allow_private
+        self._transcript = transcript
+        self._validators = {
+            name: ArgumentsValidator(self._schema(tool)) for name, tool in tools.items()
+        }
+
+    @property
+    def tools(self) -> dict[str, LoadedTool]:
+        """The tools this call may use, by name (call-ending ones for their preconditions)."""
+        return dict(self._tools)
+
+    def specs(self) -> tuple[ToolSpec, ...]:
+        """The tools offered to the model (``end_call``/``transfer_call`` are offered by the
+        call loop itself)."""
+        return tuple(
+            ToolSpec(tool.name, tool.description, self._schema(tool))
+            for tool in self._tools.values()
+            if tool.kind not in CALL_ENDING
+        )
+
+    def policy(self, name: str) -> ToolPolicy:
+        """Speech while running, barge-in behaviour and the time limit of the named tool."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return ToolPolicy()
+        options = tool.options
+        builtin = BUILTIN_POLICIES.get(tool.kind)
+        return ToolPolicy(
+            speak_during_execution=options.speak_during_execution,
+            finish_on_barge_in=options.finish_on_barge_in
+            or (builtin is not None and builtin.finish_on_barge_in),
+            timeout_s=builtin.timeout_s if builtin is not None else time_budget_s(tool),
+        )
+
+    def check_precondition(
+        self, call: ToolCall, transcript: Sequence[TranscriptEntry]
+    ) -> str | None:
+        """Why the call loop must not act on ``end_call``/``transfer_call`` now (send it back to
+        the model as the tool's error result), or None to go ahead. ``transcript``: the
+        conversation's messages, or (speaker, text) pairs with speaker ``caller``/``agent``."""
+        if call.name == TRANSFER_CALL:
+            target = str(call.arguments.get("to", ""))
+            if not _TRANSFER_TARGET.match(target):
+                return (
+                    "not transferred: to: expected an E.164 number like +15551234567 or a "
+                    f"sip: URI, got {target!r}"
+                )
+        tool = self._tools.get(call.name)
+        return None if tool is None else violation(tool.options.precondition, call.name, transcript)
+
+    async def run(self, call: ToolCall) -> ToolResult:
+        """Run one tool call and record it; failures are error results, only cancellation (a
+        barge-in or the call loop's timeout) propagates, and is recorded too."""
+        started_at, started = utcnow(), time.monotonic()
+        try:
+            outcome = await self._execute(call)
+        except asyncio.CancelledError:
+            cancelled = ToolOutcome({"error": "cancelled before it finished"}, True, "cancelled")
+            self._record(call, cancelled, started_at, started)
+            raise
+        except Exception as exc:  # a bug must not end the call; the model hears it failed
+            log.exception("automation.tool_failed", tool=call.name)
+            message = f"{call.name} failed unexpectedly: {type(exc).__name__}"
+            outcome = ToolOutcome({"error": message}, True, "error")
+        self._record(call, outcome, started_at, started)
+        return ToolResult(call.id, outcome.content, outcome.is_error)
+
+    async def _execute(self, call: ToolCall) -> ToolOutcome:
+        tool = self._tools.get(call.name)
+        if tool is None or tool.kind in CALL_ENDING:
+            offered = ", ".join(spec.name for spec in self.specs()) or "none"
+            message = f"unknown tool {call.name!r}; the tools you can use are: {offered}"
+            return ToolOutcome({"error": message}, True, "unknown_tool")
+        problem = self._validators[call.name].problem(call.arguments)
+        if problem is not None:
+            message = f"invalid arguments, nothing was done: {problem}"
+            return ToolOutcome({"error": message}, True, "invalid_arguments")
+        transcript = self._transcript() if self._transcript is not None else ()
+        veto = violation(tool.options.precondition, call.name, transcript)
+        if veto is not None:
+            return ToolOutcome({"error": veto}, True, "precondition_failed")
+        if tool.kind == "http":
+            return await run_http_tool(
+                tool,
+                call.arguments,
+                client=self._http,
+                allow_private=self._allow_private,
+                call_id=self._call.controls.call_id,
+                tool_call_id=call.id,
+            )
+        try:
+            content = await run_builtin(tool.kind, call.arguments, self._call)
+        except ToolFailure as exc:
+            return ToolOutcome({"error": str(exc)}, True, "error")
+        return ToolOutcome(content, False, "ok")
+
+    def _record(
+        self, call: ToolCall, outcome: ToolOutcome, started_at: Any, started: float
+    ) -> None:
+        tool = self._tools.get(call.name)
+        self._log.submit(
+            ToolCallRecord(
+                id=new_id(),
+                tenant_id=self._tenant_id,
+                call_id=self._call.controls.call_id,
+                tool_call_id=call.id[:200],
+                name=call.name[:64],
+                kind=tool.kind if tool is not None else "unknown",
+                arguments=redact(call.arguments),
+                result=redact(outcome.content),
+                outcome=outcome.outcome,
+                attempts=outcome.attempts,
+                started_at=started_at,
+                finished_at=utcnow(),
+                duration_ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        )
+
+    @staticmethod
+    def _schema(tool: LoadedTool) -> dict[str, Any]:
+        spec = BUILTIN_SPECS.get(tool.kind)
+        return dict(spec.input_schema) if spec is not None else tool.parameters
+
+    async def flush(self) -> None:
+        """Wait until every tool call so far is stored."""
+        await self._log.flush()
+
+    async def aclose(self) -> None:
+        """The call is over: store what is pending and release the HTTP client if owned."""
+        await self.flush()
+        if self._owns_http:
+            await self._http.aclose()
+
+
+async def build_tool_runner(
+    *,
+    tenant_id: str,
+    agent_config: AgentConfig,
+    controls: CallControls,
+    database: Database,
+    box: SecretBox,
+    settings: Settings | None = None,
+    automation_settings: AutomationSettings | None = None,
+    writer: StoreWriter | None = None,
+    events: ToolEvents | None = None,
+    transcript: TranscriptSource | None = None,
+    http: httpx.AsyncClient | None = None,
+    tool_names: Sequence[str] | None = None,
+) -> AgentToolRunner:
+    """The runner for one call to an agent of ``tenant_id``.
+
+    Loads the agent's tools (``automation.tools`` and its flow's tool nodes) from the tenant's
+    definitions, built-ins where the tenant defined none; reads the call's numbers and the Twilio
+    account for SMS. ``writer``: the process's store writer (tool calls are recorded through it);
+    ``events``: workflows triggered by ``tool.completed``; ``transcript``: the conversation so
+    far, for preconditions; ``http``: a shared client (else the runner owns one: ``aclose()``);
+    ``tool_names``: the tools to offer instead of the agent's own list."""
+    settings = settings or Settings.from_env()
+    automation_settings = automation_settings or AutomationSettings.from_env()
+    names = list(tool_names) if tool_names is not None else attached_tool_names(agent_config)
+    defined = await ToolService(database, box).load(tenant_id, names)
+    tools: dict[str, LoadedTool] = {}
+    for name in names:
+        if name in defined:
+            tools[name] = defined[name]
+        elif name in BUILTIN_SPECS:
+            tools[name] = builtin_tool(name)
+        else:
+            log.warning("automation.unknown_tool", tenant=tenant_id, tool=name)
+    live = await _live_call(database, box, settings, tenant_id, controls)
+    owns_http = http is None
+    client = http if http is not None else outbound_client()
+    return AgentToolRunner(
+        tenant_id=tenant_id,
+        call=live,
+        tools=tools,
+        log_=ToolCallLog(database, writer, events),
+        http=client,
+        allow_private=automation_settings.allow_private_tool_urls,
+        transcript=transcript,
+        owns_http=owns_http,
+    )
+
+
+def outbound_client() -> httpx.AsyncClient:
+    """An HTTP client for tools and workflow steps: no redirects, no proxies from the
+    environment (they would bypass the SSRF guard's pinning)."""
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False)
+
+
+async def _live_call(
+    database: Database, box: SecretBox, settings: Settings, tenant_id: str, controls: CallControls
+) -> LiveCall:
+    async with database.session() as session:
+        call = await session.get(Call, controls.call_id)
+        if call is None or call.tenant_id != tenant_id:
+            return LiveCall(controls=controls)
+        number = (
+            await session.get(PhoneNumber, call.phone_number_id) if call.phone_number_id else None
+        )
+    outbound = call.direction.startswith("outbound")
+    platform = (
+        number.e164 if number is not None else (call.from_number if outbound else call.to_number)
+    )
+    caller = call.to_number if outbound else call.from_number
+    return LiveCall(
+        controls=controls,
+        caller_number=caller,
+        platform_number=platform,
+        sms_account=twilio_account(settings, box, number),
+    )

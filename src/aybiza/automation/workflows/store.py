@@ -1,0 +1,268 @@
+"""Tenants' workflow definitions (create, list, change, delete, rotate the signing secret) and
+the creation of runs, each once per trigger (``dedupe_key``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aybiza.automation.redaction import REDACTED
+from aybiza.automation.workflows.spec import (
+    HttpStep,
+    Step,
+    TriggerSpec,
+    WorkflowCreate,
+    WorkflowUpdate,
+    workflow_problems,
+)
+from aybiza.security.secretbox import SecretBox
+from aybiza.security.signing import new_webhook_secret
+from aybiza.services.errors import Conflict, Invalid, NotFound
+from aybiza.store.automation_models import Workflow, WorkflowRun, WorkflowStep
+from aybiza.store.database import Database
+from aybiza.store.models import new_id, utcnow
+from aybiza.store.paging import Page, fetch_page
+from aybiza.store.queries import is_row_id
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowWithSecret:
+    """A workflow and its signing secret, in clear this once (create and rotate)."""
+
+    workflow: Workflow
+    secret: str
+
+
+def stored_steps(
+    steps: Sequence[Step], box: SecretBox, previous: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Steps as stored: header values sealed (``headers_sealed``); an http step given without
+    headers keeps those of the previous step with its id."""
+    kept = {step.get("id"): step.get("headers_sealed") for step in previous}
+    stored: list[dict[str, Any]] = []
+    for step in steps:
+        data = step.model_dump(mode="json", by_alias=True)
+        if isinstance(step, HttpStep):
+            data.pop("headers", None)
+            if step.headers:
+                data["headers_sealed"] = box.seal(json.dumps(step.headers))
+            elif kept.get(step.id):
+                data["headers_sealed"] = kept[step.id]
+        stored.append(data)
+    return stored
+
+
+def public_steps(steps: Sequence[dict[str, Any]], box: SecretBox) -> list[dict[str, Any]]:
+    """Steps as the API shows them: header names with their values hidden."""
+    shown: list[dict[str, Any]] = []
+    for step in steps:
+        data = {key: value for key, value in step.items() if key != "headers_sealed"}
+        sealed = step.get("headers_sealed")
+        if isinstance(sealed, str):
+            data["headers"] = {name: REDACTED for name in json.loads(box.open(sealed))}
+        shown.append(data)
+    return shown
+
+
+def first_fire(trigger: TriggerSpec, now: datetime) -> datetime | None:
+    """When a schedule fires first (one interval from now); None for event triggers."""
+    if trigger.event != "schedule" or trigger.every_s is None:
+        return None
+    return now + timedelta(seconds=trigger.every_s)
+
+
+class WorkflowService:
+    """Business rules for workflow definitions of one tenant at a time."""
+
+    def __init__(self, database: Database, box: SecretBox) -> None:
+        self._database = database
+        self._box = box
+
+    async def create(self, tenant_id: str, spec: WorkflowCreate) -> WorkflowWithSecret:
+        """Store a new workflow with a fresh signing secret; 409 when the name is taken."""
+        problems = workflow_problems(spec.trigger, spec.steps)
+        if problems:
+            raise Invalid(problems, code="invalid_workflow")
+        secret = new_webhook_secret()
+        now = utcnow()
+        row = Workflow(
+            tenant_id=tenant_id,
+            name=spec.name,
+            description=spec.description,
+            enabled=spec.enabled,
+            trigger=spec.trigger.model_dump(mode="json", exclude_none=True),
+            steps=stored_steps(spec.steps, self._box),
+            secret_sealed=self._box.seal(secret),
+            next_fire_at=first_fire(spec.trigger, now),
+            created_at=now,
+            updated_at=now,
+        )
+        taken = Conflict(f"a workflow named {spec.name!r} already exists", field="name")
+        try:
+            async with self._database.writing() as session:
+                existing = await session.execute(
+                    select(Workflow.id).where(
+                        Workflow.tenant_id == tenant_id, Workflow.name == spec.name
+                    )
+                )
+                if existing.first() is not None:
+                    raise taken
+                session.add(row)
+        except IntegrityError as exc:
+            raise taken from exc
+        return WorkflowWithSecret(row, secret)
+
+    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Any]:
+        """The tenant's workflows, newest first."""
+        async with self._database.session() as session:
+            return await fetch_page(
+                session,
+                select(Workflow).where(Workflow.tenant_id == tenant_id),
+                created_at=Workflow.created_at,
+                row_id=Workflow.id,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def get(self, tenant_id: str, workflow_id: str) -> Workflow:
+        """One workflow of the tenant; NotFound otherwise."""
+        async with self._database.session() as session:
+            return await _owned(session, tenant_id, workflow_id)
+
+    async def update(self, tenant_id: str, workflow_id: str, change: WorkflowUpdate) -> Workflow:
+        """Apply the fields given (runs already started keep the definition they began with)."""
+        async with self._database.writing() as session:
+            row = await _owned(session, tenant_id, workflow_id)
+            trigger = change.trigger or TriggerSpec.model_validate(row.trigger)
+            steps = change.steps
+            if steps is not None:
+                problems = workflow_problems(trigger, steps)
+            else:
+                current = WorkflowCreate.model_validate(
+                    {"name": row.name, "trigger": row.trigger, "steps": row.steps}
+                ).steps
+                problems = workflow_problems(trigger, current, stored=True)
+            if problems:
+                raise Invalid(problems, code="invalid_workflow")
+            now = utcnow()
+            if change.trigger is not None:
+                row.trigger = trigger.model_dump(mode="json", exclude_none=True)
+                row.next_fire_at = first_fire(trigger, now)
+            if steps is not None:
+                row.steps = stored_steps(steps, self._box, row.steps)
+            if change.description is not None:
+                row.description = change.description
+            if change.enabled is not None:
+                row.enabled = change.enabled
+            row.updated_at = now
+            return row
+
+    async def delete(self, tenant_id: str, workflow_id: str) -> None:
+        """Remove a workflow; its past runs stay (without the link)."""
+        async with self._database.writing() as session:
+            await session.delete(await _owned(session, tenant_id, workflow_id))
+
+    async def rotate_secret(self, tenant_id: str, workflow_id: str) -> WorkflowWithSecret:
+        """A new signing secret for runs started from now on; returned this once."""
+        secret = new_webhook_secret()
+        async with self._database.writing() as session:
+            row = await _owned(session, tenant_id, workflow_id)
+            row.secret_sealed = self._box.seal(secret)
+            row.updated_at = utcnow()
+        return WorkflowWithSecret(row, secret)
+
+    async def runs(
+        self, tenant_id: str, workflow_id: str, *, cursor: str | None, limit: int
+    ) -> Page[Any]:
+        """The workflow's runs, newest first."""
+        async with self._database.session() as session:
+            await _owned(session, tenant_id, workflow_id)
+            return await fetch_page(
+                session,
+                select(WorkflowRun).where(
+                    WorkflowRun.tenant_id == tenant_id, WorkflowRun.workflow_id == workflow_id
+                ),
+                created_at=WorkflowRun.created_at,
+                row_id=WorkflowRun.id,
+                cursor=cursor,
+                limit=limit,
+            )
+
+    async def run(self, tenant_id: str, run_id: str) -> tuple[WorkflowRun, Sequence[WorkflowStep]]:
+        """One run of the tenant with its steps in order; NotFound otherwise."""
+        async with self._database.session() as session:
+            run = await session.get(WorkflowRun, run_id) if is_row_id(run_id) else None
+            if run is None or run.tenant_id != tenant_id:
+                raise NotFound(f"no workflow run {run_id}", field="run_id")
+            steps = await session.execute(
+                select(WorkflowStep)
+                .where(WorkflowStep.run_id == run_id)
+                .order_by(WorkflowStep.position)
+            )
+            return run, list(steps.scalars())
+
+
+async def _owned(session: AsyncSession, tenant_id: str, workflow_id: str) -> Workflow:
+    row = await session.get(Workflow, workflow_id) if is_row_id(workflow_id) else None
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"no workflow {workflow_id}", field="workflow_id")
+    return row
+
+
+def snapshot(row: Workflow) -> dict[str, Any]:
+    """The definition a run keeps, so later edits do not change a run in flight."""
+    return {
+        "name": row.name,
+        "trigger": row.trigger,
+        "steps": row.steps,
+        "secret_sealed": row.secret_sealed,
+    }
+
+
+async def create_run(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    workflow_id: str | None,
+    name: str,
+    definition: dict[str, Any],
+    trigger_event: str,
+    context: dict[str, Any],
+    dedupe_key: str,
+    call_id: str | None = None,
+) -> str | None:
+    """Insert a pending run due now; None when a run with ``dedupe_key`` already exists."""
+    now = utcnow()
+    values = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "workflow_id": workflow_id,
+        "name": name[:100],
+        "definition": definition,
+        "trigger_event": trigger_event,
+        "context": context,
+        "dedupe_key": dedupe_key[:200],
+        "call_id": call_id,
+        "status": "pending",
+        "position": 0,
+        "due_at": now,
+        "claims": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    bind = session.bind
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(WorkflowRun).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    result = await session.execute(statement)
+    return str(values["id"]) if result.rowcount else None  # type: ignore[attr-defined]

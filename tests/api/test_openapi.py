@@ -1,0 +1,53 @@
+"""``/openapi.json`` describes what the API does: every operation under /v1 is authenticated,
+documents its error responses with the JSON error body, and every reference resolves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import ApiServer
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+def test_every_operation_documents_its_auth_and_errors(api: ApiServer) -> None:
+    document = api.twilio.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    operations = [
+        (method, path, spec)
+        for path, item in document["paths"].items()
+        if path.startswith("/v1/")
+        for method, spec in item.items()
+    ]
+    assert len(operations) >= 25
+    for method, path, spec in operations:
+        assert spec.get("security") == [{"ApiKey": []}], (method, path)
+        assert "401" in spec["responses"], (method, path)
+        for status, response in spec["responses"].items():
+            if status.startswith(("4", "5")):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+        assert spec.get("description") or spec.get("summary"), (method, path)
+    for ref in _refs(document):
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
+
+
+def test_agent_bodies_are_described_by_the_agent_configuration_schema(api: ApiServer) -> None:
+    document = api.twilio.get("/openapi.json").json()
+    create = document["paths"]["/v1/agents"]["post"]
+    schema = create["requestBody"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/AgentConfig"}
+    agent = document["components"]["schemas"]["AgentConfig"]
+    assert {"name", "version", "flow", "parameters"} <= set(agent["properties"])
+    number = document["components"]["schemas"]["NumberCreate"]
+    assert set(number["required"]) == {"number", "type", "agent_id"}
+    hangup = document["paths"]["/v1/calls/{call_ref}/hangup"]["post"]["responses"]
+    assert {"200", "202", "404", "409"} <= set(hangup)
