@@ -48,12 +48,16 @@ class Api:
 
 
 @asynccontextmanager
-async def automation_api(database: Database, box: SecretBox) -> AsyncIterator[Api]:
+async def automation_api(
+    database: Database, box: SecretBox, options: AutomationSettings | None = None
+) -> AsyncIterator[Api]:
     app = FastAPI()
     app.include_router(tools_api.router)
     app.include_router(workflows_api.router)
     install_error_handlers(app)
-    automation = Automation(database, box, settings=Settings(), automation=AutomationSettings())
+    automation = Automation(
+        database, box, settings=Settings(), automation=options or AutomationSettings()
+    )
     tenants = TenantService(database)
     app.state.tenants, app.state.automation = tenants, automation
     try:

@@ -167,7 +167,7 @@ async def test_a_slow_endpoint_times_out_with_an_error_for_the_model(
     database: Database, box: HmacSecretBox, receiver: Receiver
 ) -> None:
     runner, call_id = await tool_runner(database, box, receiver, options={"timeout_s": 0.5})
-    receiver.script("/book", Answer(delay_s=3.0))
+    receiver.script("/book", Answer(delay_s=1.5))
     try:
         result = await runner.run(
             ToolCall("t1", "book_table", {"date": "2026-12-24", "party_size": 2})

@@ -4,6 +4,7 @@ the signing secret shown once, and every invalid field named."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from tests.automation.api_app import Api, automation_api
@@ -11,7 +12,7 @@ from tests.automation.api_app import Api, automation_api
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
 
-TOOL = {
+TOOL: dict[str, Any] = {
     "name": "book_table",
     "description": "Book a table at the restaurant.",
     "parameters": {
@@ -53,7 +54,7 @@ async def test_a_tool_is_created_listed_changed_and_deleted_by_its_tenant(api: A
             json={
                 "description": "Book or move a table.",
                 "options": {**TOOL["options"], "headers": None},
-            },  # type: ignore[dict-item]
+            },
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["description"] == "Book or move a table."

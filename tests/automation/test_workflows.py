@@ -22,7 +22,6 @@ from tests.automation.workflow_helpers import (
 
 from aybiza.automation.platform import Automation
 from aybiza.automation.workflows.runners import fire_due_schedules
-from aybiza.automation.workflows.spec import WorkflowCreate
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.automation_models import Workflow, WorkflowRun
 from aybiza.store.database import Database

@@ -92,7 +92,7 @@ async def send(
             response = await _attempt(client, request, timeout_s, allow_private, attempt)
         except RefusedDestination as exc:
             raise OutboundError("refused", str(exc), attempt) from exc
-        except TimeoutError as exc:
+        except (TimeoutError, httpx.TimeoutException) as exc:
             if last:
                 message = f"no answer within {timeout_s:g} s"
                 raise OutboundError("timeout", message, attempt) from exc

@@ -57,8 +57,15 @@ class ToolCallLog:
 
         async def write(session: AsyncSession) -> None:
             session.add(record)
-            if events is not None:
-                await events.tool_completed(session, record)
+            if events is None:
+                return
+            # The record matters more than what it triggers: a failing trigger is rolled back
+            # to this savepoint and logged, and the tool call is still stored.
+            try:
+                async with session.begin_nested():
+                    await events.tool_completed(session, record)
+            except Exception:
+                log.exception("automation.tool_completed_trigger_failed", tool=record.name)
 
         if self._writer is not None:
             self._writer.submit(write)

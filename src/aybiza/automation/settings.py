@@ -25,10 +25,11 @@ class AutomationSettings:
     ``allow_private_tool_urls``: let HTTP tools and workflow steps reach private, loopback and
     link-local addresses (``AYBIZA_ALLOW_PRIVATE_TOOL_URLS=1``; for on-premises set-ups and tests).
     ``workflow_runner``: ``inprocess`` (default: runs in the server process) or ``arq``
-    (workers on Redis, ``aybiza-workflow-worker``); ``redis_url`` and ``workflow_queue`` locate
-    the arq queue. ``workflow_lease_s``: how long a process owns a run without renewing it (a
-    killed worker's run is taken over after this). ``workflow_poll_s``: how often runners look
-    for due runs and schedules. ``workflow_concurrency``: runs advanced at once per process.
+    (workers on Redis: ``python -m aybiza.automation.workflows.worker --runner arq``);
+    ``redis_url`` and ``workflow_queue`` locate the arq queue. ``workflow_lease_s``: how long a
+    process owns a run without renewing it (a killed worker's run is taken over after this).
+    ``workflow_poll_s``: how often runners look for due runs and schedules.
+    ``workflow_concurrency``: runs advanced at once per process.
     """
 
     allow_private_tool_urls: bool = False

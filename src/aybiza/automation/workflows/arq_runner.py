@@ -8,9 +8,9 @@ run orphaned by a killed worker is enqueued again under a new id as soon as its 
 rather than waiting for arq's own in-progress key of the killed job to time out.
 
 - ``ArqRunner`` (in the API process): enqueues due runs and fires schedules.
-- ``build_worker`` (``aybiza-workflow-worker`` / ``python -m aybiza.automation.workflows.worker
-  --runner arq``): the arq ``Worker`` that advances runs, and sweeps too, so runs keep moving
-  even when no API process is up.
+- ``build_worker`` (``python -m aybiza.automation.workflows.worker --runner arq``): the arq
+  ``Worker`` that advances runs, and sweeps too, so runs keep moving even when no API process
+  is up.
 """
 
 from __future__ import annotations
