@@ -5,7 +5,8 @@ OpenAI-compatible model with fixed latencies) on CPU 1, the server under test on
 generator on CPU 1. Servers are interleaved per N. A run passes the real-time criterion when no
 call dropped, no call had an audible gap (agent audio more than 40 ms late inside an answer) and
 the p99 latency added by load stays under 20 ms: voice-to-voice p99 at N minus the same server's
-p99 at N = 1 (the engines' injected latency and the server's own turn-taking are in both). The headline is the largest passing N per core, for each server, and their ratio.
+p99 at N = 1 (the engines' injected latency and the server's own turn-taking are in both). The
+headline is the largest passing N per core, for each server, and their ratio.
 
     python -m bench.run --short      # make bench: a few points, prints the headline
     python -m bench.run --write      # full sweep: docs/benchmarks.md + docs/benchmarks.png

@@ -22,6 +22,7 @@ from aybiza.store.database import Database
 from aybiza.store.models import WebhookDelivery, WebhookEndpoint, utcnow
 from aybiza.store.paging import Page, fetch_page
 from aybiza.store.queries import is_row_id
+from aybiza.store.webhooks import forget_subscriptions
 
 EventType = Literal["call.started", "call.ended", "transcript.final"]
 DEFAULT_GRACE_S = 24 * 3600
@@ -110,6 +111,7 @@ class WebhookService:
         )
         async with self._database.writing() as session:
             session.add(row)
+        forget_subscriptions(tenant_id)
         return EndpointWithSecret(row, secret)
 
     async def get(self, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -147,7 +149,8 @@ class WebhookService:
             if patch.enabled is not None:
                 row.enabled = patch.enabled
             row.updated_at = utcnow()
-            return row
+        forget_subscriptions(tenant_id)
+        return row
 
     async def delete(self, tenant_id: str, endpoint_id: str) -> None:
         """Remove the endpoint and its delivery history (pending deliveries are dropped)."""
@@ -157,6 +160,7 @@ class WebhookService:
                 delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == row.id)
             )
             await session.delete(row)
+        forget_subscriptions(tenant_id)
 
     async def rotate(
         self, tenant_id: str, endpoint_id: str, grace_period_s: int

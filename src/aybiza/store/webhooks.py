@@ -4,6 +4,7 @@ in the same transaction as the call data they describe, so none is lost or sent 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,20 +14,45 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.store.models import WebhookDelivery, WebhookEndpoint, new_id, utcnow
 
+# Which endpoints a tenant has is read once per few seconds, not for every transcript line of
+# every call: calls emit events far more often than tenants change their endpoints. Changes made
+# through this process apply at once (``forget_subscriptions``); other workers see them within
+# ``SUBSCRIPTION_TTL_S``.
+SUBSCRIPTION_TTL_S = 5.0
+_Subscriptions = tuple[tuple[str, frozenset[str]], ...]
+_subscriptions: dict[str, tuple[float, _Subscriptions]] = {}
+
+
+def forget_subscriptions(tenant_id: str) -> None:
+    """The tenant's endpoints changed: read them again on the next event."""
+    _subscriptions.pop(tenant_id, None)
+
+
+async def _subscriptions_of(session: AsyncSession, tenant_id: str) -> _Subscriptions:
+    now = time.monotonic()
+    cached = _subscriptions.get(tenant_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+            WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
+        )
+    )
+    subscriptions = tuple((row.id, frozenset(row.events)) for row in rows)
+    _subscriptions[tenant_id] = (now + SUBSCRIPTION_TTL_S, subscriptions)
+    return subscriptions
+
 
 async def enqueue_event(
     session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]
 ) -> int:
     """Queue ``event`` for every enabled endpoint of the tenant subscribed to it; returns how
     many deliveries were queued. The body is fixed here, so every attempt sends the same bytes."""
-    endpoints = (
-        await session.execute(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
-            )
-        )
-    ).scalars()
-    subscribed = [endpoint for endpoint in endpoints if event in endpoint.events]
+    subscribed = [
+        endpoint_id
+        for endpoint_id, events in await _subscriptions_of(session, tenant_id)
+        if event in events
+    ]
     if not subscribed:
         return 0
     event_id = new_id()
@@ -36,11 +62,11 @@ async def enqueue_event(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    for endpoint in subscribed:
+    for endpoint_id in subscribed:
         session.add(
             WebhookDelivery(
                 tenant_id=tenant_id,
-                endpoint_id=endpoint.id,
+                endpoint_id=endpoint_id,
                 event_id=event_id,
                 event=event,
                 body=body,
