@@ -110,3 +110,20 @@ def test_outbound_messages_are_the_json_twilio_expects() -> None:
         "mark": {"name": "u1s0c1"},
     }
     assert json.loads(clear_message(STREAM)) == {"event": "clear", "streamSid": STREAM}
+
+
+def test_compact_media_messages_take_the_fast_path_with_the_same_payload() -> None:
+    audio = bytes(range(160))
+    compact = json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": "3",
+            "streamSid": STREAM,
+            "media": {"track": "inbound", "chunk": "2", "timestamp": "72", "payload": ""},
+        },
+        separators=(",", ":"),
+    ).replace('"payload":""', f'"payload":"{base64.b64encode(audio).decode()}"')
+    media = parse_message(compact)
+    assert isinstance(media, Media) and media.payload == audio
+    with pytest.raises(WireError, match=r"media\.payload"):
+        parse_message(compact.replace(base64.b64encode(audio).decode()[:8], "!!!!!!!!"))

@@ -85,10 +85,38 @@ def _optional_int(obj: dict[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
+_MEDIA_EVENT = '"event":"media"'
+_PAYLOAD_KEY = '"payload":"'
+
+
+def _fast_media(text: str) -> Media | None:
+    """``media`` is 50 messages a second per call: read its payload without a JSON parse when
+    the message has Twilio's compact shape; anything else takes the full parse."""
+    if _MEDIA_EVENT not in text or not text.endswith("}"):
+        return None
+    start = text.find(_PAYLOAD_KEY)
+    if start < 0:
+        return None
+    start += len(_PAYLOAD_KEY)
+    end = text.find('"', start)
+    if end < 0:
+        return None
+    try:
+        payload = binascii.a2b_base64(text[start:end], strict_mode=True)
+    except binascii.Error as exc:
+        raise WireError(f"media.payload: not base64 ({exc})") from None
+    if not payload:
+        raise WireError("media.payload: expected a non-empty string, got ''")
+    return Media(payload=payload, track="inbound", chunk=None, timestamp_ms=None)
+
+
 def parse_message(text: str | bytes) -> InboundEvent:
     """Parse one Media Streams message from Twilio; raise ``WireError`` naming the bad field."""
     if isinstance(text, bytes):
         raise WireError("binary frame: Media Streams messages are JSON text frames")
+    media = _fast_media(text)
+    if media is not None:
+        return media
     try:
         message = json.loads(text)
     except json.JSONDecodeError as exc:
