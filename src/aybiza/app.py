@@ -23,21 +23,25 @@ from aybiza.api.openapi import install_openapi
 from aybiza.config import Settings
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
-from aybiza.security.secretbox import HmacSecretBox, load_master_key
+from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.services.agents import AgentService
 from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.numbers import NumberService
-from aybiza.services.provisioning import NumberProvisioner, RegisteredOnly
+from aybiza.services.carrier_calls import CarrierCalls
+from aybiza.services.provisioning import NumberProvisioner
 from aybiza.services.seed import DEMO_TENANT, seed_demo
 from aybiza.services.tenants import TenantService
+from aybiza.services.twilio_accounts import TwilioAccounts
+from aybiza.services.twilio_provisioning import TwilioProvisioner
 from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 from aybiza.store.writer import StoreWriter
 from aybiza.telephony import twilio_stream, twilio_webhook
+from aybiza.telephony.twilio_rest import TwilioRest
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +54,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app; resources open in its lifespan (database, writer, engines, dispatcher).
 
-    ``provisioner`` does the carrier side of phone numbers (default: record them only);
+    ``provisioner`` does the carrier side of phone numbers (default: Twilio's REST API for
+    ``managed`` numbers and imported ``twilio`` numbers, records only for the rest);
     ``rng`` drives weighted A/B routing (tests seed it)."""
     settings = settings or Settings.from_env()
 
@@ -59,7 +64,7 @@ def create_app(
         prices = PriceTable.from_json(settings.prices)
         database = Database(settings.database_url)
         await upgrade_to_head(database)
-        box = HmacSecretBox(load_master_key(settings.secret_key, settings.data_dir))
+        box = secret_box(load_master_key(settings.secret_key, settings.data_dir))
         limit = settings.default_max_concurrent_calls
         await seed_demo(database, settings.data_dir, default_max_concurrent_calls=limit)
         writer = StoreWriter(database)
@@ -71,7 +76,6 @@ def create_app(
             timeout_s=settings.webhook_timeout_s,
             poll_s=settings.webhook_poll_s,
         )
-        writer.on_commit(dispatcher.wake)
         writer.start()
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
@@ -90,16 +94,21 @@ def create_app(
             default_max_concurrent_calls=limit,
         )
         state.agents = AgentService(database)
-        state.numbers = NumberService(database, box, provisioner or RegisteredOnly())
+        accounts = TwilioAccounts(settings, box, TwilioRest(settings.twilio_api_url))
+        state.twilio_accounts = accounts
+        state.numbers = NumberService(database, box, provisioner or TwilioProvisioner(accounts))
         state.webhooks = WebhookService(database, box)
-        state.call_records = CallRecords(database, prices, live, writer)
+        events = CallEvents(prices, dispatcher.wake)
+        writer.on_commit(events.wake_if_queued)
+        state.carrier_calls = CarrierCalls(database, accounts, events, rng)
+        state.call_records = CallRecords(database, prices, live, writer, state.carrier_calls)
         state.calls = CallService(
             database,
             writer,
             registry,
             PhraseCache(),
             live=live,
-            events=CallEvents(prices, dispatcher.wake),
+            events=events,
             rng=rng,
             operator_tenant=DEMO_TENANT,
         )
@@ -112,6 +121,7 @@ def create_app(
             await live.stop()
             await writer.stop()
             await dispatcher.stop()
+            await accounts.rest.aclose()
             await registry.aclose()
             await database.dispose()
 

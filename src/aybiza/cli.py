@@ -102,7 +102,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
-        ws="websockets",
+        ws="websockets-sansio",
         loop="uvloop",
         http="httptools",
     )

@@ -111,6 +111,14 @@ def _creates(intruder: httpx.Client, owned: Owned) -> set[tuple[str, str]]:
     assert missing.json()["error"] == number.json()["error"] | {
         "message": missing.json()["error"]["message"]
     }
+    for field, theirs, nothing in (
+        ("from_number_id", owned.number, MISSING),
+        ("from", owned.e164, new_e164()),
+    ):
+        call = intruder.post("/v1/calls", json={"to": new_e164(), field: theirs})
+        unknown = intruder.post("/v1/calls", json={"to": new_e164(), field: nothing})
+        assert call.status_code == 422 and call.json()["error"]["field"] == field, call.text
+        assert call.json()["error"] | {"message": ""} == unknown.json()["error"] | {"message": ""}
     assert intruder.post("/v1/agents", json=agent_body()).status_code == 201
     assert (
         intruder.post(
@@ -121,6 +129,7 @@ def _creates(intruder: httpx.Client, owned: Owned) -> set[tuple[str, str]]:
     assert intruder.post("/v1/keys", json={"scopes": ["agents:read"]}).status_code == 201
     return {
         ("POST", "/v1/phone-numbers"),
+        ("POST", "/v1/calls"),
         ("POST", "/v1/agents"),
         ("POST", "/v1/webhooks"),
         ("POST", "/v1/keys"),

@@ -4,13 +4,15 @@ Twilio."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from tests.api.databases import BACKENDS, ScratchDatabase, create_database
 from tests.automation.fake_twilio import FakeTwilio
-from tests.automation.helpers import SECRET_KEY
+from tests.automation.helpers import REDIS_URL, SECRET_KEY, redis_reachable
 from tests.automation.receiver import Receiver
 
 from aybiza.security.secretbox import HmacSecretBox
@@ -63,3 +65,18 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[str]:
+    name = f"aybiza-test-{secrets.token_hex(6)}"
+    yield name
+    if redis_reachable():
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            keys = [name, f"{name}:health-check"]
+            for prefix in ("arq:job:", "arq:in-progress:", "arq:retry:", "arq:result:"):
+                keys += [key async for key in redis.scan_iter(f"{prefix}{name}:*")]
+            await redis.delete(*keys)
+        finally:
+            await redis.aclose()

@@ -1,17 +1,33 @@
 """Rows the automation tests need (tenants, agents, finished calls) written straight into the
-database, and a stand-in for the call loop's ``CallControls``."""
+database, a stand-in for the call loop's ``CallControls``, and where the test Redis is."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from aybiza.store.database import Database
 from aybiza.store.models import Agent, AgentVersion, Call, PhoneNumber, Tenant, TranscriptLine, Turn
 
 SECRET_KEY = b"automation-tests-master-key-0123456789abcdef"
+REDIS_URL = os.environ.get("AYBIZA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable() -> bool:
+    """Whether the Redis of ``REDIS_URL`` accepts connections (arq tests skip otherwise)."""
+    parsed = urlsplit(REDIS_URL)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 CALLER = "+15551230001"
 OUR_NUMBER = "+15559870002"
 

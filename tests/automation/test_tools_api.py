@@ -88,6 +88,11 @@ async def test_another_tenants_tool_is_not_found_and_names_are_per_tenant(api: A
         ({"options": {"url": "ftp://x.example.com"}}, "options.url", "http(s) URL"),
         ({"parameters": {"type": "string"}}, "parameters", '"type": "object"'),
         ({"parameters": {"type": "object", "properties": 3}}, "parameters", "valid JSON Schema"),
+        (
+            {"parameters": {"type": "object", "properties": {"a": {"$ref": "https://x.io/s"}}}},
+            "parameters",
+            "only use local references",
+        ),
         ({"name": "send_sms"}, "kind", "built-in"),
         ({"name": "end_call", "kind": "end_call"}, "parameters", "own arguments schema"),
         ({"options": {"url": "https://x.example.com", "timeout_s": 99}}, "options.timeout_s", ""),

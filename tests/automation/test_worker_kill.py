@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import secrets
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from tests.api.databases import ScratchDatabase
-from tests.automation.helpers import SECRET_KEY, make_agent, make_call, make_tenant
+from tests.automation.helpers import (
+    REDIS_URL,
+    SECRET_KEY,
+    make_agent,
+    make_call,
+    make_tenant,
+    redis_reachable,
+)
 from tests.automation.receiver import Receiver
 from tests.automation.workflow_helpers import automation, call_ended, finished, steps_of
 
@@ -27,18 +30,6 @@ from aybiza.automation.workflows.spec import WorkflowCreate
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
-
-REDIS_URL = os.environ.get("AYBIZA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def redis_reachable() -> bool:
-    host, port = "127.0.0.1", 6379
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
 
 RUNNERS = [
     "inprocess",
@@ -79,21 +70,6 @@ class WorkerProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
-
-
-@pytest.fixture
-async def queue() -> AsyncIterator[str]:
-    name = f"aybiza-test-{secrets.token_hex(6)}"
-    yield name
-    if redis_reachable():
-        redis = Redis.from_url(REDIS_URL)
-        try:
-            keys = [name]
-            for prefix in ("arq:job:", "arq:in-progress:", "arq:retry:", "arq:result:"):
-                keys += [key async for key in redis.scan_iter(f"{prefix}{name}:*")]
-            await redis.delete(*keys)
-        finally:
-            await redis.aclose()
 
 
 @pytest.mark.parametrize("runner", RUNNERS)

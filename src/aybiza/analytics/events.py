@@ -7,6 +7,7 @@ once that transaction commits (``wake``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,12 +28,26 @@ class CallEvents:
     def __init__(self, prices: PriceTable, wake: Callable[[], None] = lambda: None) -> None:
         self.prices = prices
         self.wake = wake
+        self._queued = False
+
+    def wake_if_queued(self) -> None:
+        """After a commit: wake the dispatcher only when that commit queued deliveries (most
+        transcript lines of most tenants queue none, and a wake costs two queries)."""
+        if self._queued:
+            self._queued = False
+            self.wake()
+
+    async def _enqueue(
+        self, session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]
+    ) -> None:
+        if await enqueue_event(session, tenant_id, event, data):
+            self._queued = True
 
     async def call_started(self, session: AsyncSession, call_id: str) -> None:
         """The media stream started: the agent is on the line."""
         call = await session.get(Call, call_id)
         if call is not None and call.tenant_id is not None:
-            await enqueue_event(session, call.tenant_id, CALL_STARTED, call_summary(call))
+            await self._enqueue(session, call.tenant_id, CALL_STARTED, call_summary(call))
 
     async def transcript_final(
         self, session: AsyncSession, line: TranscriptLine, call_sid: str
@@ -46,11 +61,11 @@ class CallEvents:
             "text": line.text,
             "at": iso(line.at),
         }
-        await enqueue_event(session, line.tenant_id, TRANSCRIPT_FINAL, data)
+        await self._enqueue(session, line.tenant_id, TRANSCRIPT_FINAL, data)
 
     async def call_ended(self, session: AsyncSession, call_id: str) -> None:
         """The call is over: the full report, as ``GET /v1/calls/{id}`` would return it."""
         call = await session.get(Call, call_id)
         if call is not None and call.tenant_id is not None:
             report = await call_report(session, call, self.prices)
-            await enqueue_event(session, call.tenant_id, CALL_ENDED, report)
+            await self._enqueue(session, call.tenant_id, CALL_ENDED, report)

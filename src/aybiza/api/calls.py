@@ -1,4 +1,5 @@
-"""``/v1/calls``: calls with transcript, turn timings, usage and cost; hang up a live call."""
+"""``/v1/calls``: calls with transcript, turn timings, usage and cost; place an outbound call;
+hang up a live call."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
 from aybiza.api.errors import error_responses
 from aybiza.security.keys import Scope
 from aybiza.services.call_records import CallRecords
+from aybiza.services.call_specs import CallCreate
+from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.tenants import Principal
 from aybiza.store.calls import CallFilter
 
@@ -22,7 +25,7 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
 Reader = Annotated[Principal, Depends(require(Scope.CALLS_READ))]
 Controller = Annotated[Principal, Depends(require(Scope.CALLS_WRITE))]
-Status = Literal["ringing", "in-progress", "completed"]
+Status = Literal["queued", "ringing", "in-progress", "completed"]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -156,6 +159,23 @@ class HangupOut(BaseModel):
 def _service(request: Request) -> CallRecords:
     service: CallRecords = request.app.state.call_records
     return service
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CallReport,
+    responses=error_responses(401, 403, 409, 422, 502),
+    summary="Place an outbound call through Twilio",
+)
+async def place_call(body: CallCreate, request: Request, principal: Controller) -> CallReport:
+    """Call ``to`` from one of the tenant's Twilio numbers; when the callee answers, the
+    agent (the number's, or ``agent_id``) talks. The call starts ``queued`` and counts
+    against the tenant's concurrency limit (``409 concurrency_limit`` when full). Twilio's
+    refusals answer ``502 call_failed`` with its code in ``twilio_code``."""
+    carrier: CarrierCalls = request.app.state.carrier_calls
+    call_id = await carrier.place(principal.tenant_id, body)
+    return CallReport.model_validate(await _service(request).report(principal.tenant_id, call_id))
 
 
 @router.get("", response_model=ListOf[CallSummary], responses=error_responses(400, 401, 403, 422))

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aybiza.services.errors import Conflict, Invalid, NotFound, ServiceError
+from aybiza.services.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.store.paging import CursorError
 
 log = structlog.get_logger(__name__)
@@ -26,6 +26,9 @@ class ErrorDetail(BaseModel):
     message: str
     field: str | None = Field(default=None, description="JSON path of the offending field.")
     required_scope: str | None = Field(default=None, description="On 403: the scope needed.")
+    twilio_code: int | None = Field(
+        default=None, description="On 502 from Twilio: Twilio's error code, when it gave one."
+    )
 
 
 class FieldProblem(BaseModel):
@@ -68,7 +71,7 @@ def error_response(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, str] | None = None,
+    extra: Mapping[str, str | int] | None = None,
 ) -> JSONResponse:
     """The JSON error response; ``extra`` adds members to ``error`` (e.g. ``required_scope``)."""
     detail = {"code": code, "message": message, "field": field, **(extra or {})}
@@ -84,6 +87,7 @@ _DESCRIPTIONS = {
     403: "The key lacks the scope this operation needs (named in the error).",
     404: "No such object for this tenant (other tenants' objects look the same).",
     409: "Conflicts with the current state.",
+    502: "Twilio refused or failed (its error code in `twilio_code`).",
     422: "Invalid request: every bad field is listed with its JSON path.",
 }
 
@@ -138,7 +142,10 @@ def _service_response(exc: ServiceError) -> JSONResponse:
         problems = [{"field": e.path, "message": e.message} for e in exc.errors]
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
     status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 502
-    return error_response(status, exc.code, exc.message, exc.field)
+    extra: dict[str, str | int] = {}
+    if isinstance(exc, CarrierError) and exc.twilio_code is not None:
+        extra["twilio_code"] = exc.twilio_code
+    return error_response(status, exc.code, exc.message, exc.field, extra=extra)
 
 
 def _problem(error: Any) -> dict[str, str]:

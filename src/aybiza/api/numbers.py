@@ -14,6 +14,7 @@ from aybiza.api.errors import error_responses
 from aybiza.security.keys import Scope
 from aybiza.services.number_specs import NumberCreate, NumberUpdate
 from aybiza.services.numbers import NumberService, sip_view
+from aybiza.services.provisioning import IMPORTED
 from aybiza.services.tenants import Principal
 from aybiza.store.models import PhoneNumber
 
@@ -38,6 +39,14 @@ class SipTrunkOut(BaseModel):
     region: str | None
 
 
+class TwilioAccountOut(BaseModel):
+    """The customer's Twilio account of an imported number (the token never leaves)."""
+
+    account_sid: str
+    number_sid: str
+    auth_token_set: bool
+
+
 class PhoneNumberOut(BaseModel):
     """A registered number and its routing."""
 
@@ -51,8 +60,13 @@ class PhoneNumberOut(BaseModel):
     fallback_region: str | None
     fallback_number: str | None
     sip: SipTrunkOut | None
-    provisioning: str = Field(
-        description="external: the platform did not touch the carrier; point the number's "
+    twilio: TwilioAccountOut | None = Field(
+        description="Imported twilio numbers: the customer's account holding the number."
+    )
+    provisioning: Literal["external", "bought", "imported"] = Field(
+        description="bought: on the platform's Twilio account (released on delete); imported: "
+        "the customer's Twilio number, pointed here (its previous voice URL restored on "
+        "delete); external: the platform did not touch the carrier, so point the number's "
         "voice webhook at /twilio/voice yourself."
     )
     created_at: datetime
@@ -77,9 +91,21 @@ def _out(row: PhoneNumber) -> PhoneNumberOut:
         fallback_region=row.fallback_region,
         fallback_number=row.fallback_number,
         sip=SipTrunkOut.model_validate(sip) if sip is not None else None,
+        twilio=_twilio_view(row),
         provisioning=row.provisioning,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _twilio_view(row: PhoneNumber) -> TwilioAccountOut | None:
+    data = row.provider_data or {}
+    if row.provisioning != IMPORTED:
+        return None
+    return TwilioAccountOut(
+        account_sid=data["account_sid"],
+        number_sid=data["number_sid"],
+        auth_token_set="auth_token_sealed" in data,
     )
 
 
@@ -87,12 +113,14 @@ def _out(row: PhoneNumber) -> PhoneNumberOut:
     "",
     status_code=201,
     response_model=PhoneNumberOut,
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(401, 403, 409, 422, 502),
     summary="Register a number and route it to an agent",
 )
 async def create_number(body: NumberCreate, request: Request, principal: Writer) -> PhoneNumberOut:
-    """Register the number (``managed`` and ``twilio`` numbers are recorded as
-    ``provisioning: external`` until Twilio provisioning is added)."""
+    """Register the number. ``managed``: bought on the platform's Twilio account (``number``,
+    or the first for sale in ``area_code``); ``twilio`` with ``twilio_account_sid`` and
+    ``twilio_auth_token``: the customer's number is pointed here; otherwise recorded only
+    (``provisioning: external``)."""
     return _out(await _service(request).create(principal.tenant_id, body))
 
 
@@ -126,9 +154,10 @@ async def update_number(
     "/{number_id}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 502),
 )
 async def delete_number(number_id: str, request: Request, principal: Writer) -> Response:
-    """Release the number; calls to it are then answered as an unknown number."""
+    """Release the number (a bought number goes back to Twilio, an imported one gets its
+    previous voice URL back); calls to it are then answered as an unknown number."""
     await _service(request).delete(principal.tenant_id, number_id)
     return Response(status_code=204)

@@ -35,6 +35,26 @@ def schema_problem(schema: Mapping[str, Any]) -> str | None:
         return f"is not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}"
     if schema.get("type") != "object":
         return 'must describe an object: set "type": "object" and list "properties"'
+    remote = _remote_ref(schema)
+    if remote is not None:
+        return f"may only use local references (#/...); {remote!r} would need a download"
+    return None
+
+
+def _remote_ref(node: Any) -> str | None:
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            return ref
+        children: Iterable[Any] = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return None
+    for child in children:
+        found = _remote_ref(child)
+        if found is not None:
+            return found
     return None
 
 
@@ -48,10 +68,13 @@ class ArgumentsValidator:
 
     def problem(self, arguments: Mapping[str, Any]) -> str | None:
         """The first violation, naming the field, or None when the arguments are valid."""
-        errors = sorted(
-            self._validator.iter_errors(dict(arguments)),
-            key=lambda error: (len(error.absolute_path), _path(error.absolute_path)),
-        )
+        try:
+            errors = sorted(
+                self._validator.iter_errors(dict(arguments)),
+                key=lambda error: (len(error.absolute_path), _path(error.absolute_path)),
+            )
+        except Exception as exc:  # a schema that cannot be applied (an unresolvable $ref)
+            return f"(arguments): the tool's schema cannot be applied: {type(exc).__name__}"
         if not errors:
             return None
         return describe(errors[0])

@@ -28,6 +28,10 @@ ToolUrl = Annotated[
     Field(examples=["https://example.com/tools/book"]),
 ]
 Phrase = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+# What the model reads about a tool (no NUL: databases refuse it in text).
+Description = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]*$")
+]
 # Headers the platform sets itself; a tool may not override them.
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "aybiza-signature", "idempotency-key"}
@@ -73,7 +77,7 @@ class ToolCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: ToolName
-    description: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    description: Description
     kind: ToolKind = "http"
     parameters: dict[str, Any] | None = None
     options: ToolOptions = ToolOptions()
@@ -84,7 +88,7 @@ class ToolUpdate(BaseModel):
     except ``options.headers``: left out (or null), the stored headers stay."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    description: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    description: Description | None = None
     parameters: dict[str, Any] | None = None
     options: ToolOptions | None = None
 

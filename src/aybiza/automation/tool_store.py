@@ -128,7 +128,7 @@ class ToolService:
             row = await _owned(session, tenant_id, tool_id)
             options = change.options or ToolOptions.model_validate(row.options)
             parameters = change.parameters if change.parameters is not None else row.parameters
-            checked = parameters if row.kind == "http" else None
+            checked = parameters if row.kind == "http" else change.parameters
             headers = options.headers if options.headers is not None else _headers(row, self._box)
             probe = options.model_copy(update={"headers": headers or None})
             problems = definition_problems(row.name, row.kind, checked, probe)

@@ -17,8 +17,11 @@ from aybiza.services.errors import Invalid
 from aybiza.services.routing import choose_version
 from aybiza.store.calls import call_by_sid, number_by_e164
 from aybiza.store.models import Agent, AgentVersion, Call, Tenant, utcnow
-from aybiza.store.queries import count_live_calls, lock_tenant, tenant_by_name
+from aybiza.store.queries import count_live_calls, is_row_id, lock_tenant, tenant_by_name
 
+OUTBOUND_API = "outbound-api"
+# The CallSid of a call placed through the API until Twilio's answer names the real one.
+PENDING_SID_PREFIX = "pending-"
 UNKNOWN_NUMBER = "unknown-number"
 CONCURRENCY_LIMIT = "concurrency-limit"
 NO_AGENT_VERSION = "no-agent-version"
@@ -64,16 +67,44 @@ def check_form(form: Mapping[str, str]) -> None:
         raise Invalid(problems, code="invalid_webhook")
 
 
+def platform_side(form: Mapping[str, str]) -> str:
+    """The platform's number in a webhook: the dialled one of an incoming call, the caller id
+    of a call placed through the REST API (``Direction=outbound-api``)."""
+    return form.get("From", "") if form.get("Direction") == OUTBOUND_API else form.get("To", "")
+
+
+async def placed_call(
+    session: AsyncSession, call_id: str | None, form: Mapping[str, str]
+) -> Call | None:
+    """The call placed through ``POST /v1/calls`` that Twilio's webhook is about (its URL
+    carries ``call_id``), taking Twilio's CallSid if the call was still waiting for it."""
+    call = await session.get(Call, call_id) if call_id and is_row_id(call_id) else None
+    if call is None or call.direction != OUTBOUND_API:
+        return None
+    if call.call_sid.startswith(PENDING_SID_PREFIX):
+        if (call.from_number, call.to_number) != (form.get("From"), form.get("To")):
+            return None
+        call.call_sid = form["CallSid"]
+        await session.flush()
+    return call if call.call_sid == form.get("CallSid") else None
+
+
 async def admit(
-    session: AsyncSession, form: Mapping[str, str], rng: random.Random, *, operator_tenant: str
+    session: AsyncSession,
+    form: Mapping[str, str],
+    rng: random.Random,
+    *,
+    operator_tenant: str,
+    call_id: str | None = None,
 ) -> Admission:
     """Record the call and decide who answers it. Twilio retries a webhook that timed out:
-    the same CallSid gets the same decision. A call to a number no tenant registered is
-    recorded under ``operator_tenant`` (the tenant ``AYBIZA_API_KEY`` acts for), whose
-    operator runs the webhook it reached."""
+    the same CallSid gets the same decision. A call placed through the API (``call_id``) was
+    admitted when it was placed. A call to a number no tenant registered is recorded under
+    ``operator_tenant`` (the tenant ``AYBIZA_API_KEY`` acts for), whose operator runs the
+    webhook it reached."""
     check_form(form)
     call_sid = form["CallSid"]
-    existing = await call_by_sid(session, call_sid)
+    existing = await call_by_sid(session, call_sid) or await placed_call(session, call_id, form)
     if existing is not None:
         return _repeat(existing)
     call = Call(
@@ -83,7 +114,7 @@ async def admit(
         direction=form.get("Direction", "inbound"),
         status="ringing",
     )
-    number = await number_by_e164(session, form["To"])
+    number = await number_by_e164(session, platform_side(form))
     if number is None:
         operator = await tenant_by_name(session, operator_tenant)
         call.tenant_id = operator.id if operator is not None else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.report import call_report
+from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.errors import Conflict, NotFound, invalid
 from aybiza.services.live_calls import LiveCalls
 from aybiza.store.calls import CallFilter, filtered_calls, tenant_call
@@ -16,7 +17,7 @@ from aybiza.store.paging import Page, fetch_page
 from aybiza.store.queries import is_row_id
 from aybiza.store.writer import StoreWriter
 
-CALL_STATUSES = ("ringing", "in-progress", "completed")
+CALL_STATUSES = ("queued", "ringing", "in-progress", "completed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +32,18 @@ class CallRecords:
     """Read and control the tenant's calls."""
 
     def __init__(
-        self, database: Database, prices: PriceTable, live: LiveCalls, writer: StoreWriter
+        self,
+        database: Database,
+        prices: PriceTable,
+        live: LiveCalls,
+        writer: StoreWriter,
+        carrier: CarrierCalls | None = None,
     ) -> None:
         self._database = database
         self._prices = prices
         self._live = live
         self._writer = writer
+        self._carrier = carrier
 
     async def list(
         self, tenant_id: str, where: CallFilter, *, cursor: str | None, limit: int
@@ -65,8 +72,9 @@ class CallRecords:
             return await call_report(session, call, self._prices)
 
     async def hangup(self, tenant_id: str, ref: str) -> Hangup:
-        """End a live call: at once when its loop runs in this process, otherwise by asking
-        the process that runs it (it polls for requests)."""
+        """End a live call: at once when its loop runs in this process; through Twilio when
+        its stream has not started (queued, ringing); otherwise by asking the process that
+        runs it (it polls for requests)."""
         async with self._database.session() as session:
             call = await tenant_call(session, tenant_id, ref)
         if call is None:
@@ -78,6 +86,8 @@ class CallRecords:
         if await self._live.hangup(call.id):
             # The end is written by the store writer: wait for it so the report shows it.
             await self._writer.flush()
+            outcome = "ended"
+        elif call.status != "in-progress" and self._carrier and await self._carrier.end(call):
             outcome = "ended"
         elif call.status != "in-progress":
             # Ringing: the stream has not started; the loop refuses calls that have ended.

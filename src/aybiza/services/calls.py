@@ -57,13 +57,16 @@ class CallService:
         self._operator_tenant = operator_tenant
         self._configs: dict[str, AgentConfig] = {}
 
-    async def incoming(self, form: Mapping[str, str]) -> Admission:
-        """Record the incoming call and decide who answers it: ``Routed`` to an agent version,
-        or ``Refused`` (unknown number, tenant at its concurrency limit), still recorded.
+    async def incoming(self, form: Mapping[str, str], call_id: str | None = None) -> Admission:
+        """Record the incoming call (or the answered outbound call ``call_id``) and decide who
+        answers it: ``Routed`` to an agent version, or ``Refused`` (unknown number, tenant at
+        its concurrency limit), still recorded.
 
         Raises ``Invalid`` for form fields Twilio would never send."""
         async with self._database.writing() as session:
-            admission = await admit(session, form, self._rng, operator_tenant=self._operator_tenant)
+            admission = await admit(
+                session, form, self._rng, operator_tenant=self._operator_tenant, call_id=call_id
+            )
             refused_for_tenant = isinstance(admission, Refused) and admission.tenant_id is not None
             if refused_for_tenant:
                 await self._events.call_ended(session, admission.call_id)

@@ -36,6 +36,24 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class CarrierError(ServiceError):
+    """The carrier (Twilio) refused or failed a request the platform made for the tenant;
+    ``twilio_code`` is Twilio's error code when it answered one."""
+
+    code = "carrier_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        twilio_code: int | None = None,
+    ) -> None:
+        super().__init__(message, field=field, code=code)
+        self.twilio_code = twilio_code
+
+
 class Invalid(ServiceError):
     """The request is malformed; ``errors`` lists every bad field."""
 

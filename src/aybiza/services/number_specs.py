@@ -33,6 +33,11 @@ FallbackTarget = Annotated[
     Field(examples=["+14155550199", "sip:frontdesk@pbx.example.com"]),
 ]
 Credential = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,256}$")]
+AreaCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,5}$"), Field(examples=["415"])]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(examples=["US"])]
+AccountSid = Annotated[
+    str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$"), Field(examples=["AC" + "0" * 32])
+]
 AgentRef = Annotated[str, StringConstraints(max_length=64)]
 Weight = Annotated[int, Field(ge=0, le=10_000)]
 NumberType = Literal["managed", "twilio", "sip_trunk"]
@@ -60,7 +65,10 @@ class SipTrunk(_Spec):
 class NumberCreate(_Spec):
     """Register a number and route it to an agent."""
 
-    number: E164
+    number: E164 | None = Field(
+        default=None,
+        description="Required, except for a managed number bought by area_code.",
+    )
     type: NumberType = Field(
         description="managed: bought on the platform's Twilio account; twilio: the customer's "
         "own Twilio number; sip_trunk: reached through the customer's SIP trunk."
@@ -78,6 +86,22 @@ class NumberCreate(_Spec):
     fallback_region: Region | None = None
     fallback_number: FallbackTarget | None = None
     sip: SipTrunk | None = Field(default=None, description="Required for sip_trunk numbers.")
+    area_code: AreaCode | None = Field(
+        default=None,
+        description="managed, without number: buy the first number for sale in this area code.",
+    )
+    country: Country | None = Field(
+        default=None, description="managed, with area_code: the country searched (default US)."
+    )
+    twilio_account_sid: AccountSid | None = Field(
+        default=None,
+        description="twilio: the customer's account owning the number; with twilio_auth_token "
+        "the platform points the number's voice URL here and restores it on delete.",
+    )
+    twilio_auth_token: Credential | None = Field(
+        default=None,
+        description="twilio: that account's auth token (stored sealed, never returned).",
+    )
 
 
 class NumberUpdate(_Spec):
@@ -93,3 +117,7 @@ class NumberUpdate(_Spec):
     fallback_region: Region | None = None
     fallback_number: FallbackTarget | None = None
     sip: SipTrunk | None = None
+    twilio_auth_token: Credential | None = Field(
+        default=None,
+        description="Imported twilio numbers: the account's new auth token after a rotation.",
+    )

@@ -3,17 +3,20 @@ release. Carrier work goes through a ``NumberProvisioner``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
 from aybiza.security.secretbox import SecretBox
-from aybiza.services.errors import Conflict, Invalid, NotFound, ServiceError
+from aybiza.services.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.services.number_specs import NumberCreate, NumberUpdate, SipTrunk
 from aybiza.services.provisioning import (
+    IMPORTED,
     NumberProvisioner,
     NumberRequest,
     ProvisioningError,
@@ -22,6 +25,8 @@ from aybiza.store.database import Database
 from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
 from aybiza.store.paging import Page, fetch_page
 from aybiza.store.queries import is_row_id
+
+log = structlog.get_logger(__name__)
 
 
 class NumberService:
@@ -35,19 +40,32 @@ class NumberService:
     async def create(self, tenant_id: str, spec: NumberCreate) -> PhoneNumber:
         """Validate, provision at the carrier, then store the number."""
         async with self._database.session() as session:
-            await _check(session, tenant_id, spec.model_dump(), sip_required=True)
-            if await _by_e164(session, spec.number) is not None:
+            await _check(
+                session, tenant_id, spec.model_dump(), sip_required=True, more=_carrier_fields(spec)
+            )
+            if spec.number is not None and await _by_e164(session, spec.number) is not None:
                 raise _taken(spec.number)
         sip = spec.sip.model_dump() if spec.sip else None
+        request = NumberRequest(
+            tenant_id,
+            spec.number,
+            spec.type,
+            spec.region,
+            sip,
+            area_code=spec.area_code,
+            country=spec.country or "US",
+            twilio_account_sid=spec.twilio_account_sid,
+            twilio_auth_token=spec.twilio_auth_token,
+        )
         try:
-            provisioned = await self._provisioner.provision(
-                NumberRequest(tenant_id, spec.number, spec.type, spec.region, sip)
-            )
+            provisioned = await self._provisioner.provision(request)
         except ProvisioningError as exc:
-            raise ServiceError(str(exc), field="number", code="provisioning_failed") from exc
+            raise _carrier_failed(exc) from exc
+        e164 = provisioned.e164 or spec.number
+        assert e164 is not None, "the provisioner names the number it chose"
         row = PhoneNumber(
             tenant_id=tenant_id,
-            e164=spec.number,
+            e164=e164,
             type=spec.type,
             agent_id=spec.agent_id,
             agent_version=spec.agent_version,
@@ -65,9 +83,12 @@ class NumberService:
                 await _check(session, tenant_id, spec.model_dump(), sip_required=True)
                 session.add(row)
         except (IntegrityError, ServiceError) as exc:
-            await self._provisioner.release(row)
+            try:
+                await self._provisioner.release(row)
+            except ProvisioningError:
+                log.warning("numbers.rollback_release_failed", number=e164, exc_info=True)
             if isinstance(exc, IntegrityError):
-                raise _taken(spec.number) from exc
+                raise _taken(e164) from exc
             raise
         return row
 
@@ -107,9 +128,17 @@ class NumberService:
                 for name in ("agent_id", "region")
                 if name in given and given[name] is None
             ]
+            if patch.twilio_auth_token is not None and row.provisioning != IMPORTED:
+                problems.append(
+                    FieldError(
+                        "twilio_auth_token",
+                        "only twilio numbers imported with their account's credentials have one",
+                    )
+                )
             if problems:
                 raise Invalid(problems)
-            merged = _current(row) | {k: v for k, v in given.items() if k not in ("number", "type")}
+            kept = ("number", "type", "twilio_auth_token")
+            merged = _current(row) | {k: v for k, v in given.items() if k not in kept}
             if "agent_id" in given and "agent_version" not in given:
                 # A pin or split names versions of the old agent: a new agent starts unpinned.
                 merged["agent_version"] = merged["version_weights"] = None
@@ -120,6 +149,10 @@ class NumberService:
             row.fallback_number = merged["fallback_number"]
             if "sip" in given:
                 self._set_sip(row, patch.sip)
+            if patch.twilio_auth_token is not None:
+                data = dict(row.provider_data or {})
+                data["auth_token_sealed"] = self._box.seal(patch.twilio_auth_token)
+                row.provider_data = data
             row.updated_at = utcnow()
             return row
 
@@ -130,7 +163,7 @@ class NumberService:
         try:
             await self._provisioner.release(row)
         except ProvisioningError as exc:
-            raise ServiceError(str(exc), field="number", code="provisioning_failed") from exc
+            raise _carrier_failed(exc) from exc
         async with self._database.writing() as session:
             current = await session.get(PhoneNumber, row.id)
             if current is not None:
@@ -168,10 +201,16 @@ def sip_view(row: PhoneNumber) -> dict[str, Any] | None:
 
 
 async def _check(
-    session: AsyncSession, tenant_id: str, spec: dict[str, Any], *, sip_required: bool
+    session: AsyncSession,
+    tenant_id: str,
+    spec: dict[str, Any],
+    *,
+    sip_required: bool,
+    more: Sequence[FieldError] = (),
 ) -> None:
-    """The cross-field rules, with every problem reported at once."""
-    problems: list[FieldError] = []
+    """The cross-field rules, with every problem (and ``more`` found by the caller) reported
+    at once."""
+    problems: list[FieldError] = list(more)
     pin, weights = spec.get("agent_version"), spec.get("version_weights")
     if pin is not None and weights is not None:
         problems.append(
@@ -209,6 +248,36 @@ async def _check(
         ]
     if problems:
         raise Invalid(problems)
+
+
+def _carrier_fields(spec: NumberCreate) -> list[FieldError]:
+    """Which fields each type takes for its carrier work (checked on create only)."""
+    problems: list[FieldError] = []
+    managed, imported = spec.type == "managed", spec.type == "twilio"
+    if spec.number is None and not (managed and spec.area_code is not None):
+        needed = "required (or, for a managed number, an area_code to buy one in)"
+        problems.append(FieldError("number", needed if managed else "required"))
+    if spec.area_code is not None and (not managed or spec.number is not None):
+        problems.append(
+            FieldError("area_code", "only for a managed number bought without a given number")
+        )
+    if spec.country is not None and spec.area_code is None:
+        problems.append(FieldError("country", "only with area_code", spec.country))
+    credentials = {"twilio_account_sid": spec.twilio_account_sid}
+    credentials["twilio_auth_token"] = spec.twilio_auth_token
+    for name, value in credentials.items():
+        other = "twilio_auth_token" if name == "twilio_account_sid" else "twilio_account_sid"
+        if value is not None and not imported:
+            problems.append(FieldError(name, "only twilio numbers take a customer's credentials"))
+        elif value is None and imported and credentials[other] is not None:
+            problems.append(FieldError(name, f"required with {other}"))
+    return problems
+
+
+def _carrier_failed(exc: ProvisioningError) -> CarrierError:
+    return CarrierError(
+        str(exc), field=exc.field, code="provisioning_failed", twilio_code=exc.twilio_code
+    )
 
 
 def _current(row: PhoneNumber) -> dict[str, Any]:

@@ -17,9 +17,12 @@ _CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 # A call that got TwiML but whose media stream never started stops counting as live after
 # this long: Twilio opens the stream within seconds or not at all.
 RINGING_HORIZON = timedelta(seconds=60)
+# A call placed through the API rings the callee for up to a minute before its stream starts;
+# its status callbacks end it sooner when nobody answers.
+DIALLING_HORIZON = timedelta(minutes=3)
 # A call still "in-progress" after this long was left behind by a crashed process.
 IN_PROGRESS_HORIZON = timedelta(hours=6)
-LIVE_STATUSES = ("ringing", "in-progress")
+LIVE_STATUSES = ("queued", "ringing", "in-progress")
 
 
 def is_row_id(value: str) -> bool:
@@ -61,6 +64,9 @@ async def count_live_calls(
         Call.ended_at.is_(None),
         or_(
             (Call.status == "ringing") & (Call.created_at > now - RINGING_HORIZON),
+            (Call.status.in_(("queued", "ringing")))
+            & (Call.direction == "outbound-api")
+            & (Call.created_at > now - DIALLING_HORIZON),
             (Call.status == "in-progress") & (Call.created_at > now - IN_PROGRESS_HORIZON),
         ),
     )

@@ -11,6 +11,7 @@ becomes a ``TwilioRestError`` carrying Twilio's HTTP status and error code.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -171,7 +172,9 @@ class TwilioRest:
 
     async def release_number(self, account: TwilioCredentials, sid: str) -> None:
         """Give the number back to Twilio (it stops billing and answering)."""
-        await self._run("release the number", self._client(account).incoming_phone_numbers(sid).delete_async())
+        await self._run(
+            "release the number", self._client(account).incoming_phone_numbers(sid).delete_async()
+        )
 
     async def create_call(
         self,
@@ -221,7 +224,9 @@ class TwilioRest:
             fields["twiml"] = twiml
         if url is not None:
             fields |= {"url": url, "method": "POST"}
-        call = await self._run("update the call", self._client(account).calls(sid).update_async(**fields))
+        call = await self._run(
+            "update the call", self._client(account).calls(sid).update_async(**fields)
+        )
         return Resource(sid=str(call.sid), status=str(call.status))
 
     async def send_message(
@@ -237,7 +242,9 @@ class TwilioRest:
         fields: dict[str, Any] = {"to": to, "from_": from_, "body": body}
         if status_callback is not None:
             fields["status_callback"] = status_callback
-        message = await self._run("send the message", self._client(account).messages.create_async(**fields))
+        message = await self._run(
+            "send the message", self._client(account).messages.create_async(**fields)
+        )
         return Resource(sid=str(message.sid), status=str(message.status))
 
     async def aclose(self) -> None:
@@ -264,8 +271,25 @@ class TwilioRest:
             raise TwilioRestError(action, str(exc.msg), status=exc.status, code=code) from exc
         except TimeoutError as exc:
             raise TwilioRestError(action, f"no answer within {self._timeout_s:g} s") from exc
-        except (aiohttp.ClientError, TwilioException, OSError) as exc:
+        except TwilioException as exc:
+            raise _page_error(action, exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise TwilioRestError(action, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _page_error(action: str, exc: TwilioException) -> TwilioRestError:
+    """List pages fail with a plain ``TwilioException("Unable to fetch page", response)``: read
+    Twilio's status and error code from the response it carries."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        body = {}
+    if not isinstance(status, int) or not isinstance(body, dict):
+        return TwilioRestError(action, str(exc))
+    code = body.get("code") if isinstance(body.get("code"), int) else None
+    return TwilioRestError(action, str(body.get("message", exc)), status=status, code=code)
 
 
 def _incoming(number: Any) -> IncomingNumber:

@@ -15,6 +15,9 @@ from aybiza.audio.codec import FRAME_BYTES
 from aybiza.config import Settings
 from aybiza.pipeline.session import CallSession
 from aybiza.services.calls import CallService, CallSetupError
+from aybiza.services.twilio_accounts import TwilioAccounts
+from aybiza.store.models import Call, PhoneNumber
+from aybiza.store.queries import is_row_id
 from aybiza.store.writer import StoreWriter
 from aybiza.telephony.signature import public_url, websocket_signature_valid
 from aybiza.telephony.twilio_wire import (
@@ -74,8 +77,7 @@ class TwilioStreamTransport:
             await self._websocket.close(code, reason)
 
 
-def _signature_ok(websocket: WebSocket, settings: Settings) -> bool:
-    token = settings.twilio_auth_token
+def _signature_ok(websocket: WebSocket, settings: Settings, token: str | None) -> bool:
     if not token:
         return True
     signature = websocket.headers.get("x-twilio-signature", "")
@@ -95,10 +97,25 @@ def _signature_ok(websocket: WebSocket, settings: Settings) -> bool:
     return False
 
 
-@router.websocket("/twilio/stream")
-async def media_stream(websocket: WebSocket) -> None:
+async def _token(websocket: WebSocket, call_id: str | None) -> str | None:
+    """The auth token Twilio signed the upgrade with: the platform's, or for a call on a
+    customer's own Twilio number (whose TwiML names the call in the path) the customer's."""
     settings: Settings = websocket.app.state.settings
-    if not _signature_ok(websocket, settings):
+    if call_id is None or not is_row_id(call_id):
+        return settings.twilio_auth_token
+    accounts: TwilioAccounts = websocket.app.state.twilio_accounts
+    async with websocket.app.state.database.session() as session:
+        call = await session.get(Call, call_id)
+        number_id = call.phone_number_id if call is not None else None
+        number = await session.get(PhoneNumber, number_id) if number_id else None
+    return accounts.webhook_token(number)
+
+
+@router.websocket("/twilio/stream")
+@router.websocket("/twilio/stream/{call_id}")
+async def media_stream(websocket: WebSocket, call_id: str | None = None) -> None:
+    settings: Settings = websocket.app.state.settings
+    if not _signature_ok(websocket, settings, await _token(websocket, call_id)):
         metrics.STREAMS_REJECTED.labels("bad-signature").inc()
         await websocket.close(code=POLICY_VIOLATION, reason="invalid X-Twilio-Signature")
         return

@@ -9,11 +9,19 @@ from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 from aybiza.analytics import metrics
 from aybiza.config import Settings
-from aybiza.services.admission import CONCURRENCY_LIMIT, UNKNOWN_NUMBER, Refused, check_form
+from aybiza.services.admission import (
+    CONCURRENCY_LIMIT,
+    UNKNOWN_NUMBER,
+    Refused,
+    check_form,
+    platform_side,
+)
 from aybiza.services.calls import CallService
+from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.errors import Invalid
+from aybiza.services.twilio_accounts import TwilioAccounts
 from aybiza.store.calls import call_by_sid, number_by_e164
-from aybiza.store.models import utcnow
+from aybiza.store.models import PhoneNumber, utcnow
 from aybiza.telephony.signature import public_url, valid_signature
 
 router = APIRouter()
@@ -34,12 +42,18 @@ def _twiml(response: VoiceResponse, status: int = 200) -> Response:
     return Response(content=str(response), media_type="application/xml", status_code=status)
 
 
-async def _signed_form(request: Request) -> dict[str, str] | Response:
-    """The webhook's form fields, or an error response when the signature or a field is bad."""
+async def _signed_form(request: Request) -> tuple[dict[str, str], PhoneNumber | None] | Response:
+    """The webhook's form fields and the platform's number they concern, or an error response
+    when the signature or a field is bad. The signature is checked with the token of the
+    account owning the number (a customer's for an imported number, else the platform's)."""
     settings: Settings = request.app.state.settings
+    accounts: TwilioAccounts = request.app.state.twilio_accounts
     form = await request.form()
     params = {key: [str(v) for v in form.getlist(key)] for key in form}
-    if settings.twilio_auth_token:
+    fields = {key: values[-1] for key, values in params.items()}
+    number = await _number(request, platform_side(fields))
+    token = accounts.webhook_token(number)
+    if token:
         url = public_url(
             configured=settings.public_url,
             scheme=request.headers.get("x-forwarded-proto", request.url.scheme),
@@ -49,7 +63,7 @@ async def _signed_form(request: Request) -> dict[str, str] | Response:
             websocket=False,
         )
         signature = request.headers.get("x-twilio-signature", "")
-        if not valid_signature(settings.twilio_auth_token, url, form, signature):
+        if not valid_signature(token, url, form, signature):
             metrics.WEBHOOKS.labels("bad-signature").inc()
             return Response(
                 content='{"error":{"code":"invalid_signature","message":"X-Twilio-Signature '
@@ -58,7 +72,6 @@ async def _signed_form(request: Request) -> dict[str, str] | Response:
                 media_type="application/json",
                 status_code=403,
             )
-    fields = {key: values[-1] for key, values in params.items()}
     for name in _REQUIRED_FIELDS:
         if not fields.get(name):
             metrics.WEBHOOKS.labels("bad-request").inc()
@@ -68,7 +81,15 @@ async def _signed_form(request: Request) -> dict[str, str] | Response:
                 media_type="application/json",
                 status_code=400,
             )
-    return fields
+    return fields, number
+
+
+async def _number(request: Request, e164: str) -> PhoneNumber | None:
+    # Only values a carrier could send reach the database (PostgreSQL text cannot hold NUL).
+    if not e164 or len(e164) > 64 or not e164.isprintable():
+        return None
+    async with request.app.state.database.session() as session:
+        return await number_by_e164(session, e164)
 
 
 def _base_url(request: Request, *, websocket: bool) -> str:
@@ -89,13 +110,17 @@ def _base_url(request: Request, *, websocket: bool) -> str:
 
 @router.post("/twilio/voice", response_class=Response)
 async def incoming_call(request: Request) -> Response:
-    """Route the call to the number's agent and connect a bidirectional media stream."""
-    fields = await _signed_form(request)
-    if isinstance(fields, Response):
-        return fields
+    """Route the call to the number's agent and connect a bidirectional media stream. Calls
+    placed through ``POST /v1/calls`` come here too when answered (``Direction=outbound-api``,
+    ``call_id`` in the query)."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    fields, number = signed
     service: CallService = request.app.state.calls
+    accounts: TwilioAccounts = request.app.state.twilio_accounts
     try:
-        admission = await service.incoming(fields)
+        admission = await service.incoming(fields, request.query_params.get("call_id"))
     except Invalid as exc:
         metrics.WEBHOOKS.labels("bad-request").inc()
         return _bad_request(exc)
@@ -105,7 +130,11 @@ async def incoming_call(request: Request) -> Response:
     metrics.WEBHOOKS.labels("connected").inc()
     response = VoiceResponse()
     connect = Connect(action=f"{_base_url(request, websocket=False)}/twilio/connect-action")
-    stream = connect.stream(url=f"{_base_url(request, websocket=True)}/twilio/stream")
+    # Twilio signs the stream of a customer's number with the customer's token: the call's
+    # id in the path tells the stream which token checks it.
+    customer = number is not None and accounts.customer(number) is not None
+    path = f"/twilio/stream/{admission.call_id}" if customer else "/twilio/stream"
+    stream = connect.stream(url=f"{_base_url(request, websocket=True)}{path}")
     for name, value in (
         ("call_id", admission.call_id),
         ("agent_id", admission.agent_id),
@@ -123,27 +152,34 @@ async def incoming_call(request: Request) -> Response:
 async def stream_ended(request: Request) -> Response:
     """Twilio asks what to do once the media stream closed: transfer if the agent asked to,
     otherwise hang up."""
-    fields = await _signed_form(request)
-    if isinstance(fields, Response):
-        return fields
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    fields, _ = signed
     try:
         check_form(fields)
     except Invalid as exc:
         return _bad_request(exc)
     async with request.app.state.database.writing() as session:
         call = await call_by_sid(session, fields["CallSid"])
-        number = await number_by_e164(session, call.to_number) if call is not None else None
+        number = (
+            await session.get(PhoneNumber, call.phone_number_id)
+            if call and call.phone_number_id
+            else None
+        )
         never_started = call is not None and call.started_at is None and call.ended_at is None
         if call is not None and never_started:
             # The media stream never started, so no call loop will record the end: do it here
             # (the call would otherwise count against the tenant's concurrency limit).
             call.status, call.ended_reason, call.ended_at = "completed", "stream-failed", utcnow()
     response = VoiceResponse()
+    # The platform's number shows as the caller id of a transfer.
+    own = number.e164 if number is not None else None
     if call is not None and call.transfer_to:
-        response.append(_dial(call.transfer_to, call.to_number))
+        response.append(_dial(call.transfer_to, own))
     elif call is not None and never_started and number and number.fallback_number:
         # The agent never came on the line: the number's fallback serves the caller.
-        response.append(_dial(number.fallback_number, call.to_number))
+        response.append(_dial(number.fallback_number, own))
     else:
         response.hangup()
     return _twiml(response)
@@ -179,8 +215,16 @@ def _dial(target: str, caller_id: str | None) -> Dial:
 
 @router.post("/twilio/status", response_class=Response)
 async def call_status(request: Request) -> Response:
-    """Call status callbacks: acknowledged (the stream already records the call's end)."""
-    fields = await _signed_form(request)
-    if isinstance(fields, Response):
-        return fields
+    """Call status callbacks (numbers' and placed calls'): the status moves on, and a call
+    whose stream never started is ended with Twilio's reason (busy, no-answer, ...)."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    fields, _ = signed
+    try:
+        check_form(fields)
+    except Invalid as exc:
+        return _bad_request(exc)
+    carrier: CarrierCalls = request.app.state.carrier_calls
+    await carrier.progress(fields, request.query_params.get("call_id"))
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,7 @@ from aybiza.automation.workflows.store import create_run, snapshot
 from aybiza.store.automation_models import ToolCallRecord, Workflow
 from aybiza.store.models import AgentVersion, Call, utcnow
 
+log = structlog.get_logger(__name__)
 POST_CALL = "post_call_analysis"
 
 
@@ -77,7 +79,17 @@ class WorkflowEvents:
 
     async def call_ended(self, session: AsyncSession, call_id: str) -> list[str]:
         """The call is over: the built-in post-call analysis (agents with
-        ``automation.async_workflows``) and the tenant's ``call.ended`` workflows."""
+        ``automation.async_workflows``) and the tenant's ``call.ended`` workflows; returns the
+        ids of the runs created. A failure here is logged and rolled back to a savepoint, so it
+        never costs the call record the caller's transaction stores."""
+        try:
+            async with session.begin_nested():
+                return await self._call_ended(session, call_id)
+        except Exception:
+            log.exception("automation.call_ended_trigger_failed", call=call_id)
+            return []
+
+    async def _call_ended(self, session: AsyncSession, call_id: str) -> list[str]:
         call = await session.get(Call, call_id)
         if call is None or call.tenant_id is None:
             return []

@@ -190,9 +190,12 @@ class WorkflowExecutor:
             log.exception("automation.step_crashed", run=run.id, step=step.id)
             return await self._failed(run.id, step, attempt, f"{type(exc).__name__}: {exc}", True)
         position = next_position(steps, run.position, result.next)
-        if not await self._complete(run.id, step, result, position, started):
-            return Advanced("busy")
-        return None
+        try:
+            completed = await self._complete(run.id, step, result, position, started)
+        except Exception as exc:  # e.g. the database refused the write: try the step again
+            log.exception("automation.step_not_recorded", run=run.id, step=step.id)
+            return await self._failed(run.id, step, attempt, f"not recorded: {exc}", True)
+        return None if completed else Advanced("busy")
 
     async def _claim(self, run_id: str) -> bool:
         now = utcnow()
