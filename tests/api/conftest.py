@@ -1,6 +1,7 @@
 """The real app over real HTTP: uvicorn on a free port in a background thread, once per test
 session and database. SQLite always; PostgreSQL too when ``AYBIZA_TEST_DATABASE_URL`` names a
-server (each pytest worker gets a fresh database there, dropped at the end)."""
+server (each pytest worker gets a fresh database there, dropped at the end). ``carrier`` is a
+second server configured for Twilio, talking to the fake Twilio REST API."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +21,12 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from tests.api.carrier import (
+    PLATFORM_SID,
+    PLATFORM_TOKEN,
+    Carrier,
+    running_fake_twilio,
+)
 from tests.api.databases import BACKENDS, ScratchDatabase, create_database
 
 from aybiza.app import create_app
@@ -104,16 +112,19 @@ class ApiServer:
 
 
 class _ThreadedServer:
-    """uvicorn serving ``app`` from its own thread and event loop."""
+    """uvicorn serving the app ``make_app(base_url)`` builds, from its own thread and loop."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, make_app: Callable[[str], FastAPI]) -> None:
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
         # without it every response waits ~40 ms for a delayed ACK.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
+        self.app = make_app(f"http://127.0.0.1:{self.port}")
+        config = uvicorn.Config(
+            self.app, log_level="warning", ws="websockets-sansio", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._serve, name="api-server", daemon=True)
@@ -153,21 +164,26 @@ def test_settings(data_dir: Path, database_url: str) -> Settings:
     )
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def serve_api(
+    backend: str, data_dir: Path, configure: Callable[[Settings, str], Settings] | None = None
 ) -> Iterator[ApiServer]:
-    """The running server for one database backend."""
-    backend: str = request.param
-    data_dir = tmp_path_factory.mktemp(f"api-{backend}")
+    """The real app over HTTP on a fresh database of ``backend``; ``configure`` adjusts the
+    test settings, knowing the server's base URL."""
     database: ScratchDatabase = create_database(backend, data_dir)
-    app = create_app(test_settings(data_dir, database.url), rng=random.Random(7))
-    threaded = _ThreadedServer(app)
+
+    def make_app(base_url: str) -> FastAPI:
+        settings = test_settings(data_dir, database.url)
+        if configure is not None:
+            settings = configure(settings, base_url)
+        return create_app(settings, rng=random.Random(7))
+
+    threaded = _ThreadedServer(make_app)
     threaded.start()
     server = ApiServer(
         backend=backend,
         base_url=f"http://127.0.0.1:{threaded.port}",
-        app=app,
+        app=threaded.app,
         loop=threaded.loop,
         database_url=database.url,
         data_dir=data_dir,
@@ -178,6 +194,39 @@ def api(
         server.close_clients()
         threaded.stop()
         database.drop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """The running server for one database backend."""
+    backend: str = request.param
+    with serve_api(backend, tmp_path_factory.mktemp(f"api-{backend}")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def carrier(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Carrier]:
+    """A server with Twilio configured (the platform's account, ``AYBIZA_PUBLIC_URL``) and
+    the fake Twilio REST API it talks to."""
+    backend: str = request.param
+    with running_fake_twilio() as (fake, background):
+
+        def with_twilio(settings: Settings, base_url: str) -> Settings:
+            return replace(
+                settings,
+                public_url=base_url,
+                twilio_account_sid=PLATFORM_SID,
+                twilio_auth_token=PLATFORM_TOKEN,
+                twilio_api_url=fake.url,
+            )
+
+        data_dir = tmp_path_factory.mktemp(f"carrier-{backend}")
+        with serve_api(backend, data_dir, with_twilio) as server:
+            yield Carrier(server, fake, background)
 
 
 @pytest.fixture

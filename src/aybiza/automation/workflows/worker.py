@@ -52,7 +52,9 @@ async def run_worker(runner: str) -> None:
             log.info("automation.worker_started", runner="arq", queue=options.workflow_queue)
             with contextlib.suppress(asyncio.CancelledError):
                 await worker.async_run()
-            await worker.close()
+            # Jobs cancelled by the shutdown signal surface here; their runs resume elsewhere.
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
         else:
             stopping = asyncio.Event()
             loop = asyncio.get_running_loop()
