@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -57,6 +58,7 @@ class Run:
     audible_gaps: int
     calls_with_gaps: int
     dropped: int
+    generator_core_pct: float = 0.0
     passed: bool = False
 
 
@@ -110,6 +112,8 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
         # A warm-up call: the first call of a process loads models and opens pools.
         run_load(url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0)
         idle = stack.server_usage()
+        fakes_before = stack.fakes_cpu_s()
+        children_before = os.times()
         started = time.monotonic()
         with _PeakRss(stack) as peak:
             results = run_load(
@@ -121,6 +125,15 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
             )
         seconds = time.monotonic() - started
         used = stack.server_usage() - idle
+        children = os.times()
+        generator_s = (
+            children.children_user
+            - children_before.children_user
+            + children.children_system
+            - children_before.children_system
+            + stack.fakes_cpu_s()
+            - fakes_before
+        )
         platform = _platform_added(stack, [r["call_sid"] for r in results if r["call_sid"]])
     summary = summarize(results)
     v2v_p99 = summary["v2v_p99_s"]
@@ -143,6 +156,7 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
         audible_gaps=summary["audible_gaps"],
         calls_with_gaps=summary["calls_with_gaps"],
         dropped=summary["dropped"],
+        generator_core_pct=round(100 * generator_s / seconds, 1),
     )
     run.passed = (
         run.dropped == 0

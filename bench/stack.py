@@ -322,6 +322,11 @@ class Stack:
         """CPU time and RSS of the server process and its children now."""
         return sample_usage(self.server_pid)
 
+    def fakes_cpu_s(self) -> float:
+        """CPU seconds used so far by the fake engines (they share a core with the load
+        generator: when that core is full, the figures are the generator's limit)."""
+        return sum(sample_usage(fake.pid).cpu_s for fake in self._fakes)
+
     # ------------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> Self:
