@@ -17,9 +17,12 @@ from aybiza.api import agents as agents_api
 from aybiza.api import calls as calls_api
 from aybiza.api import keys as keys_api
 from aybiza.api import numbers as numbers_api
+from aybiza.api import tools as tools_api
 from aybiza.api import webhooks as webhooks_api
+from aybiza.api import workflows as workflows_api
 from aybiza.api.errors import install_error_handlers
 from aybiza.api.openapi import install_openapi
+from aybiza.automation.platform import Automation
 from aybiza.config import Settings
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
@@ -27,9 +30,9 @@ from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.services.agents import AgentService
 from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
+from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.numbers import NumberService
-from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.provisioning import NumberProvisioner
 from aybiza.services.seed import DEMO_TENANT, seed_demo
 from aybiza.services.tenants import TenantService
@@ -100,6 +103,10 @@ def create_app(
         state.webhooks = WebhookService(database, box)
         events = CallEvents(prices, dispatcher.wake)
         writer.on_commit(events.wake_if_queued)
+        automation = Automation(database, box, settings=settings, registry=registry, writer=writer)
+        writer.on_commit(automation.wake)
+        events.call_ended_hooks.append(automation.call_ended)
+        state.automation = automation
         state.carrier_calls = CarrierCalls(database, accounts, events, rng)
         state.call_records = CallRecords(database, prices, live, writer, state.carrier_calls)
         state.calls = CallService(
@@ -111,14 +118,17 @@ def create_app(
             events=events,
             rng=rng,
             operator_tenant=DEMO_TENANT,
+            automation=automation,
         )
         dispatcher.start()
+        await automation.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
             await live.stop()
+            await automation.stop()
             await writer.stop()
             await dispatcher.stop()
             await accounts.rest.aclose()
@@ -135,7 +145,15 @@ def create_app(
     )
     app.include_router(twilio_webhook.router)
     app.include_router(twilio_stream.router)
-    for api in (agents_api, numbers_api, calls_api, webhooks_api, keys_api):
+    for api in (
+        agents_api,
+        numbers_api,
+        calls_api,
+        webhooks_api,
+        keys_api,
+        tools_api,
+        workflows_api,
+    ):
         app.include_router(api.router)
     install_error_handlers(app)
     install_openapi(app)

@@ -220,6 +220,15 @@ def list_tenants() -> None:
     Console().print(table)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """Run workflow steps (post-call analysis, HTTP steps, webhooks) on the job engine, for
+    deployments where the API servers should not run them (see docs/automation.md)."""
+    from aybiza.automation.workflows.worker import main as worker_main
+
+    worker_main(list(ctx.args))
+
+
 def main() -> None:
     """Entry point of the ``aybiza`` script."""
     app()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,18 @@ from tests.api.conftest import ApiServer
 from tests.api.helpers import agent_body, create_agent, create_number, new_e164, ring
 
 MISSING = "0123456789abcdef0123456789abcdef"
+TOOL: dict[str, Any] = {
+    "name": "lookup_order",
+    "description": "Look up an order.",
+    "parameters": {"type": "object", "properties": {"order": {"type": "string"}}},
+    "options": {"url": "https://orders.example.com/lookup"},
+}
+# A schedule, so that a run of the owner's exists without a call having to end.
+WORKFLOW: dict[str, Any] = {
+    "name": "nightly report",
+    "trigger": {"event": "schedule", "every_s": 1},
+    "steps": [{"id": "wait", "type": "delay", "seconds": 1}],
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,9 @@ class Owned:
     key: str
     call: str
     call_sid: str
+    tool: str
+    workflow: str
+    run: str
 
     def fill(self, path: str, *, missing: bool = False) -> str:
         """``path`` with these ids (or ids of nothing at all) in place of its parameters."""
@@ -35,6 +51,9 @@ class Owned:
             "webhook_id": self.webhook,
             "key_id": self.key,
             "call_ref": self.call,
+            "tool_id": self.tool,
+            "workflow_id": self.workflow,
+            "run_id": self.run,
         }
         for name, value in values.items():
             path = path.replace(
@@ -57,6 +76,10 @@ def _own(api: ApiServer) -> tuple[httpx.Client, Owned]:
     key = owner.post("/v1/keys", json={"scopes": ["calls:read"]}).json()
     answer = ring(api.twilio, number["number"])
     call = owner.get(f"/v1/calls/{answer.call_sid}").json()
+    tool = owner.post("/v1/tools", json=TOOL)
+    assert tool.status_code == 201, tool.text
+    workflow = owner.post("/v1/workflows", json=WORKFLOW)
+    assert workflow.status_code == 201, workflow.text
     owned = Owned(
         agent=agent["id"],
         number=number["id"],
@@ -65,8 +88,22 @@ def _own(api: ApiServer) -> tuple[httpx.Client, Owned]:
         key=key["id"],
         call=call["id"],
         call_sid=answer.call_sid,
+        tool=tool.json()["id"],
+        workflow=workflow.json()["id"],
+        run=_first_run(owner, workflow.json()["id"]),
     )
     return owner, owned
+
+
+def _first_run(owner: httpx.Client, workflow_id: str) -> str:
+    """The scheduled workflow's first run (the scheduler starts it within seconds)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        runs = owner.get(f"/v1/workflows/{workflow_id}/runs").json()["data"]
+        if runs:
+            return str(runs[0]["id"])
+        time.sleep(0.2)
+    raise AssertionError("the scheduled workflow never ran")
 
 
 # Bodies that would be valid for the owner, so only ownership can make them fail.
@@ -76,18 +113,30 @@ _BODIES: dict[tuple[str, str], Callable[[Owned], Any]] = {
     ("PATCH", "/v1/phone-numbers/{number_id}"): lambda o: {"fallback_number": "+14155550100"},
     ("PATCH", "/v1/webhooks/{webhook_id}"): lambda o: {"enabled": False},
     ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): lambda o: {"grace_period_s": 0},
+    ("PATCH", "/v1/tools/{tool_id}"): lambda o: {"description": "stolen"},
+    ("PATCH", "/v1/workflows/{workflow_id}"): lambda o: {"enabled": False},
 }
 
 
 def _lists(intruder: httpx.Client, owned: Owned) -> set[tuple[str, str]]:
     """Every list (and filter) the intruder can run shows none of the owner's rows."""
-    owner_ids = {owned.agent, owned.number, owned.webhook, owned.key, owned.call}
+    owner_ids = {
+        owned.agent,
+        owned.number,
+        owned.webhook,
+        owned.key,
+        owned.call,
+        owned.tool,
+        owned.workflow,
+    }
     checks = {
         ("GET", "/v1/agents"): intruder.get("/v1/agents"),
         ("GET", "/v1/phone-numbers"): intruder.get("/v1/phone-numbers"),
         ("GET", "/v1/webhooks"): intruder.get("/v1/webhooks"),
         ("GET", "/v1/keys"): intruder.get("/v1/keys"),
         ("GET", "/v1/calls"): intruder.get("/v1/calls"),
+        ("GET", "/v1/tools"): intruder.get("/v1/tools"),
+        ("GET", "/v1/workflows"): intruder.get("/v1/workflows"),
     }
     for params in ({"agent_id": owned.agent}, {"number": owned.e164}, {"status": "ringing"}):
         response = intruder.get("/v1/calls", params=params)
@@ -127,7 +176,12 @@ def _creates(intruder: httpx.Client, owned: Owned) -> set[tuple[str, str]]:
         == 201
     )
     assert intruder.post("/v1/keys", json={"scopes": ["agents:read"]}).status_code == 201
+    # Names are per tenant: the owner's tool name is free for another tenant.
+    assert intruder.post("/v1/tools", json=TOOL).status_code == 201
+    assert intruder.post("/v1/workflows", json=WORKFLOW | {"name": "x"}).status_code == 201
     return {
+        ("POST", "/v1/tools"),
+        ("POST", "/v1/workflows"),
         ("POST", "/v1/phone-numbers"),
         ("POST", "/v1/calls"),
         ("POST", "/v1/agents"),
@@ -154,7 +208,11 @@ def test_every_operation_on_another_tenant_s_object_is_not_found(api: ApiServer)
         if path.startswith("/v1/")
         for method in item
     }
-    covered = _lists(intruder, owned) | _creates(intruder, owned) | {("GET", "/v1/tenant")}
+    covered = (
+        _lists(intruder, owned)
+        | _creates(intruder, owned)
+        | {("GET", "/v1/tenant"), ("GET", "/v1/tools/builtins")}
+    )
     assert intruder.get("/v1/tenant").json()["id"] != owner.get("/v1/tenant").json()["id"]
     for method, path in sorted(operations - covered):
         make_body = _BODIES.get((method, path))

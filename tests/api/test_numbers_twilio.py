@@ -82,7 +82,7 @@ def test_a_managed_number_is_found_by_area_code(carrier: Carrier) -> None:
 
 def test_numbers_twilio_cannot_sell_are_refused_naming_the_field(carrier: Carrier) -> None:
     http, agent_id = _agent(carrier)
-    area = _area_code()
+    area = "199"  # outside the range other tests buy in
     carrier.fake.sold_out_areas.add(area)
     sold_out = http.post(
         "/v1/phone-numbers", json={"type": "managed", "area_code": area, "agent_id": agent_id}
@@ -97,6 +97,11 @@ def test_numbers_twilio_cannot_sell_are_refused_naming_the_field(carrier: Carrie
     )
     assert refused.status_code == 409 and refused.json()["error"]["field"] == "number"
     assert "21422" in refused.json()["error"]["message"]
+    nowhere = http.post(
+        "/v1/phone-numbers",
+        json={"type": "managed", "area_code": "20", "country": "ZZ", "agent_id": agent_id},
+    )
+    assert nowhere.status_code == 422 and nowhere.json()["error"]["field"] == "country"
 
 
 def test_fields_each_number_type_takes_are_checked(carrier: Carrier) -> None:

@@ -1,9 +1,12 @@
 """The resources of the fake Twilio REST API and their JSON, field for field as PROTOCOLS 1.5
 (and twilio-python's instance classes) describe them: snake_case keys, RFC 2822 dates, ``uri``s
-under ``/2010-04-01/Accounts/{AC}/``."""
+under ``/2010-04-01/Accounts/{AC}/``; and what every endpoint shares: the recorded request, Basic
+auth, Twilio's error JSON."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +21,47 @@ NUMBER_KINDS = {"Local": "local", "TollFree": "toll_free", "Mobile": "mobile"}
 TOLL_FREE_AREA = "800"
 # Statuses a call can end in (nothing changes them afterwards).
 ENDED_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+class TwilioError(Exception):
+    """A refusal the fake answers with Twilio's error JSON."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the fake received: the account it named, the path after it, query and form
+    (every value of repeated keys)."""
+
+    method: str
+    account_sid: str
+    path: str
+    query: dict[str, list[str]]
+    form: dict[str, list[str]]
+
+    def value(self, name: str) -> str | None:
+        """The last value of form field (or query parameter) ``name``."""
+        values = self.form.get(name) or self.query.get(name)
+        return values[-1] if values else None
+
+
+def basic_auth(header: str) -> tuple[str | None, str | None]:
+    """The user and password of an ``Authorization: Basic`` header (None, None otherwise)."""
+    if not header.startswith("Basic "):
+        return None, None
+    try:
+        user, _, token = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return user, token
+
+
+def form_int(value: str | None, default: int) -> int:
+    """A numeric form field, or ``default`` when absent or not a number."""
+    return int(value) if value is not None and value.isdigit() else default
 
 
 def new_sid(prefix: str) -> str:

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -47,40 +44,19 @@ from tests.fakes.twilio_resources import (
     FakeCall,
     FakeMessage,
     IncomingNumber,
+    RecordedRequest,
+    TwilioError,
     available_json,
+    basic_auth,
     candidate_numbers,
     error_json,
+    form_int,
     page_json,
 )
 
 DEFAULT_ACCOUNT_SID = "AC" + "a" * 32
 DEFAULT_AUTH_TOKEN = "fake-twilio-token"
 _BASE = f"/{API_VERSION}/Accounts/{{account}}"
-
-
-class TwilioError(Exception):
-    """A refusal the fake answers with Twilio's error JSON."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request the fake received: the account it named, the path after it, query and form
-    (every value of repeated keys)."""
-
-    method: str
-    account_sid: str
-    path: str
-    query: dict[str, list[str]]
-    form: dict[str, list[str]]
-
-    def value(self, name: str) -> str | None:
-        """The last value of form field (or query parameter) ``name``."""
-        values = self.form.get(name) or self.query.get(name)
-        return values[-1] if values else None
 
 
 class FakeTwilio:
@@ -200,7 +176,7 @@ class FakeTwilio:
         country, kind = request.match_info["country"], request.match_info["kind"]
         if country not in COUNTRIES or kind not in NUMBER_KINDS:
             raise TwilioError(404, 20404, f"The requested resource {request.path} was not found")
-        size = _int(recorded.value("PageSize"), 50)
+        size = form_int(recorded.value("PageSize"), 50)
         area = recorded.value("AreaCode") or ("415" if kind == "Local" else TOLL_FREE_AREA)
         contains = (recorded.value("Contains") or "").replace("*", "")
         owned = {n.phone_number for n in self.numbers.values()}
@@ -244,7 +220,7 @@ class FakeTwilio:
             for n in self.numbers.values()
             if n.account_sid == account and (wanted is None or wanted in n.phone_number)
         ]
-        size = _int(recorded.value("PageSize"), 50)
+        size = form_int(recorded.value("PageSize"), 50)
         return _json(200, page_json("incoming_phone_numbers", rows[:size], request.path_qs, size))
 
     async def _fetch_number(self, request: web.Request) -> web.Response:
@@ -353,7 +329,7 @@ class FakeTwilio:
         tail = request.path.split(f"/Accounts/{account}", 1)[-1]
         recorded = RecordedRequest(request.method, account, tail, query, form)
         self.requests.append(recorded)
-        user, token = _basic_auth(request.headers.get("Authorization", ""))
+        user, token = basic_auth(request.headers.get("Authorization", ""))
         if user is None or self.accounts.get(user) != token:
             raise TwilioError(401, 20003, "Authenticate")
         if user != account:
@@ -384,20 +360,6 @@ class FakeTwilio:
             value = recorded.value(form_key)
             if value is not None:
                 setattr(number, attribute, value)
-
-
-def _basic_auth(header: str) -> tuple[str | None, str | None]:
-    if not header.startswith("Basic "):
-        return None, None
-    try:
-        user, _, token = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    return user, token
-
-
-def _int(value: str | None, default: int) -> int:
-    return int(value) if value is not None and value.isdigit() else default
 
 
 def _json(status: int, body: dict[str, Any]) -> web.Response:

@@ -107,6 +107,11 @@ class AutomationConfig(_Block):
     tools_enabled: bool = Field(default=True, description="Offer tools to the model.")
     max_tool_calls: int = Field(default=5, ge=0, le=50, description="Per caller turn.")
     async_workflows: bool = Field(default=False, description="Run workflows after the call.")
+    tools: list[NonEmpty] = Field(
+        default_factory=list,
+        description="Names of the tenant's tools (or built-ins: send_sms, send_dtmf, "
+        "collect_digits) offered to the model; end_call and transfer_call always are.",
+    )
 
 
 class ParametersConfig(_Block):
@@ -180,6 +185,13 @@ class SpeechConfig(_Block):
     )
 
 
+class AnalysisConfig(_Block):
+    """What the post-call analysis extracts from the transcript besides summary, sentiment and
+    success: ``fields`` maps a field name to what it means (``{"appointment_time": "..."}``)."""
+
+    fields: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
 class EnginesConfig(_Block):
     """Per-agent engine override; ``auto`` lets the platform choose (a cloud engine when its
     credentials are configured, else the embedded one; for ``llm``, ``flow`` when the agent has
@@ -206,6 +218,7 @@ class AgentConfig(_Block):
     phone_integration: PhoneIntegrationConfig = PhoneIntegrationConfig()
     speech: SpeechConfig = SpeechConfig()
     engines: EnginesConfig = EnginesConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     flow: FlowSpec | None = None
 
     @model_validator(mode="after")

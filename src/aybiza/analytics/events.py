@@ -6,7 +6,7 @@ once that transaction commits (``wake``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,8 @@ class CallEvents:
         self.prices = prices
         self.wake = wake
         self._queued = False
+        # Run in the transaction that ends the call (the automation engine's workflows).
+        self.call_ended_hooks: list[Callable[[AsyncSession, str], Awaitable[object]]] = []
 
     def wake_if_queued(self) -> None:
         """After a commit: wake the dispatcher only when that commit queued deliveries (most
@@ -69,3 +71,5 @@ class CallEvents:
         if call is not None and call.tenant_id is not None:
             report = await call_report(session, call, self.prices)
             await self._enqueue(session, call.tenant_id, CALL_ENDED, report)
+        for hook in self.call_ended_hooks:
+            await hook(session, call_id)

@@ -9,6 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.analytics.cost import PriceTable, call_cost, model_usage
+from aybiza.automation.records import (
+    analysis_for_call,
+    tool_calls_for_call,
+    workflow_runs_for_call,
+)
 from aybiza.store.calls import turns_and_lines
 from aybiza.store.models import Agent, Call, utcnow
 
@@ -77,6 +82,9 @@ async def call_report(
         ],
         "usage": model_usage(turns),
         "cost": call_cost(call, turns, prices, now=now),
+        "tool_calls": await tool_calls_for_call(session, call.id),
+        "analysis": await analysis_for_call(session, call.id),
+        "workflow_runs": await workflow_runs_for_call(session, call.id),
     }
 
 

@@ -146,6 +146,15 @@ class CallReport(_Out):
     transcript: list[TranscriptLineOut]
     usage: UsageOut
     cost: CostOut
+    tool_calls: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every tool the agent ran: arguments (secrets redacted), result, timing.",
+    )
+    analysis: dict[str, Any] | None = Field(
+        default=None,
+        description="Post-call analysis: summary, sentiment, success, the agent's fields.",
+    )
+    workflow_runs: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class HangupOut(BaseModel):

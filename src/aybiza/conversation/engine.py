@@ -69,6 +69,10 @@ class Conversation:
         # The caller's language; follows the recogniser's detection when the agent allows it.
         self.language = settings.language
 
+    def set_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        """The tools offered to the model from the next answer on."""
+        self._tools = tools
+
     def add_user(self, text: str) -> None:
         self.messages.append(Message(role="user", text=text))
 

@@ -8,10 +8,11 @@ asked for them has been heard.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from aybiza.providers.base import ToolCall, ToolResult, ToolSpec
+from aybiza.providers.base import Message, ToolCall, ToolResult, ToolSpec
 
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
@@ -35,8 +36,11 @@ class ToolPolicy:
 class CallControls(Protocol):
     """What tools may do to the live call they run in (implemented by the call loop)."""
 
-    call_id: str
-    call_sid: str
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def call_sid(self) -> str: ...
 
     async def play_audio(self, mulaw: bytes) -> None:
         """Play μ-law 8 kHz audio into the call after what is already queued (DTMF tones)."""
@@ -62,6 +66,14 @@ class ToolRunner(Protocol):
         """Run one call. Tool failures come back as ``is_error`` results for the model, never
         as exceptions; only cancellation propagates."""
         ...
+
+    def check_precondition(self, call: ToolCall, transcript: Sequence[Message]) -> str | None:
+        """Why the call loop must not act on ``end_call``/``transfer_call`` now (None: go on);
+        the reason goes back to the model as the tool's error result."""
+        ...
+
+    async def aclose(self) -> None:
+        """The call is over: store what is pending."""
 
 
 CALL_ENDING_SPECS = (

@@ -12,8 +12,9 @@ import structlog
 from aybiza.analytics import metrics
 from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.conversation.engine import Conversation, ConversationSettings
-from aybiza.conversation.tools import CALL_ENDING_SPECS, ToolRunner
+from aybiza.conversation.tools import CALL_ENDING, CALL_ENDING_SPECS, ToolRunner
 from aybiza.pipeline.answer import AgentAnswer
+from aybiza.pipeline.controls import LiveCallControls
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
@@ -25,7 +26,7 @@ from aybiza.pipeline.transport import CallTransport
 from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
 from aybiza.pipeline.vad import VoiceActivityDetector
 from aybiza.pipeline.voices import CallVoices
-from aybiza.providers.base import SttStream
+from aybiza.providers.base import SttStream, ToolResult
 
 log = structlog.get_logger(__name__)
 
@@ -58,9 +59,10 @@ class CallSession:
             plan.min_interruption_speech_ms, plan.backchannels
         )
         self.tools = tools if plan.tools_enabled else None
+        # Only a model reads tool specs; a flow's tool nodes call the runner directly.
         specs = (
             (*CALL_ENDING_SPECS, *(self.tools.specs() if self.tools else ()))
-            if plan.tools_enabled
+            if plan.tools_enabled and engines.llm.name != "flow"
             else ()
         )
         self.conversation = Conversation(
@@ -88,6 +90,7 @@ class CallSession:
         self._finalize_requested = False
         self._last_voiced_at: float | None = None
         self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
+        self.controls = LiveCallControls(plan, self.playout, self.keypad)
         self._started_at = 0.0
         self._heard_language: str | None = None
         self._after_tool_use = False
@@ -120,6 +123,9 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._stt.close()
         await self.voices.aclose()
+        if self.tools is not None:
+            with contextlib.suppress(Exception):
+                await self.tools.aclose()
         self.stats["duration_s"] = round(time.monotonic() - self._started_at, 3)
         self.recorder.ended(reason, self.stats, self.transfer_to)
         metrics.CALLS_ENDED.labels(reason).inc()
@@ -153,27 +159,13 @@ class CallSession:
             await self._barge_in()
         await self.keypad.press(digit)
 
-    # ------------------------------------------------------------------ CallControls for tools
-
-    @property
-    def call_id(self) -> str:
-        return self.plan.call_id
-
-    @property
-    def call_sid(self) -> str:
-        return self.plan.call_sid
-
-    async def play_audio(self, mulaw: bytes) -> None:
-        """Audio into the call after what is queued (not part of the conversation's text)."""
-        utterance = self.playout.start_utterance()
-        index = self.playout.add_sentence(utterance, "")
-        await self.playout.send(utterance, index, mulaw)
-        self.playout.finish_sentence(utterance, index)
-
-    async def collect_digits(self, *, max_digits: int, terminator: str, timeout_s: float) -> str:
-        return await self.keypad.collect(
-            max_digits=max_digits, terminator=terminator, timeout_s=timeout_s
-        )
+    def attach_tools(self, runner: ToolRunner) -> None:
+        """The call's tools (built after the session: ``controls`` is what they act on)."""
+        if not self.plan.tools_enabled:
+            return
+        self.tools = runner
+        if self.engines.llm.name != "flow":
+            self.conversation.set_tools((*CALL_ENDING_SPECS, *runner.specs()))
 
     async def on_stop(self) -> None:
         await self.end("caller-hangup")
@@ -337,6 +329,14 @@ class CallSession:
         if turn.answer is None or turn.interrupted:
             return
         for call in turn.answer.tool_calls:
+            if call.name in CALL_ENDING and self.tools is not None:
+                refusal = self.tools.check_precondition(call, self.conversation.messages)
+                if refusal is not None:
+                    # Not now: the model hears why on its next turn.
+                    self.conversation.add_agent("", [call])
+                    result = ToolResult(call.id, {"error": refusal}, is_error=True)
+                    self.conversation.add_tool_results([result])
+                    continue
             if call.name == "end_call":
                 await self.end("agent-ended")
                 return
@@ -377,11 +377,7 @@ class CallSession:
         )
 
     async def _speak_phrase(self, text: str) -> None:
-        audio = await self.voices.phrase(text)
-        utterance = self.playout.start_utterance()
-        index = self.playout.add_sentence(utterance, text)
-        await self.playout.send(utterance, index, audio)
-        self.playout.finish_sentence(utterance, index)
+        await self.controls.play_audio(await self.voices.phrase(text), text)
 
     # ------------------------------------------------------------------ timers
 

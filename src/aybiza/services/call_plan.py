@@ -40,7 +40,7 @@ def build_plan(
         max_call_duration_s=params.max_call_duration_s,
         router=ModelRouter(models.default, models.fast, models.complex) if cloud_llm else None,
         languages=languages,
-        tools_enabled=cloud_llm and config.automation.tools_enabled,
+        tools_enabled=config.automation.tools_enabled,
         max_tool_calls=config.automation.max_tool_calls,
         detect_language=config.language.auto_detect and len(languages) > 1,
         voices=_voices(config, languages),

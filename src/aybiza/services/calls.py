@@ -11,6 +11,7 @@ from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.events import CallEvents
 from aybiza.analytics.recorder import StoreCallRecorder
+from aybiza.automation.platform import Automation
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.session import CallSession
 from aybiza.pipeline.transport import CallTransport
@@ -45,7 +46,9 @@ class CallService:
         events: CallEvents | None = None,
         rng: random.Random | None = None,
         operator_tenant: str = "demo",
+        automation: Automation | None = None,
     ) -> None:
+        self._automation = automation
         self._database = database
         self._writer = writer
         self._registry = registry
@@ -105,6 +108,14 @@ class CallService:
         plan = build_plan(config, engines, call_id=call.id, call_sid=call_sid, agent_key=agent_key)
         log.info("call.started", call_sid=call_sid, agent=agent.name, engines=engines.reason)
         call_loop = CallSession(plan, engines, transport, recorder, self._phrases)
+        if self._automation is not None and plan.tools_enabled:
+            runner = await self._automation.tool_runner(
+                tenant_id=call.tenant_id,
+                agent_config=config,
+                controls=call_loop.controls,
+                transcript=lambda: call_loop.conversation.messages,
+            )
+            call_loop.attach_tools(runner)
         self.live.add(call.id, call_loop)
         return call_loop
 

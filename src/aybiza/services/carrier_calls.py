@@ -31,9 +31,14 @@ from aybiza.store.queries import count_live_calls, is_row_id, lock_tenant
 from aybiza.telephony.twilio_rest import TwilioCredentials, TwilioRestError
 
 API_HANGUP = "api-hangup"
-# Twilio's progress statuses as this platform's (a call is "in-progress" once its stream runs).
-_PROGRESS = {"queued": "queued", "initiated": "queued", "ringing": "ringing"}
-_PROGRESS |= {"in-progress": "ringing"}
+# Twilio's progress statuses as this platform's: a call is "in-progress" once its media stream
+# runs, so an answered call that is still connecting stays "ringing".
+_PROGRESS = {
+    "queued": "queued",
+    "initiated": "queued",
+    "ringing": "ringing",
+    "in-progress": "ringing",
+}
 _RANK = {"queued": 0, "ringing": 1, "in-progress": 2, "completed": 3}
 # Twilio's final statuses as ended reasons of a call whose stream never started.
 _ENDINGS = {

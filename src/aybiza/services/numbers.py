@@ -263,13 +263,14 @@ def _carrier_fields(spec: NumberCreate) -> list[FieldError]:
         )
     if spec.country is not None and spec.area_code is None:
         problems.append(FieldError("country", "only with area_code", spec.country))
-    credentials = {"twilio_account_sid": spec.twilio_account_sid}
-    credentials["twilio_auth_token"] = spec.twilio_auth_token
-    for name, value in credentials.items():
-        other = "twilio_auth_token" if name == "twilio_account_sid" else "twilio_account_sid"
+    sid, token = spec.twilio_account_sid, spec.twilio_auth_token
+    for name, value, other, other_value in (
+        ("twilio_account_sid", sid, "twilio_auth_token", token),
+        ("twilio_auth_token", token, "twilio_account_sid", sid),
+    ):
         if value is not None and not imported:
             problems.append(FieldError(name, "only twilio numbers take a customer's credentials"))
-        elif value is None and imported and credentials[other] is not None:
+        elif value is None and imported and other_value is not None:
             problems.append(FieldError(name, f"required with {other}"))
     return problems
 

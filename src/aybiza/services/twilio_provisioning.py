@@ -97,6 +97,10 @@ class TwilioProvisioner:
                     platform, country=request.country, area_code=request.area_code, page_size=1
                 )
             except TwilioRestError as exc:
+                if exc.status == 404:
+                    raise invalid(
+                        "country", "Twilio sells no numbers in this country", request.country
+                    ) from exc
                 raise _failed(exc, "area_code") from exc
             if not offered:
                 raise Conflict(

@@ -114,9 +114,9 @@ def parse_message(text: str | bytes) -> InboundEvent:
     """Parse one Media Streams message from Twilio; raise ``WireError`` naming the bad field."""
     if isinstance(text, bytes):
         raise WireError("binary frame: Media Streams messages are JSON text frames")
-    media = _fast_media(text)
-    if media is not None:
-        return media
+    fast = _fast_media(text)
+    if fast is not None:
+        return fast
     try:
         message = json.loads(text)
     except json.JSONDecodeError as exc:
