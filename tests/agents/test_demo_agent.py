@@ -92,13 +92,17 @@ def test_every_branch_keyword_is_drawn_from_the_expected_phrases() -> None:
                 assert any(re.search(pattern, p) for p in phrases), (node_id, keyword)
 
 
-async def test_booking_asks_for_a_time_then_confirms_it(session: FlowSession) -> None:
+async def test_booking_asks_for_a_time_confirms_it_books_and_texts(session: FlowSession) -> None:
     asked, _ = await turn(session, "I would like to book an appointment")
     confirmed, calls = await turn(session, "tomorrow morning")
 
     assert asked == ASK_TIME
     assert confirmed == f"You are booked for tomorrow morning. {ANYTHING_ELSE}"
-    assert calls == []
+    # The booking goes to the tenant's HTTP tool, and a confirmation is texted.
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("book_appointment", {"when": "tomorrow morning"}),
+        ("send_sms", {"body": "ACME: you are booked for tomorrow morning. Call us to change it."}),
+    ]
 
 
 async def test_opening_hours_are_given(session: FlowSession) -> None:

@@ -5,10 +5,12 @@ the customer's token."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from tests.api.carrier import (
     CUSTOMER_SID,
@@ -19,9 +21,12 @@ from tests.api.carrier import (
     incoming_form,
 )
 from tests.api.conftest import ApiServer
-from tests.api.helpers import create_agent, new_e164
+from tests.api.helpers import create_agent, demo_agent_body, new_e164
 
 from aybiza.security.secretbox import load_master_key, secret_box
+from aybiza.simulator.errors import StreamRejectedError
+from aybiza.simulator.twilio_client import SimulatedCall
+from aybiza.simulator.webhook import parse_twiml, stream_connect_url
 from aybiza.store.models import PhoneNumber
 
 
@@ -313,3 +318,29 @@ def test_without_twilio_configured_carrier_work_is_refused_naming_the_field(
         "/v1/phone-numbers", json={"number": new_e164(), "type": "twilio", "agent_id": agent_id}
     )
     assert recorded.status_code == 201 and recorded.json()["provisioning"] == "external"
+
+
+async def test_the_stream_of_a_customer_s_call_is_checked_with_the_customer_s_token(
+    carrier: Carrier,
+) -> None:
+    tenant = carrier.api.tenant(max_concurrent_calls=100)
+    http = carrier.api.client(tenant.key)
+    agent_id = create_agent(http, demo_agent_body())["id"]
+    e164, _ = _import(carrier, http, agent_id)
+    form = incoming_form(e164, CUSTOMER_SID)
+    answer = parse_twiml(carrier.signed_post("/twilio/voice", form, CUSTOMER_TOKEN).text)
+    assert answer.stream_url is not None
+    ws_url = stream_connect_url(answer.stream_url, carrier.api.base_url)
+    options: dict[str, Any] = {
+        "signed_url": answer.stream_url,
+        "custom_parameters": answer.custom_parameters,
+        "call_sid": form["CallSid"],
+        "account_sid": CUSTOMER_SID,
+    }
+    with pytest.raises(StreamRejectedError) as forged:
+        await SimulatedCall.connect_stream(ws_url, auth_token=PLATFORM_TOKEN, **options)
+    assert forged.value.status_code == 403
+    async with asyncio.timeout(60):
+        call = await SimulatedCall.connect_stream(ws_url, auth_token=CUSTOMER_TOKEN, **options)
+        async with call:
+            await call.wait_for_agent_audio(timeout=30)

@@ -13,7 +13,7 @@ import pytest
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 from tests.fakes.deepgram_listen import Utterance
-from tests.fakes.llm_server import HttpError, Reply
+from tests.fakes.llm_server import HttpError, RecordedRequest, Reply
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
 from aybiza.audio.codec import silence
@@ -84,6 +84,11 @@ async def dial(stack: CloudStack) -> SimulatedCall:
     return call
 
 
+def turn_requests(bedrock: FakeBedrock) -> list[RecordedRequest]:
+    """Requests that answered a caller turn (the post-call analysis asks the model too)."""
+    return [r for r in bedrock.requests if "phone support agent" in str(r.body.get("system"))]
+
+
 def first_turn(record: dict[str, object]) -> dict[str, object]:
     turns = record["turns"]
     assert isinstance(turns, list) and turns, record
@@ -109,7 +114,7 @@ async def test_a_call_runs_on_deepgram_and_bedrock(cloud: CloudStack) -> None:
     assert turn["model"] == "claude-3-5-haiku"
     assert turn["notes"]["route"].startswith("short turn")  # type: ignore[index]
     # What Bedrock was asked: the agent's prompt and the caller's words.
-    request = cloud.bedrock.requests[-1]
+    [request] = turn_requests(cloud.bedrock)
     assert request.model == FAST_MODEL
     assert request.body["system"][0]["text"].startswith("You are the phone support agent")
     assert request.body["messages"][-1] == {
@@ -182,4 +187,4 @@ async def test_a_throttled_model_fails_over_to_the_next(cloud: CloudStack) -> No
         {"model": "claude-3-5-haiku", "outcome": "ThrottledError"},
         {"model": "claude-3-5-sonnet-v2", "outcome": "won"},
     ]
-    assert [r.model for r in cloud.bedrock.requests[-2:]] == [FAST_MODEL, DEFAULT_MODEL]
+    assert [r.model for r in turn_requests(cloud.bedrock)] == [FAST_MODEL, DEFAULT_MODEL]

@@ -114,7 +114,21 @@ _FLOW: dict[str, Any] = {
             "max_retries": 2,
             "on_max_retries": "person",
         },
-        "booked": {"type": "say", "text": "You are booked for {{when}}.", "next": "anything_else"},
+        # The booking goes to the tenant's ``book_appointment`` HTTP tool and a confirmation
+        # is texted (built-in ``send_sms``); without them the flow still confirms by voice.
+        "booked": {"type": "say", "text": "You are booked for {{when}}.", "next": "book"},
+        "book": {
+            "type": "tool",
+            "tool": "book_appointment",
+            "arguments": {"when": "{{when}}"},
+            "next": "confirm_by_text",
+        },
+        "confirm_by_text": {
+            "type": "tool",
+            "tool": "send_sms",
+            "arguments": {"body": "ACME: you are booked for {{when}}. Call us to change it."},
+            "next": "anything_else",
+        },
         "hours": {
             "type": "say",
             "text": "We are open Monday to Friday, nine to five, and closed at weekends.",
@@ -177,7 +191,13 @@ DEMO_AGENT: dict[str, Any] = {
     },
     "language": {"primary": "en-US", "auto_detect": False, "supported": ["en-US"]},
     "greeting": "Hello, thank you for calling ACME support. How can I help you today?",
-    "automation": {"tools_enabled": True, "max_tool_calls": 3, "async_workflows": False},
+    "automation": {
+        "tools_enabled": True,
+        "max_tool_calls": 3,
+        "async_workflows": True,
+        "tools": ["book_appointment", "send_sms"],
+    },
+    "analysis": {"fields": {"when": "the day and time the caller booked"}},
     "parameters": {
         "max_response_time": 1500,
         "interruption_threshold": 0.5,

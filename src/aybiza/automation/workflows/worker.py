@@ -23,7 +23,7 @@ from aybiza.automation.workflows.arq_runner import build_worker
 from aybiza.config import Settings
 from aybiza.logging import configure_logging
 from aybiza.providers.registry import EngineRegistry
-from aybiza.security.secretbox import HmacSecretBox, load_master_key
+from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 
@@ -36,7 +36,7 @@ async def run_worker(runner: str) -> None:
     options = AutomationSettings.from_env()
     database = Database(settings.database_url)
     await upgrade_to_head(database)
-    box = HmacSecretBox(load_master_key(settings.secret_key, settings.data_dir))
+    box = secret_box(load_master_key(settings.secret_key, settings.data_dir))
     registry = EngineRegistry(settings)
     automation = Automation(database, box, settings=settings, automation=options, registry=registry)
     try:
