@@ -140,7 +140,7 @@ async def test_the_demo_agent_books_texts_transfers_and_is_analysed(stack: Stack
         await asyncio.sleep(0.1)
     assert record["ended_reason"] == "transferred"
     assert record["transfer_to"] == DEMO_TRANSFER_NUMBER
-    tools = {entry["name"]: entry for entry in record["tool_calls"]}  # type: ignore[union-attr]
+    tools = {entry["name"]: entry for entry in record["tool_calls"]}
     assert set(tools) == {"book_appointment", "send_sms"}
     assert tools["book_appointment"]["outcome"] == "ok", tools
     assert tools["send_sms"]["outcome"] == "ok", tools
