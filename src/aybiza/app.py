@@ -96,7 +96,7 @@ def create_app(
             operator_tenant=DEMO_TENANT,
             default_max_concurrent_calls=limit,
         )
-        state.agents = AgentService(database)
+        state.agents = AgentService(database, registry.check)
         accounts = TwilioAccounts(settings, box, TwilioRest(settings.twilio_api_url))
         state.twilio_accounts = accounts
         state.numbers = NumberService(database, box, provisioner or TwilioProvisioner(accounts))

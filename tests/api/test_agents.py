@@ -147,3 +147,17 @@ def test_lists_page_with_a_cursor_newest_first(api: ApiServer, http: httpx.Clien
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "cursor"
     too_many = http.get("/v1/agents", params={"limit": 1000})
     assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "limit"
+
+
+def test_an_agent_forcing_an_engine_without_its_credentials_is_refused(
+    http: httpx.Client,
+) -> None:
+    # The test server has no DEEPGRAM_API_KEY and no AWS credentials.
+    body = agent_body() | {"engines": {"stt": "deepgram", "llm": "bedrock"}}
+    response = http.post("/v1/agents", json=body)
+    assert response.status_code == 422, response.text
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"engines.stt", "engines.llm"}
+    assert "DEEPGRAM_API_KEY" in response.text
+    # "auto" (the default) is always accepted: the embedded engines stand in.
+    assert http.post("/v1/agents", json=agent_body()).status_code == 201

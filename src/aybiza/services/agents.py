@@ -11,7 +11,7 @@ when the agent is created; later versions go live only when published.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +43,25 @@ class AgentState:
 class AgentService:
     """Business rules for agents; every method is scoped to one tenant."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self,
+        database: Database,
+        engine_check: Callable[[AgentConfig], list[FieldError]] | None = None,
+    ) -> None:
         self._database = database
+        # Engines the agent forces whose credentials this server lacks (EngineRegistry.check).
+        self._engine_check = engine_check
+
+    def _checked(self, body: object) -> tuple[dict[str, Any], AgentConfig]:
+        document, config = checked_agent(body)
+        problems = self._engine_check(config) if self._engine_check is not None else []
+        if problems:
+            raise Invalid(problems, code="invalid_agent")
+        return document, config
 
     async def create(self, tenant_id: str, body: object) -> AgentState:
         """Validate and store a new agent; its first version is published at once."""
-        document, config = checked_agent(body)
+        document, config = self._checked(body)
         async with self._database.writing() as session:
             return await insert_agent(session, tenant_id, document, config)
 
@@ -56,7 +69,7 @@ class AgentService:
         self, tenant_id: str, agent_id: str, body: object, *, publish: bool = False
     ) -> AgentState:
         """Store a changed configuration as a new version (see the module's version rule)."""
-        document, config = checked_agent(body)
+        document, config = self._checked(body)
         async with self._database.writing() as session:
             agent = await _agent(session, tenant_id, agent_id)
             versions = await _versions(session, agent.id)
