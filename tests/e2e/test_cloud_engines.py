@@ -188,3 +188,43 @@ async def test_a_throttled_model_fails_over_to_the_next(cloud: CloudStack) -> No
         {"model": "claude-3-5-sonnet-v2", "outcome": "won"},
     ]
     assert [r.model for r in turn_requests(cloud.bedrock)] == [FAST_MODEL, DEFAULT_MODEL]
+
+
+async def test_a_caller_speaking_spanish_is_answered_in_spanish_with_a_spanish_voice(
+    cloud: CloudStack,
+) -> None:
+    agent = {
+        "name": "Bilingual desk",
+        "system_prompt": "You are the phone support agent of a bilingual desk.",
+        "greeting": "Hello, how can I help?",
+        "voice": {"model": "aura-2-thalia-en"},
+        "language": {"primary": "en-US", "auto_detect": True, "supported": ["en-US", "es-ES"]},
+    }
+    number = "+15550107777"
+    headers = {"Authorization": f"Bearer {cloud.server.api_key}"}
+    async with httpx.AsyncClient(base_url=cloud.server.base_url, headers=headers) as client:
+        created = await client.post("/v1/agents", json=agent)
+        assert created.status_code == 201, created.text
+        bound = await client.post(
+            "/v1/phone-numbers",
+            json={"number": number, "type": "twilio", "agent_id": created.json()["id"]},
+        )
+        assert bound.status_code == 201, bound.text
+    cloud.deepgram.script.utterances[:] = [Utterance("quisiera una cita", language="es")]
+    call = await SimulatedCall.dial(
+        cloud.server.base_url, to=number, auth_token=cloud.server.auth_token
+    )
+    async with call:
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+        await call.say(await caller_says("quisiera una cita"))
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+    listen = cloud.deepgram.listen_connections[-1]
+    assert ("language", "multi") in listen.query
+    record = await ended_record(cloud.server, call.call_sid)
+    assert first_turn(record)["notes"]["language"] == "es-ES"  # type: ignore[index]
+    request = [r for r in cloud.bedrock.requests if "bilingual" in str(r.body.get("system"))][-1]
+    assert "Spanish" in request.body["system"][-1]["text"]
+    voices = [dict(c.query).get("model") for c in cloud.deepgram.speak_connections]
+    assert "aura-2-celeste-es" in voices
