@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 INJECTED = {"stt_latency_ms": 150, "llm_latency_ms": 300, "tts_latency_ms": 100}
 ADDED_P99_LIMIT_S = 0.020
 FULL_STEPS = {
-    "aybiza": (1, 10, 50, 100, 200, 300, 400),
-    "pipecat": (1, 3, 5, 10, 20, 40),
-    "pipecat-noturn": (1, 3, 5, 10, 20, 40),
+    "aybiza": (1, 10, 20, 30, 50, 75, 100, 150, 200),
+    "pipecat": (1, 2, 3, 5, 10),
+    "pipecat-noturn": (1, 2, 3, 5, 10),
 }
 SHORT_STEPS = {"aybiza": (1, 20), "pipecat": (1, 3)}
 
