@@ -206,11 +206,32 @@ def headline_text(best: dict[str, int]) -> str:
     return "; ".join(parts)
 
 
+def beyond(server: str, steps: tuple[int, ...]) -> list[Run]:
+    """Every step measured, past the criterion too (how a server degrades)."""
+    baseline = measure(server, 1, None)
+    runs = [baseline]
+    for calls in steps:
+        runs.append(measure(server, calls, (baseline.v2v_p99_ms or 0) / 1000))
+        print(json.dumps(asdict(runs[-1])), file=sys.stderr, flush=True)
+    return runs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="a few points (make bench)")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md + png")
+    parser.add_argument(
+        "--beyond",
+        metavar="N,N,...",
+        help="measure AYBIZA at these N without stopping at the first failure",
+    )
     args = parser.parse_args(argv)
+    if args.beyond:
+        from bench.report import beyond_table
+
+        runs = beyond("aybiza", tuple(int(n) for n in args.beyond.split(",")))
+        print(beyond_table(runs, command=f"python -m bench.run --beyond {args.beyond}"))
+        return
     runs = sweep(SHORT_STEPS if args.short else FULL_STEPS)
     best = headline(runs)
     print(headline_text(best))
