@@ -104,7 +104,7 @@ def create_app(
         events = CallEvents(prices, dispatcher.wake)
         writer.on_commit(events.wake_if_queued)
         automation = Automation(database, box, settings=settings, registry=registry, writer=writer)
-        writer.on_commit(automation.wake)
+        writer.on_commit(automation.wake_if_runs_created)
         events.call_ended_hooks.append(automation.call_ended)
         state.automation = automation
         state.carrier_calls = CarrierCalls(database, accounts, events, rng)

@@ -48,6 +48,7 @@ class Automation:
         writer: StoreWriter | None = None,
         runner: WorkflowRunner | None = None,
     ) -> None:
+        self._runs_created = False
         self.database = database
         self.box = box
         self.settings = settings
@@ -98,12 +99,23 @@ class Automation:
         await self.http.aclose()
 
     def wake(self) -> None:
-        """New runs were committed (register with ``StoreWriter.on_commit``)."""
+        """New runs were committed: look for due work now."""
         self.runner.wake()
+
+    def wake_if_runs_created(self) -> None:
+        """After a commit (``StoreWriter.on_commit``): wake the runner only when that commit
+        created runs; most commits (transcript lines, turns) create none, and a wake costs
+        several queries."""
+        if self._runs_created:
+            self._runs_created = False
+            self.runner.wake()
 
     async def call_ended(self, session: AsyncSession, call_id: str) -> list[str]:
         """``call.ended``: create the call's workflow runs in the transaction that ends it."""
-        return await self.events.call_ended(session, call_id)
+        runs = await self.events.call_ended(session, call_id)
+        if runs:
+            self._runs_created = True
+        return runs
 
     async def tool_runner(
         self,
