@@ -8,6 +8,8 @@ in between. On PostgreSQL both are ordinary transactions.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,16 +65,28 @@ class Database:
         await self.engine.dispose()
 
 
+_WAL_ATTEMPTS = 100
+
+
 def _sqlite_connect(dbapi_connection: object, _record: object) -> None:
     # Let the "begin" listener emit BEGIN itself (the driver's own would always be deferred).
     dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # Writers queue for the lock instead of failing at once (set first: the pragmas below lock).
+    cursor.execute("PRAGMA busy_timeout=15000")
     # WAL lets the API read while calls write; NORMAL sync is durable across a process crash.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new database to WAL needs it to itself, and SQLite does not wait for that:
+    # processes starting together retry for a few seconds.
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Writers queue for the lock instead of failing at once.
-    cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
 
 
