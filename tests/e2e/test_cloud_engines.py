@@ -7,19 +7,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 from tests.fakes.deepgram_listen import Utterance
-from tests.fakes.llm_server import HttpError, RecordedRequest, Reply
+from tests.fakes.llm_server import HttpError, RecordedRequest, Reply, ToolUse
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
 from aybiza.audio.codec import silence
 from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.twilio_client import SimulatedCall
+from aybiza.simulator.webhook import sign
 
 from .server_process import RunningServer, running_server
 
@@ -228,3 +230,46 @@ async def test_a_caller_speaking_spanish_is_answered_in_spanish_with_a_spanish_v
     assert "Spanish" in request.body["system"][-1]["text"]
     voices = [dict(c.query).get("model") for c in cloud.deepgram.speak_connections]
     assert "aura-2-celeste-es" in voices
+
+
+async def test_a_warm_transfer_carries_the_agents_summary_to_the_person(
+    cloud: CloudStack,
+) -> None:
+    summary = "The caller wants to move Tuesday's appointment."
+    cloud.bedrock.script(
+        Reply(
+            text="I will put you through to a colleague now.",
+            tool=ToolUse("transfer_call", {"to": "+15005550009", "summary": summary}),
+        )
+    )
+    call = await dial(cloud)
+    async with call:
+        await call.say(await caller_says("I would like to book an appointment"))
+        await call.wait_until_ended(timeout=30)
+    record = await ended_record(cloud.server, call.call_sid)
+    assert record["ended_reason"] == "transferred"
+    assert record["transfer_to"] == "+15005550009"
+    # Twilio asks what to do once the stream closed: dial, whispering the summary first.
+    base = cloud.server.base_url
+    form = {"CallSid": call.call_sid, "From": "+15558675310", "To": DEMO_PHONE_NUMBER}
+    async with httpx.AsyncClient(base_url=base) as client:
+        url = f"{base}/twilio/connect-action"
+        action = await client.post(
+            "/twilio/connect-action",
+            data=form,
+            headers={"X-Twilio-Signature": sign(cloud.server.auth_token, url, form)},
+        )
+        assert action.status_code == 200, action.text
+        dial_xml = ElementTree.fromstring(action.text).find("Dial")
+        assert dial_xml is not None
+        number = dial_xml.find("Number")
+        assert number is not None and number.text == "+15005550009"
+        whisper_url = number.get("url", "")
+        assert whisper_url.endswith(f"/twilio/whisper/{record['id']}")
+        whisper = await client.post(
+            whisper_url.removeprefix(base),
+            data=form,
+            headers={"X-Twilio-Signature": sign(cloud.server.auth_token, whisper_url, form)},
+        )
+    said = ElementTree.fromstring(whisper.text).find("Say")
+    assert said is not None and summary in (said.text or "")

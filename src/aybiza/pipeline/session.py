@@ -342,6 +342,9 @@ class CallSession:
                 return
             if call.name == "transfer_call":
                 self.transfer_to = str(call.arguments.get("to", "")) or None
+                summary = str(call.arguments.get("summary", "")).strip()
+                if summary:  # a warm transfer: the person answering hears it first
+                    self.stats["transfer_summary"] = summary[:500]
                 await self.end("transferred")
                 return
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
@@ -21,7 +22,7 @@ from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.errors import Invalid
 from aybiza.services.twilio_accounts import TwilioAccounts
 from aybiza.store.calls import call_by_sid, number_by_e164
-from aybiza.store.models import PhoneNumber, utcnow
+from aybiza.store.models import Call, PhoneNumber, utcnow
 from aybiza.telephony.signature import public_url, valid_signature
 
 router = APIRouter()
@@ -176,7 +177,11 @@ async def stream_ended(request: Request) -> Response:
     # The platform's number shows as the caller id of a transfer.
     own = number.e164 if number is not None else None
     if call is not None and call.transfer_to:
-        response.append(_dial(call.transfer_to, own))
+        summary = str((call.stats or {}).get("transfer_summary") or "")
+        whisper = (
+            f"{_base_url(request, websocket=False)}/twilio/whisper/{call.id}" if summary else None
+        )
+        response.append(_dial(call.transfer_to, own, summary=summary, whisper_url=whisper))
     elif call is not None and never_started and number and number.fallback_number:
         # The agent never came on the line: the number's fallback serves the caller.
         response.append(_dial(number.fallback_number, own))
@@ -204,13 +209,38 @@ def _bad_request(exc: Invalid) -> Response:
     return Response(content=json.dumps(body), media_type="application/json", status_code=400)
 
 
-def _dial(target: str, caller_id: str | None) -> Dial:
+def _dial(
+    target: str, caller_id: str | None, *, summary: str = "", whisper_url: str | None = None
+) -> Dial:
+    """``<Dial>`` the transfer target. A warm transfer's summary goes with it: read to the
+    person who answers a number before the caller is connected (Twilio's ``<Number url>``), or
+    as an ``X-AYBIZA-Summary`` header on a SIP INVITE."""
     dial = Dial(caller_id=caller_id or None)
     if target.startswith(("sip:", "sips:")):
-        dial.sip(target)
+        separator = "&" if "?" in target else "?"
+        header = f"{separator}X-AYBIZA-Summary={quote(summary[:200])}" if summary else ""
+        dial.sip(target + header)
     else:
-        dial.number(target)
+        if whisper_url:
+            dial.number(target, url=whisper_url)
+        else:
+            dial.number(target)
     return dial
+
+
+@router.post("/twilio/whisper/{call_id}", response_class=Response)
+async def transfer_whisper(call_id: str, request: Request) -> Response:
+    """Twilio plays this to the person answering a warm transfer: the agent's summary."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    async with request.app.state.database.session() as session:
+        call = await session.get(Call, call_id)
+    response = VoiceResponse()
+    summary = str((call.stats or {}).get("transfer_summary") or "") if call else ""
+    if summary:
+        response.say(f"Transferred call from the AI agent. {summary}")
+    return _twiml(response)
 
 
 @router.post("/twilio/status", response_class=Response)
