@@ -133,7 +133,17 @@ async def test_the_agent_ends_the_call_after_goodbye_is_heard(server: RunningSer
         await call.wait_for_agent_audio(timeout=15)
         await call.wait_until_agent_done(timeout=20)
         await call.say(await speech("goodbye"))
-        await call.wait_until_ended(timeout=30)
+        try:
+            await call.wait_until_ended(timeout=20)
+        except TimeoutError:
+            # The embedded recogniser mishears a short word now and then (docs/engines.md);
+            # a caller would repeat it. What was heard goes in the failure if it happens twice.
+            heard = [t["user_text"] for t in turns(await server.call_record(call.call_sid))]
+            await call.say(await speech("goodbye"))
+            try:
+                await call.wait_until_ended(timeout=20)
+            except TimeoutError as exc:
+                raise AssertionError(f"the call went on after goodbye; heard {heard}") from exc
         assert call.closed_by_server
     record = await record_when_ended(server, call.call_sid)
     assert record["ended_reason"] == "agent-ended"
