@@ -214,6 +214,7 @@ class FakeDeepgram:
             if message.type is WSMsgType.BINARY:
                 last_activity = loop.time()
                 record.audio += message.data
+                record.audio_messages += 1
                 post(recognizer.feed(message.data))
                 if self._should_drop(record):
                     await _close(ws, record, 1011, "NET-0000: connection dropped (fault)")

@@ -62,6 +62,7 @@ class ListenConnection:
     query: list[tuple[str, str]]
     authorization: str
     audio: bytearray = field(default_factory=bytearray)
+    audio_messages: int = 0  # binary frames received
     control: list[dict[str, Any]] = field(default_factory=list)  # JSON text frames received
     sent: list[dict[str, Any]] = field(default_factory=list)
     close_code: int | None = None

@@ -20,6 +20,7 @@ from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan, Engines
 from aybiza.pipeline.playout import Playout
+from aybiza.pipeline.recognition_feed import RecognitionFeed
 from aybiza.pipeline.recording import CallRecorder
 from aybiza.pipeline.timings import TurnTimings
 from aybiza.pipeline.transport import CallTransport
@@ -82,6 +83,7 @@ class CallSession:
         self.transfer_to: str | None = None
         self.stats: dict[str, Any] = {"frames_in": 0, "barge_ins": 0, "fillers": 0, "turns": 0}
         self._stt: SttStream | None = None
+        self._feed: RecognitionFeed | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._current: AgentTurn | None = None
         self._turns = 0
@@ -104,6 +106,7 @@ class CallSession:
         metrics.CALLS_ACTIVE.inc()
         self._spawn(self._greet(), "greeting")
         self._stt = await self.engines.stt.open_stream(self.plan.stt)
+        self._feed = RecognitionFeed(self._stt)
         self._spawn(self._consume_recognition(), "recognition")
         self._spawn(self._limit_duration(), "max-duration")
 
@@ -127,6 +130,8 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self.tools.aclose()
         self.stats["duration_s"] = round(time.monotonic() - self._started_at, 3)
+        if self._feed is not None:
+            self.stats["stt_messages"] = self._feed.messages_sent
         self.recorder.ended(reason, self.stats, self.transfer_to)
         metrics.CALLS_ENDED.labels(reason).inc()
         metrics.CALLS_ACTIVE.dec()
@@ -137,9 +142,9 @@ class CallSession:
     async def on_audio(self, frame: bytes) -> None:
         """One inbound 20 ms μ-law frame from the caller."""
         self.stats["frames_in"] += 1
-        if self._stt is not None:
-            await self._stt.send_audio(frame)
         state = self.vad.feed(frame)
+        if self._feed is not None:
+            await self._feed.push(frame, caller_speaking=state.speaking or state.ended)
         if state.started:
             self._interim = ""
         if state.speaking and state.silence_ms == 0:
