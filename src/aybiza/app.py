@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aybiza import collector
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.events import CallEvents
 from aybiza.api import agents as agents_api
@@ -54,12 +55,15 @@ def create_app(
     *,
     provisioner: NumberProvisioner | None = None,
     rng: random.Random | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Build the app; resources open in its lifespan (database, writer, engines, dispatcher).
 
     ``provisioner`` does the carrier side of phone numbers (default: Twilio's REST API for
     ``managed`` numbers and imported ``twilio`` numbers, records only for the rest);
-    ``rng`` drives weighted A/B routing (tests seed it)."""
+    ``rng`` drives weighted A/B routing (tests seed it); ``freeze_heap`` (the server's own
+    processes, see ``create_server_app``) takes what start-up loaded out of the garbage
+    collector's sight (``aybiza.collector``)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -123,6 +127,8 @@ def create_app(
         dispatcher.start()
         await automation.start()
         state.ready = True
+        if freeze_heap:
+            collector.freeze()
         try:
             yield
         finally:
@@ -175,3 +181,9 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def create_server_app() -> FastAPI:
+    """The app as ``aybiza serve`` runs it, in each worker process: settings from the
+    environment, and the start-up heap frozen out of the garbage collector's way."""
+    return create_app(freeze_heap=True)

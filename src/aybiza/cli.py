@@ -96,7 +96,7 @@ def serve(
         )
     )
     uvicorn.run(
-        "aybiza.app:create_app",
+        "aybiza.app:create_server_app",
         factory=True,
         host=host,
         port=port,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.report import call_report, call_summary, iso
 from aybiza.store.models import Call, TranscriptLine
-from aybiza.store.webhooks import enqueue_event
+from aybiza.store.webhooks import enqueue_event, has_subscribers
 
 CALL_STARTED = "call.started"
 CALL_ENDED = "call.ended"
@@ -68,8 +68,9 @@ class CallEvents:
     async def call_ended(self, session: AsyncSession, call_id: str) -> None:
         """The call is over: the full report, as ``GET /v1/calls/{id}`` would return it."""
         call = await session.get(Call, call_id)
-        if call is not None and call.tenant_id is not None:
+        tenant_id = call.tenant_id if call is not None else None
+        if call is not None and tenant_id and await has_subscribers(session, tenant_id, CALL_ENDED):
             report = await call_report(session, call, self.prices)
-            await self._enqueue(session, call.tenant_id, CALL_ENDED, report)
+            await self._enqueue(session, tenant_id, CALL_ENDED, report)
         for hook in self.call_ended_hooks:
             await hook(session, call_id)

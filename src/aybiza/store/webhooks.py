@@ -43,6 +43,12 @@ async def _subscriptions_of(session: AsyncSession, tenant_id: str) -> _Subscript
     return subscriptions
 
 
+async def has_subscribers(session: AsyncSession, tenant_id: str, event: str) -> bool:
+    """Whether any enabled endpoint of the tenant takes ``event`` (so a costly payload, like
+    the full call report, is only built when someone will receive it)."""
+    return any(event in events for _, events in await _subscriptions_of(session, tenant_id))
+
+
 async def enqueue_event(
     session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]
 ) -> int:
