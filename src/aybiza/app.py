@@ -87,6 +87,7 @@ def create_app(
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
         registry = EngineRegistry(settings)
+        registry.preload()
         state = app.state
         state.settings, state.database, state.writer, state.registry = (
             settings,

@@ -168,6 +168,22 @@ class EngineRegistry:
             "llm=flow (no flow and no cloud model configured: the agent apologises and ends)",
         )
 
+    def preload(self) -> list[str]:
+        """Create now the cloud engines whose credentials are configured, rather than on the
+        first call that needs one: loading an SDK takes tens of milliseconds that no caller
+        should wait for, and what loads before the server is ready is frozen out of the garbage
+        collector's way with the rest of start-up (``aybiza.collector``). Returns their names."""
+        loaded: list[str] = []
+        if self.available("deepgram"):
+            self._deepgram_stt()
+            self._deepgram_tts()
+            loaded.append("deepgram")
+        for name in ("bedrock", "anthropic", "openai"):
+            if self.available(name):
+                self._cloud_llm(name)
+                loaded.append(name)
+        return loaded
+
     # ------------------------------------------------------------------ instances
 
     def _pocketsphinx(self) -> SttEngine:

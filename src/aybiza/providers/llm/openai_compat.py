@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import openai
+from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import (
     ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
@@ -75,9 +76,12 @@ class OpenAICompatibleLlm:
             timeout=openai.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
         )
 
+        # The SDK imports its resource modules on first use; do it here, not in a call.
+        self._completions = self._client.chat.completions
+
     def open_session(self, call_id: str) -> OpenAICompatibleSession:
         """A session for one call; it holds no state of its own between answers."""
-        return OpenAICompatibleSession(self._client, call_id)
+        return OpenAICompatibleSession(self._completions, call_id)
 
     async def aclose(self) -> None:
         """Close the client's connections."""
@@ -87,8 +91,8 @@ class OpenAICompatibleLlm:
 class OpenAICompatibleSession:
     """Answers for one call; each ``respond`` is one streamed chat completion."""
 
-    def __init__(self, client: openai.AsyncOpenAI, call_id: str) -> None:
-        self._client = client
+    def __init__(self, completions: AsyncCompletions, call_id: str) -> None:
+        self._completions = completions
         self.call_id = call_id
 
     async def respond(self, request: LlmRequest) -> AsyncGenerator[LlmEvent, None]:
@@ -111,7 +115,7 @@ class OpenAICompatibleSession:
         ]
         started = time.monotonic()
         try:
-            stream = await self._client.chat.completions.create(
+            stream = await self._completions.create(
                 model=request.model,
                 messages=chat_messages(request),
                 temperature=request.temperature,
