@@ -1,27 +1,30 @@
 """Any OpenAI-compatible chat server (Ollama, vLLM, llama.cpp, OpenAI) as an ``LlmEngine``.
 
-Streams ``/v1/chat/completions`` through the ``openai`` SDK, one client per engine. The SDK's
-retries are off: the conversation engine decides about retries and failover. Tool calls are
-assembled from their ``function.arguments`` fragments and emitted when the choice finishes.
+Speaks OpenAI's documented Chat Completions streaming format directly: ``POST
+{base_url}/chat/completions`` with ``stream: true``, answered by server-sent events whose ``data``
+is one ``chat.completion.chunk`` JSON object each, then ``data: [DONE]``. The ``openai`` SDK is
+not used: every turn of every call makes one such request, and the SDK's request transforms,
+per-chunk pydantic models and stream plumbing measured about 2.5 ms of CPU per short streamed
+answer against under 1 ms here (``json`` on plain dicts, ``httpx``), a large share of a call's
+CPU on the event loop.
+
+One ``httpx.AsyncClient`` per engine keeps HTTP/1.1 connections alive between answers. There are
+no retries: the conversation engine decides about retries and failover. Tool calls are assembled
+from their ``function.arguments`` fragments and emitted when the choice finishes.
 ``AnswerEnd.latency_ms`` is measured here, from sending the request to the last chunk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-import openai
-from openai.resources.chat.completions import AsyncCompletions
-from openai.types.chat import (
-    ChatCompletionChunk,
-    ChatCompletionFunctionToolParam,
-    ChatCompletionMessageFunctionToolCallParam,
-    ChatCompletionMessageParam,
-)
+import httpx
 
 from aybiza.providers.base import (
     AnswerEnd,
@@ -42,12 +45,21 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.prompting import system_prompt
+from aybiza.providers.llm.sse import SseDecoder
 from aybiza.providers.llm.tool_input import parse_tool_input
 
 ENGINE = "openai"
 CONNECT_TIMEOUT_S = 3.0
 # Self-hosted models on modest hardware can take long to start answering a long prompt.
 READ_TIMEOUT_S = 60.0
+# After ``[DONE]`` the rest of the body (the chunked-encoding terminator) is read so the
+# connection can serve the next answer; a server that holds the stream open gets this long.
+DRAIN_TIMEOUT_S = 0.1
+# The pool the SDK used: connections are per answer being streamed, kept alive between answers.
+MAX_CONNECTIONS = 1000
+MAX_KEEPALIVE_CONNECTIONS = 100
+# Longest part of a non-JSON error body quoted in an error message.
+MAX_ERROR_TEXT = 500
 # finish_reason -> Bedrock's stop reasons, the names ``AnswerEnd`` uses.
 STOP_REASONS = {
     "stop": "end_turn",
@@ -57,42 +69,62 @@ STOP_REASONS = {
     "content_filter": "content_filtered",
 }
 
+# A chat message, tool or chunk as JSON: plain dicts, encoded and decoded by ``json``.
+ChatMessage = dict[str, Any]
+
 
 class OpenAICompatibleLlm:
     """An ``LlmEngine`` on an OpenAI-compatible server at ``base_url`` (``.../v1``).
 
-    ``api_key`` may be None for servers that need none (Ollama, llama.cpp); the SDK insists on
-    some value, so a placeholder is sent. The agent's ``model`` must name a model the server
-    serves (``llama3.1:8b``).
+    ``api_key`` may be None for servers that need none (Ollama, llama.cpp); a placeholder bearer
+    token is sent then, as some servers insist on the header. The agent's ``model`` must name a
+    model the server serves (``llama3.1:8b``).
     """
 
     name = "openai"
 
     def __init__(self, *, base_url: str, api_key: str | None = None) -> None:
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key or "unused",
-            max_retries=0,
-            timeout=openai.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+        self._client = httpx.AsyncClient(
+            http1=True,
+            http2=False,
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS,
+                max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
+            ),
         )
-
-        # The SDK imports its resource modules on first use; do it here, not in a call.
-        self._completions = self._client.chat.completions
+        self._url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
+        self._headers = {
+            "Authorization": f"Bearer {api_key or 'unused'}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+        }
 
     def open_session(self, call_id: str) -> OpenAICompatibleSession:
         """A session for one call; it holds no state of its own between answers."""
-        return OpenAICompatibleSession(self._completions, call_id)
+        return OpenAICompatibleSession(self, call_id)
 
     async def aclose(self) -> None:
         """Close the client's connections."""
-        await self._client.close()
+        await self._client.aclose()
+
+    async def send(self, body: dict[str, Any]) -> httpx.Response:
+        """Post ``body`` and return the response once its headers arrived; the caller reads
+        the body and must close the response."""
+        if self._client.is_closed:
+            raise EngineUnavailableError(ENGINE, "the engine is closed; create a new one")
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        request = self._client.build_request(
+            "POST", self._url, content=content, headers=self._headers
+        )
+        return await self._client.send(request, stream=True)
 
 
 class OpenAICompatibleSession:
     """Answers for one call; each ``respond`` is one streamed chat completion."""
 
-    def __init__(self, completions: AsyncCompletions, call_id: str) -> None:
-        self._completions = completions
+    def __init__(self, engine: OpenAICompatibleLlm, call_id: str) -> None:
+        self._engine = engine
         self.call_id = call_id
 
     async def respond(self, request: LlmRequest) -> AsyncGenerator[LlmEvent, None]:
@@ -102,47 +134,119 @@ class OpenAICompatibleSession:
                 ENGINE,
                 "the agent's model is empty: name a model the server serves (e.g. llama3.1:8b)",
             )
-        tools: list[ChatCompletionFunctionToolParam] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": tool.name,
-                    "description": tool.description,
-                    "parameters": tool.input_schema,
-                },
-            }
-            for tool in request.tools
-        ]
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": chat_messages(request),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.input_schema,
+                    },
+                }
+                for tool in request.tools
+            ]
         started = time.monotonic()
         try:
-            stream = await self._completions.create(
-                model=request.model,
-                messages=chat_messages(request),
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                tools=tools or openai.omit,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        except openai.OpenAIError as exc:
-            raise openai_error(exc) from exc
-        answer = _Answer()
+            response = await self._engine.send(body)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from exc
+        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
         try:
-            async for chunk in stream:
-                for item in answer.add(chunk):
-                    yield item
-        except openai.OpenAIError as exc:
-            raise openai_error(exc) from exc
+            if not response.is_success:
+                error_body = await response.aread()
+                raise status_error(response.status_code, response.reason_phrase, error_body)
+            answer = _Answer()
+            decoder = SseDecoder()
+            done = False
+            async for data in chunks:
+                for event in decoder.feed(data):
+                    if event.event != "message":
+                        if event.event == "error":
+                            raise ModelStreamError(ENGINE, _stream_error_message(event.data))
+                        continue  # a named event a chat stream does not define (a ping)
+                    if event.data.startswith("[DONE]"):
+                        done = True
+                        break
+                    if event.data:
+                        for item in answer.add(_chunk(event.data)):
+                            yield item
+                if done:
+                    break
+            ending = answer.finish(started)
+            if done:
+                await _drain(chunks)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from exc
         finally:
-            # Drops the connection at once: a barge-in must not leave the model talking.
-            await stream.close()
-        for item in answer.finish(started):
+            # Drops the connection at once unless the body was read to its end: a barge-in
+            # must not leave the model talking.
+            await chunks.aclose()
+            await response.aclose()
+        for item in ending:
             yield item
 
 
-def chat_messages(request: LlmRequest) -> list[ChatCompletionMessageParam]:
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows ``[DONE]`` (normally only the end of the body) for a while, so the
+    connection returns to the pool instead of being closed."""
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass  # the answer is complete; closing the response drops the connection instead
+
+
+def _chunk(data: str) -> dict[str, Any]:
+    """One ``chat.completion.chunk``; an ``error`` object in it is the model failing midway."""
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise EngineUnavailableError(
+            ENGINE, f"the server sent a chunk that is not JSON: {data[:200]!r}"
+        ) from exc
+    if not isinstance(chunk, dict):
+        raise EngineUnavailableError(
+            ENGINE, f"the server sent a chunk that is not an object: {data[:200]!r}"
+        )
+    if chunk.get("error"):
+        # An error object inside a 200 stream (vLLM does this): the answer broke midway.
+        raise ModelStreamError(ENGINE, _error_text(chunk["error"]) or "the model failed midway")
+    return chunk
+
+
+def _stream_error_message(data: str) -> str:
+    """The message of an ``event: error`` event, whose data may be JSON or plain text."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        return data.strip()[:MAX_ERROR_TEXT] or "the model failed midway"
+    if isinstance(payload, dict):
+        return _error_text(payload.get("error", payload)) or "the model failed midway"
+    return data.strip()[:MAX_ERROR_TEXT] or "the model failed midway"
+
+
+def _error_text(error: Any) -> str:
+    """The message of an error object (``{"message": ...}``) or an error given as a string."""
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return ""
+
+
+def chat_messages(request: LlmRequest) -> list[ChatMessage]:
     """The system prompt and the conversation as chat messages."""
-    messages: list[ChatCompletionMessageParam] = []
+    messages: list[ChatMessage] = []
     system = system_prompt(request.system, request.language)
     if system.strip():
         messages.append({"role": "system", "content": system})
@@ -151,9 +255,9 @@ def chat_messages(request: LlmRequest) -> list[ChatCompletionMessageParam]:
     return messages
 
 
-def _chat_message(message: Message) -> list[ChatCompletionMessageParam]:
+def _chat_message(message: Message) -> list[ChatMessage]:
     if message.role == "assistant":
-        calls: list[ChatCompletionMessageFunctionToolCallParam] = [
+        calls: list[ChatMessage] = [
             {
                 "id": call.id,
                 "type": "function",
@@ -165,7 +269,7 @@ def _chat_message(message: Message) -> list[ChatCompletionMessageParam]:
             return [{"role": "assistant", "content": message.text or None, "tool_calls": calls}]
         return [{"role": "assistant", "content": message.text}] if message.text.strip() else []
     # Tool results answer the previous assistant turn, so they come before the caller's words.
-    out: list[ChatCompletionMessageParam] = [
+    out: list[ChatMessage] = [
         {"role": "tool", "tool_call_id": result.tool_call_id, "content": json.dumps(result.content)}
         for result in message.tool_results
     ]
@@ -174,28 +278,41 @@ def _chat_message(message: Message) -> list[ChatCompletionMessageParam]:
     return out
 
 
-def openai_error(exc: openai.OpenAIError) -> EngineError:
-    """The typed error for an SDK failure, before the stream or inside it."""
-    if isinstance(exc, openai.APITimeoutError):
+def transport_error(exc: httpx.HTTPError) -> EngineError:
+    """The typed error for a request that got no (complete) HTTP answer."""
+    if isinstance(exc, httpx.TimeoutException):
         return EngineTimeoutError(ENGINE, "no answer from the server in time")
-    if isinstance(exc, openai.APIConnectionError):
-        return EngineUnavailableError(ENGINE, f"could not reach the server: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        message = f"{status}: {exc.message}"
-        if status == 429:
-            return ThrottledError(ENGINE, message, status=status)
-        if status == 401:
-            return AuthenticationError(ENGINE, message, status=status)
-        if status in (408, 504):
-            return EngineTimeoutError(ENGINE, message, status=status)
-        if 400 <= status < 500:
-            return InvalidRequestError(ENGINE, message, status=status)
-        return EngineUnavailableError(ENGINE, message, status=status)
-    if isinstance(exc, openai.APIError):
-        # An error object inside a 200 stream (vLLM does this): the answer broke midway.
-        return ModelStreamError(ENGINE, exc.message)
-    return EngineUnavailableError(ENGINE, f"{type(exc).__name__}: {exc}")
+    return EngineUnavailableError(
+        ENGINE, f"could not reach the server: {str(exc) or type(exc).__name__}"
+    )
+
+
+def status_error(status: int, reason: str, body: bytes) -> EngineError:
+    """The typed error for an HTTP status other than 2xx, with the server's message."""
+    message = f"{status}: {error_body_message(body) or reason or 'no reason given'}"
+    if status == 429:
+        return ThrottledError(ENGINE, message, status=status)
+    if status == 401:
+        return AuthenticationError(ENGINE, message, status=status)
+    if status in (408, 504):
+        return EngineTimeoutError(ENGINE, message, status=status)
+    if 400 <= status < 500:
+        return InvalidRequestError(ENGINE, message, status=status)
+    return EngineUnavailableError(ENGINE, message, status=status)
+
+
+def error_body_message(body: bytes) -> str:
+    """What an error body says: OpenAI's ``{"error": {"message"}}``, Ollama's ``{"error": "..."}``,
+    older vLLM's ``{"message"}``; else the start of the body as text."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        text = _error_text(payload.get("error")) or _error_text(payload)
+        if text:
+            return text
+    return body.decode("utf-8", "replace").strip()[:MAX_ERROR_TEXT]
 
 
 @dataclass
@@ -207,30 +324,53 @@ class _ToolCallParts:
 
 @dataclass
 class _Answer:
-    """Assembles chat-completion chunks into ``LlmEvent``s."""
+    """Assembles chat-completion chunks (decoded JSON) into ``LlmEvent``s."""
 
     tool_calls: dict[int, _ToolCallParts] = field(default_factory=dict)
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
 
-    def add(self, chunk: ChatCompletionChunk) -> list[LlmEvent]:
-        if chunk.usage is not None:
-            self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+    def add(self, chunk: dict[str, Any]) -> list[LlmEvent]:
+        try:
+            return self._add(chunk)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise EngineUnavailableError(
+                ENGINE, f"the server sent a malformed chunk ({exc}): {json.dumps(chunk)[:200]}"
+            ) from exc
+
+    def _add(self, chunk: dict[str, Any]) -> list[LlmEvent]:
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
         events: list[LlmEvent] = []
-        for choice in chunk.choices:
-            if choice.index != 0:
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
                 continue
-            if choice.delta.content:
-                events.append(TextDelta(choice.delta.content))
-            for delta in choice.delta.tool_calls or []:
-                parts = self.tool_calls.setdefault(delta.index, _ToolCallParts())
-                parts.call_id = parts.call_id or delta.id or ""
-                if delta.function is not None:
-                    parts.name = parts.name or delta.function.name or ""
-                    parts.fragments.append(delta.function.arguments or "")
-            if choice.finish_reason is not None:
-                self.finish_reason = choice.finish_reason
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content:
+                    events.append(TextDelta(content))
+                for call in delta.get("tool_calls") or ():
+                    self._add_tool_call(call)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason is not None:
+                self.finish_reason = finish_reason
         return events
+
+    def _add_tool_call(self, call: dict[str, Any]) -> None:
+        index = call.get("index")
+        if index is None:
+            # Servers that omit the index send each call whole: a new id is a new call.
+            index = len(self.tool_calls) if call.get("id") else max(self.tool_calls, default=0)
+        parts = self.tool_calls.setdefault(index, _ToolCallParts())
+        parts.call_id = parts.call_id or call.get("id") or ""
+        function = call.get("function")
+        if function is not None:
+            parts.name = parts.name or function.get("name") or ""
+            parts.fragments.append(function.get("arguments") or "")
 
     def finish(self, started: float) -> list[LlmEvent]:
         """The tool calls in index order, then the end of the answer."""
