@@ -54,3 +54,9 @@ LLM_FIRST_TOKEN = Histogram(
 TTS_FIRST_AUDIO = Histogram(
     "aybiza_tts_first_audio_seconds", "Synthesis request to first audio.", buckets=_LATENCY_BUCKETS
 )
+GC_PAUSES = Histogram(
+    "aybiza_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector (every call in the process waits), by generation.",
+    ["generation"],
+    buckets=_SMALL_BUCKETS,
+)
