@@ -5,8 +5,10 @@ jitter-free clock, marks echoed when their audio would have played), barging in 
 and records greeting latency, voice-to-voice latency per turn, audible gaps in the agent's audio,
 ``clear`` latency after a barge-in, and whether the call dropped.
 
-Callers are spread over worker processes (``--processes``) so the generator itself is not the
-bottleneck; each worker prints one JSON line per call; the parent aggregates.
+The callers of a worker process share one ``bench.crowd.Crowd``: one ticker sends every caller's
+frames, preformatted, so one process keeps hundreds of calls at real-time pace on a fraction of a
+core. Callers can still be spread over worker processes (``--processes``); each worker sends one
+dict per call back to the parent, which aggregates.
 
     python -m bench.loadgen --url http://127.0.0.1:8080 --calls 50 --processes 1
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import statistics
@@ -23,11 +26,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import uvloop
+
 from aybiza.audio.codec import silence
 from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.earpiece import ReceivedEvent
-from aybiza.simulator.twilio_client import SimulatedCall
+from bench.crowd import Crowd, Line, prepare_line
 
 DEFAULT_LINES = (
     "I would like to book an appointment",
@@ -81,17 +86,20 @@ def audible_gaps(events: list[ReceivedEvent], answer_starts: list[float]) -> lis
 
 
 async def run_call(
+    crowd: Crowd,
     index: int,
     url: str,
     to: str,
     auth_token: str | None,
-    lines: list[bytes],
+    lines: list[Line],
     barge_every: int,
     timeout_s: float,
 ) -> CallResult:
+    """One caller's script: the greeting, then each line, barging in on every
+    ``barge_every``-th answer; always hangs up."""
     result = CallResult(index)
     try:
-        call = await SimulatedCall.dial(url, to=to, auth_token=auth_token)
+        call = await crowd.dial(url, to=to, auth_token=auth_token)
     except Exception as exc:
         result.error = f"dial: {type(exc).__name__}: {exc}"
         return result
@@ -101,9 +109,9 @@ async def run_call(
         await call.wait_for_agent_audio(timeout=timeout_s)
         result.greeting_latency_s = call.greeting_latency
         await call.wait_until_agent_done(quiet_ms=800, timeout=timeout_s)
-        for turn, audio in enumerate(lines, start=1):
+        for turn, line in enumerate(lines, start=1):
             barge = barge_every > 0 and turn % barge_every == 0
-            await call.say(audio)
+            await call.say(line)
             answer_starts.append(time.monotonic())
             await call.wait_for_agent_audio(timeout=timeout_s)
             if barge:
@@ -111,15 +119,15 @@ async def run_call(
                 await asyncio.sleep(0.3)
                 clears_before = len(call.clears)
                 spoke_at = time.monotonic()
-                await call.say(audio)
+                await call.say(line)
                 answer_starts.append(time.monotonic())
                 if len(call.clears) > clears_before:
                     result.clear_latencies_s.append(call.clears[clears_before] - spoke_at)
                 await call.wait_for_agent_audio(timeout=timeout_s)
             await call.wait_until_agent_done(quiet_ms=800, timeout=timeout_s)
-        result.turn_latencies_s = list(call.turn_latencies)
+        result.turn_latencies_s = call.turn_latencies
         result.unanswered_turns = sum(1 for t in call.caller_turns if t.latency_s is None)
-        result.gaps_s = audible_gaps(list(call.received_events), answer_starts)
+        result.gaps_s = audible_gaps(call.received_events, answer_starts)
         result.ok = not call.ended
         if call.ended:
             result.error = f"dropped: closed by server ({call.close_code} {call.close_reason})"
@@ -142,18 +150,23 @@ async def _synthesize(texts: list[str]) -> list[bytes]:
 
 def _worker(options: dict[str, Any], indices: list[int], out: Any) -> None:
     async def main() -> None:
-        lines = await _synthesize(options["lines"])
+        lines = [prepare_line(audio) for audio in await _synthesize(options["lines"])]
+        # Everything built so far lives as long as the process: keep it out of the collector.
+        gc.collect()
+        gc.freeze()
         ramp_s = options["ramp_s"]
-        tasks = []
-        for position, index in enumerate(indices):
-            delay = ramp_s * position / max(len(indices), 1)
-            tasks.append(asyncio.create_task(_delayed(delay, index, lines)))
-        for task in asyncio.as_completed(tasks):
-            out.put(asdict(await task))
+        async with Crowd() as crowd:
+            tasks = []
+            for position, index in enumerate(indices):
+                delay = ramp_s * position / max(len(indices), 1)
+                tasks.append(asyncio.create_task(_delayed(crowd, delay, index, lines)))
+            for task in asyncio.as_completed(tasks):
+                out.put(asdict(await task))
 
-    async def _delayed(delay: float, index: int, lines: list[bytes]) -> CallResult:
+    async def _delayed(crowd: Crowd, delay: float, index: int, lines: list[Line]) -> CallResult:
         await asyncio.sleep(delay)
         return await run_call(
+            crowd,
             index,
             options["url"],
             options["to"],
@@ -163,7 +176,7 @@ def _worker(options: dict[str, Any], indices: list[int], out: Any) -> None:
             options["timeout_s"],
         )
 
-    asyncio.run(main())
+    uvloop.run(main())
 
 
 def run_load(

@@ -119,7 +119,7 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
             results = run_load(
                 url=stack.url,
                 calls=calls,
-                processes=2 if calls > 50 else 1,
+                processes=1 if calls <= 300 else 2,
                 to=BENCH_NUMBER,
                 ramp_s=min(10.0, 0.05 * calls + 1),
             )
