@@ -32,12 +32,12 @@ from bench.stack import BENCH_NUMBER, Stack
 REPO = Path(__file__).resolve().parents[1]
 INJECTED = {"stt_latency_ms": 150, "llm_latency_ms": 300, "tts_latency_ms": 100}
 ADDED_P99_LIMIT_S = 0.020
-FULL_STEPS = {
-    "aybiza": (1, 10, 20, 30, 50, 75, 100, 150, 200),
+FULL_STEPS: dict[str, tuple[int, ...]] = {
+    "aybiza": (1, 10, 50, 100, 150, 200, 250, 300, 400, 500),
     "pipecat": (1, 2, 3, 5, 10),
     "pipecat-noturn": (1, 2, 3, 5, 10),
 }
-SHORT_STEPS = {"aybiza": (1, 20), "pipecat": (1, 3)}
+SHORT_STEPS: dict[str, tuple[int, ...]] = {"aybiza": (1, 20), "pipecat": (1, 3)}
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Run:
     calls_with_gaps: int
     dropped: int
     generator_core_pct: float = 0.0
+    server_core_busiest_pct: float = 0.0
     passed: bool = False
 
 
@@ -66,20 +67,34 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-class _PeakRss:
-    """Samples the server's RSS while the load runs (memory is not returned after calls)."""
+class _Sampler:
+    """Samples the server while the load runs: its peak RSS (memory is not returned after
+    calls) and its busiest ``WINDOW_S`` of CPU (the average over the run includes the ramp-up
+    and the calls ending)."""
+
+    INTERVAL_S = 0.5
+    WINDOW_S = 5.0
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
         self.peak = 0
+        self.busiest_core_pct = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.5):
-            self.peak = max(self.peak, self._stack.server_usage().rss_bytes)
+        history: list[tuple[float, float]] = []
+        window = round(self.WINDOW_S / self.INTERVAL_S)
+        while not self._stop.wait(self.INTERVAL_S):
+            usage = self._stack.server_usage()
+            self.peak = max(self.peak, usage.rss_bytes)
+            history.append((time.monotonic(), usage.cpu_s))
+            if len(history) > window:
+                (then, cpu_then), (now, cpu_now) = history[-window - 1], history[-1]
+                pct = 100 * (cpu_now - cpu_then) / (now - then)
+                self.busiest_core_pct = max(self.busiest_core_pct, pct)
 
-    def __enter__(self) -> _PeakRss:
+    def __enter__(self) -> _Sampler:
         self._thread.start()
         return self
 
@@ -115,7 +130,7 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
         fakes_before = stack.fakes_cpu_s()
         children_before = os.times()
         started = time.monotonic()
-        with _PeakRss(stack) as peak:
+        with _Sampler(stack) as peak:
             results = run_load(
                 url=stack.url,
                 calls=calls,
@@ -157,6 +172,7 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
         calls_with_gaps=summary["calls_with_gaps"],
         dropped=summary["dropped"],
         generator_core_pct=round(100 * generator_s / seconds, 1),
+        server_core_busiest_pct=round(peak.busiest_core_pct, 1),
     )
     run.passed = (
         run.dropped == 0
