@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,13 +98,19 @@ def test_an_event_without_its_blank_line_is_not_dispatched() -> None:
 class Scripted:
     """What the next request gets: a status, headers and body parts (each written on its own).
 
-    ``hold_open`` keeps the response open after the parts, as a misbehaving server might.
+    ``hold_open`` keeps the response open after the parts, as a misbehaving server might;
+    ``end_delay_s`` delays the end of the body (the chunked terminator) after them;
+    ``headers_delay_s`` delays the response headers; ``drop`` closes the connection after the
+    parts instead of ending the body.
     """
 
     parts: list[bytes]
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/event-stream"})
     hold_open: bool = False
+    end_delay_s: float = 0.0
+    headers_delay_s: float = 0.0
+    drop: bool = False
 
 
 class RawServer:
@@ -117,12 +124,16 @@ class RawServer:
         self._release = asyncio.Event()
         self.url = ""
 
-    async def start(self) -> None:
+    async def start(self, listening: socket.socket | None = None) -> None:
         app = web.Application()
         app.add_routes([web.post("/v1/chat/completions", self._handle)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site: web.BaseSite
+        if listening is None:
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        else:
+            site = web.SockSite(self._runner, listening)
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}/v1"
@@ -137,13 +148,20 @@ class RawServer:
         transport = request.transport
         self.peers.append(None if transport is None else transport.get_extra_info("peername"))
         script = self.scripts.pop(0)
+        if script.headers_delay_s:
+            await asyncio.sleep(script.headers_delay_s)
         response = web.StreamResponse(status=script.status, headers=script.headers)
         response.enable_chunked_encoding()
         await response.prepare(request)
         for part in script.parts:
             await response.write(part)
+        if script.drop and transport is not None:
+            transport.close()
+            return response
         if script.hold_open:
             await self._release.wait()
+        if script.end_delay_s:
+            await asyncio.sleep(script.end_delay_s)
         await response.write_eof()
         return response
 
@@ -312,6 +330,15 @@ async def test_answers_reuse_one_connection(server: RawServer, engine: OpenAICom
     assert len(server.peers) == 3 and len(set(server.peers)) == 1
 
 
+async def test_answers_reuse_the_connection_when_the_end_of_the_body_comes_after_done(
+    server: RawServer, engine: OpenAICompatibleLlm
+) -> None:
+    server.scripts += [Scripted([sse(*HELLO_CHUNKS)], end_delay_s=0.02) for _ in range(3)]
+    for _ in range(3):
+        await collect(engine)
+    assert len(server.peers) == 3 and len(set(server.peers)) == 1
+
+
 async def test_a_server_holding_the_stream_open_after_done_still_ends_the_answer(
     server: RawServer, engine: OpenAICompatibleLlm
 ) -> None:
@@ -341,6 +368,61 @@ async def test_a_server_silent_past_the_read_timeout_is_a_timeout(
             received.append(event)
     await engine.aclose()
     assert received == [TextDelta("Hi")]
+
+
+async def test_a_server_silent_past_the_read_timeout_before_its_headers_is_a_timeout(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openai_compat, "READ_TIMEOUT_S", 0.2)
+    engine = OpenAICompatibleLlm(base_url=server.url)
+    server.scripts.append(Scripted([sse(*HELLO_CHUNKS)], headers_delay_s=2))
+    with pytest.raises(EngineTimeoutError):
+        await collect(engine)
+    await engine.aclose()
+
+
+async def test_a_connection_dropped_mid_stream_is_unavailable(
+    server: RawServer, engine: OpenAICompatibleLlm
+) -> None:
+    server.scripts.append(Scripted([sse(chunk({"content": "Hi"}), done=False)], drop=True))
+    received: list[LlmEvent] = []
+    with pytest.raises(EngineUnavailableError, match="could not reach the server"):
+        async for event in engine.open_session("call-1").respond(HELLO):
+            received.append(event)
+    assert received == [TextDelta("Hi")]
+
+
+def test_an_engine_built_outside_an_event_loop_answers_inside_one() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        engine = OpenAICompatibleLlm(base_url=f"http://127.0.0.1:{listening.getsockname()[1]}/v1")
+
+        async def answer() -> list[LlmEvent]:
+            raw = RawServer()
+            await raw.start(listening)
+            raw.scripts.append(Scripted([sse(*HELLO_CHUNKS)]))
+            try:
+                return await collect(engine)
+            finally:
+                await engine.aclose()
+                await raw.stop()
+
+        assert texts(asyncio.run(answer())) == ["Hi", " there."]
+
+
+async def test_http_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/v1"))
+    proxied = OpenAICompatibleLlm(base_url="http://llm.invalid/v1")
+    server.scripts.append(Scripted([sse(*HELLO_CHUNKS)]))
+    assert texts(await collect(proxied)) == ["Hi", " there."]
+    await proxied.aclose()
+    monkeypatch.setenv("NO_PROXY", "localhost,.invalid")
+    direct = OpenAICompatibleLlm(base_url="http://llm.invalid/v1")
+    with pytest.raises(EngineUnavailableError, match="could not reach the server"):
+        await collect(direct)
+    await direct.aclose()
+    assert len(server.bodies) == 1
 
 
 # ---------------------------------------------------------------- error bodies

@@ -5,13 +5,25 @@ Speaks OpenAI's documented Chat Completions streaming format directly: ``POST
 is one ``chat.completion.chunk`` JSON object each, then ``data: [DONE]``. The ``openai`` SDK is
 not used: every turn of every call makes one such request, and the SDK's request transforms,
 per-chunk pydantic models and stream plumbing measured about 2.5 ms of CPU per short streamed
-answer against under 1 ms here (``json`` on plain dicts, ``httpx``), a large share of a call's
-CPU on the event loop.
+answer against about 0.25 ms here (``json`` on plain dicts), a large share of a call's CPU on the
+event loop.
 
-One ``httpx.AsyncClient`` per engine keeps HTTP/1.1 connections alive between answers. There are
-no retries: the conversation engine decides about retries and failover. Tool calls are assembled
-from their ``function.arguments`` fragments and emitted when the choice finishes.
-``AnswerEnd.latency_ms`` is measured here, from sending the request to the last chunk.
+The transport is ``aiohttp``, not ``httpx``: on every request and every release, httpcore's pool
+walks all its connections, with a ``poll`` system call per idle one to see whether it expired and,
+for each idle one, another pass over the whole pool (httpcore 1.0's surplus-idle check), so its
+cost grows with the square of the pool. With a hundred idle keep-alive connections (what a
+burst of concurrent answers leaves) that measured about 8 ms of CPU per streamed answer, and 21 %
+of the event loop's busy time at 200 concurrent calls; aiohttp hands out an idle connection per
+host from a deque, about 0.2 ms per answer there (0.8 ms on httpx with a one-connection pool).
+
+One ``aiohttp.ClientSession`` per engine, created on first use inside the running event loop
+(the engine is built at start-up, possibly before it), keeps HTTP/1.1 connections alive between
+answers. Redirects are not followed and there are no retries: the conversation engine decides
+about retries and failover. As under httpx, servers are trusted by certifi's CA bundle (or
+``SSL_CERT_FILE``/``SSL_CERT_DIR``) and ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY``
+are honoured. Tool calls are assembled from their ``function.arguments`` fragments and emitted
+when the choice finishes. ``AnswerEnd.latency_ms`` is measured here, from sending the request to
+the last chunk.
 """
 
 from __future__ import annotations
@@ -19,11 +31,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 
 from aybiza.providers.base import (
@@ -49,15 +64,20 @@ from aybiza.providers.llm.sse import SseDecoder
 from aybiza.providers.llm.tool_input import parse_tool_input
 
 ENGINE = "openai"
+# Name resolution, TCP connect and TLS handshake of a new connection.
 CONNECT_TIMEOUT_S = 3.0
-# Self-hosted models on modest hardware can take long to start answering a long prompt.
+# Longest wait for the response headers, then between two reads of the body. Self-hosted models
+# on modest hardware can take long to start answering a long prompt.
 READ_TIMEOUT_S = 60.0
 # After ``[DONE]`` the rest of the body (the chunked-encoding terminator) is read so the
 # connection can serve the next answer; a server that holds the stream open gets this long.
 DRAIN_TIMEOUT_S = 0.1
-# The pool the SDK used: connections are per answer being streamed, kept alive between answers.
+# Connections are per answer being streamed, kept alive between answers.
 MAX_CONNECTIONS = 1000
-MAX_KEEPALIVE_CONNECTIONS = 100
+# An idle connection older than this is closed rather than reused (httpx's keep-alive expiry):
+# servers close idle ones too (uvicorn, so vLLM, after 5 s), and reusing one they are closing
+# fails the answer.
+KEEPALIVE_S = 5.0
 # Longest part of a non-JSON error body quoted in an error message.
 MAX_ERROR_TEXT = 500
 # finish_reason -> Bedrock's stop reasons, the names ``AnswerEnd`` uses.
@@ -68,6 +88,10 @@ STOP_REASONS = {
     "length": "max_tokens",
     "content_filter": "content_filtered",
 }
+
+# What a request that gets no (complete) HTTP answer raises: aiohttp's connection, protocol and
+# payload errors, and its timeouts, which are ``TimeoutError``s (not all of them ClientErrors).
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 # A chat message, tool or chunk as JSON: plain dicts, encoded and decoded by ``json``.
 ChatMessage = dict[str, Any]
@@ -84,21 +108,21 @@ class OpenAICompatibleLlm:
     name = "openai"
 
     def __init__(self, *, base_url: str, api_key: str | None = None) -> None:
-        self._client = httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS,
-                max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            ),
-        )
-        self._url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
+        self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {
             "Authorization": f"Bearer {api_key or 'unused'}",
             "Content-Type": "application/json",
             "Accept": "text/event-stream",
         }
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S
+        )
+        # Built here, at start-up: loading the CA bundle is blocking file I/O.
+        self._ssl = httpx.create_ssl_context()
+        self._ssl.set_alpn_protocols(["http/1.1"])
+        self._proxy = environment_proxy(self._url)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def open_session(self, call_id: str) -> OpenAICompatibleSession:
         """A session for one call; it holds no state of its own between answers."""
@@ -106,18 +130,33 @@ class OpenAICompatibleLlm:
 
     async def aclose(self) -> None:
         """Close the client's connections."""
-        await self._client.aclose()
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
-    async def send(self, body: dict[str, Any]) -> httpx.Response:
+    async def send(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
         """Post ``body`` and return the response once its headers arrived; the caller reads
-        the body and must close the response."""
-        if self._client.is_closed:
+        the body and must close (or release) the response."""
+        if self._closed:
             raise EngineUnavailableError(ENGINE, "the engine is closed; create a new one")
+        session = self._session
+        if session is None:
+            session = self._session = self._new_session()
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        request = self._client.build_request(
-            "POST", self._url, content=content, headers=self._headers
+        return await session.post(
+            self._url, data=content, headers=self._headers, allow_redirects=False
         )
-        return await self._client.send(request, stream=True)
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        """The session and its pool; aiohttp binds them to the running event loop."""
+        connector = aiohttp.TCPConnector(
+            limit=MAX_CONNECTIONS,
+            limit_per_host=0,
+            keepalive_timeout=KEEPALIVE_S,
+            ssl=self._ssl,
+        )
+        return aiohttp.ClientSession(connector=connector, timeout=self._timeout, proxy=self._proxy)
 
 
 class OpenAICompatibleSession:
@@ -157,17 +196,16 @@ class OpenAICompatibleSession:
         started = time.monotonic()
         try:
             response = await self._engine.send(body)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
-        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
         try:
-            if not response.is_success:
-                error_body = await response.aread()
-                raise status_error(response.status_code, response.reason_phrase, error_body)
+            if not 200 <= response.status < 300:
+                error_body = await response.read()
+                raise status_error(response.status, response.reason or "", error_body)
             answer = _Answer()
             decoder = SseDecoder()
             done = False
-            async for data in chunks:
+            async for data in response.content.iter_any():
                 for event in decoder.feed(data):
                     if event.event != "message":
                         if event.event == "error":
@@ -183,26 +221,27 @@ class OpenAICompatibleSession:
                     break
             ending = answer.finish(started)
             if done:
-                await _drain(chunks)
-        except httpx.HTTPError as exc:
+                await _drain(response)
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
         finally:
-            # Drops the connection at once unless the body was read to its end: a barge-in
-            # must not leave the model talking.
-            await chunks.aclose()
-            await response.aclose()
+            # A body read to its end has already returned the connection to the pool; else
+            # this drops it at once: a barge-in must not leave the model talking.
+            response.close()
         for item in ending:
             yield item
 
 
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
+async def _drain(response: aiohttp.ClientResponse) -> None:
     """Read what follows ``[DONE]`` (normally only the end of the body) for a while, so the
     connection returns to the pool instead of being closed."""
+    if response.content.at_eof():
+        return  # the end came with ``[DONE]``: the connection is back in the pool already
     try:
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
-            async for _ in chunks:
+            async for _ in response.content.iter_any():
                 pass
-    except (TimeoutError, httpx.HTTPError):
+    except TRANSPORT_ERRORS:
         pass  # the answer is complete; closing the response drops the connection instead
 
 
@@ -278,9 +317,34 @@ def _chat_message(message: Message) -> list[ChatMessage]:
     return out
 
 
-def transport_error(exc: httpx.HTTPError) -> EngineError:
+def environment_proxy(url: str) -> str | None:
+    """The proxy httpx took from the environment for ``url``: ``HTTPS_PROXY`` or ``HTTP_PROXY``
+    by its scheme, else ``ALL_PROXY``; none when ``NO_PROXY`` is ``*`` or names its host
+    (``example.com`` also covers its subdomains, ``.example.com`` only them)."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    host = (parts.hostname or "").lower()
+    if any(_bypasses(entry.strip().lower(), host) for entry in proxies.get("no", "").split(",")):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _bypasses(no_proxy: str, host: str) -> bool:
+    """Whether one ``NO_PROXY`` entry covers ``host``."""
+    if no_proxy == "*":
+        return True
+    if no_proxy.startswith("."):
+        return host.endswith(no_proxy)
+    return bool(no_proxy) and (host == no_proxy or host.endswith("." + no_proxy))
+
+
+def transport_error(exc: aiohttp.ClientError | TimeoutError) -> EngineError:
     """The typed error for a request that got no (complete) HTTP answer."""
-    if isinstance(exc, httpx.TimeoutException):
+    # aiohttp's timeouts (``ConnectionTimeoutError``, ``SocketTimeoutError``) are TimeoutErrors.
+    if isinstance(exc, TimeoutError):
         return EngineTimeoutError(ENGINE, "no answer from the server in time")
     return EngineUnavailableError(
         ENGINE, f"could not reach the server: {str(exc) or type(exc).__name__}"
