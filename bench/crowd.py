@@ -292,7 +292,9 @@ class Caller:
         self.opened_at = time.monotonic()
         self.sequence_number = 0  # of the last numbered message sent
         self.chunk = 0  # of the last media frame sent
-        self.next_tick = 0  # the crowd's tick the next frame belongs to
+        self.next_tick = 0  # the tick (on this caller's own grid) the next frame belongs to
+        self.phase_s = 0.0  # this caller's grid: the crowd's, shifted by this much
+        self.slot = 0  # which of the crowd's phases
         self._template = media_template(stream_sid)
         self._mark_template = mark_template(stream_sid)
         self._media_prefix = f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"'
@@ -532,7 +534,13 @@ class Crowd:
 
     ``async with Crowd() as crowd: caller = await crowd.dial(...)``."""
 
-    def __init__(self, *, http: httpx.AsyncClient | None = None, open_timeout_s: float = 10.0):
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient | None = None,
+        open_timeout_s: float = 10.0,
+        phases: int = 1,
+    ):
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=15.0,
@@ -541,8 +549,17 @@ class Crowd:
             limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=2.0),
         )
         self._open_timeout_s = open_timeout_s
-        self._callers: dict[Caller, None] = {}  # insertion-ordered set
-        self._snapshot: tuple[Caller, ...] = ()
+        if not 1 <= phases <= 20:
+            raise ValueError(f"phases must be 1 to 20, got {phases}")
+        # Callers are spread over ``phases`` evenly spaced offsets within the 20 ms frame, as
+        # independent calls are: with one phase every caller's frame leaves in the same
+        # instant, and the server under test gets all of them in one burst every 20 ms.
+        self._phases = phases
+        self._sub_s = FRAME_S / phases
+        self._slots: list[dict[Caller, None]] = [{} for _ in range(phases)]  # ordered sets
+        self._snapshots: list[tuple[Caller, ...]] = [() for _ in range(phases)]
+        self._next_slot = 0
+        self._handled = -1  # the last sub-tick handled
         self.t0 = time.monotonic()
         self.ticks = 0  # ticks handled (a late wake-up handles the ticks it skipped at once)
         self.late_frames = 0  # frames sent to catch up after a late wake-up
@@ -557,7 +574,7 @@ class Crowd:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for caller in list(self._callers):
+        for caller in [caller for slot in self._slots for caller in slot]:
             await caller.hangup()
         if self._ticker is not None:
             self._ticker.cancel()
@@ -567,7 +584,7 @@ class Crowd:
 
     @property
     def live(self) -> int:
-        return len(self._callers)
+        return sum(len(slot) for slot in self._slots)
 
     async def dial(
         self,
@@ -605,31 +622,40 @@ class Crowd:
         return caller
 
     def _join(self, caller: Caller, started_at: float) -> None:
-        caller.next_tick = tick_index(started_at, self.t0) + 1
-        self._callers[caller] = None
-        self._snapshot = tuple(self._callers)
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % self._phases
+        caller.slot = slot
+        caller.phase_s = slot * self._sub_s
+        caller.next_tick = tick_index(started_at - caller.phase_s, self.t0) + 1
+        self._slots[slot][caller] = None
+        self._snapshots[slot] = tuple(self._slots[slot])
 
     def _leave(self, caller: Caller) -> None:
-        if caller in self._callers:
-            del self._callers[caller]
-            self._snapshot = tuple(self._callers)
+        slot = self._slots[caller.slot]
+        if caller in slot:
+            del slot[caller]
+            self._snapshots[caller.slot] = tuple(slot)
 
     def run_tick(self, now: float) -> int:
-        """Everything due at ``now``: each caller's owed frames, then its due marks. Returns the
-        tick index handled."""
-        due = tick_index(now, self.t0)
-        for caller in self._snapshot:
-            try:
-                owed = due - caller.next_tick + 1
-                if owed > 0:
-                    if owed > 1:
-                        self.late_frames += owed - 1
-                    caller.send_frames(owed)
-                if caller.speaker.next_due <= now:
-                    caller.echo_marks(now)
-            except Exception as exc:
-                caller._abort(exc)
-        return due
+        """Everything due at ``now`` for the phases whose sub-tick came since the last call:
+        each of their callers' owed frames, then its due marks. Returns the sub-tick handled
+        (with one phase, the tick)."""
+        due_sub = tick_index(now, self.t0, self._sub_s)
+        first = max(self._handled + 1, due_sub - self._phases + 1)
+        for sub in range(first, due_sub + 1):
+            for caller in self._snapshots[sub % self._phases]:
+                try:
+                    owed = tick_index(now - caller.phase_s, self.t0) - caller.next_tick + 1
+                    if owed > 0:
+                        if owed > 1:
+                            self.late_frames += owed - 1
+                        caller.send_frames(owed)
+                    if caller.speaker.next_due <= now:
+                        caller.echo_marks(now)
+                except Exception as exc:
+                    caller._abort(exc)
+        self._handled = max(self._handled, due_sub)
+        return due_sub
 
     async def run_ticker(
         self,
@@ -643,14 +669,14 @@ class Crowd:
         A wake-up before the next tick is due (uvloop's timers count whole milliseconds from the
         loop's cached clock, so they may fire a little early) does nothing and sleeps again, at
         least ``MIN_SLEEP_S`` so that it does not spin."""
-        t0 = self.t0
+        t0, period = self.t0, self._sub_s
         handled = -1
         while True:
             now = clock()
-            if tick_index(now, t0) != handled:
+            if tick_index(now, t0, period) != handled:
                 handled = self.run_tick(now)
                 self.ticks += 1
-            delay = tick_at(handled + 1, t0) - clock()
+            delay = tick_at(handled + 1, t0, period) - clock()
             await sleep(delay if delay > MIN_SLEEP_S else MIN_SLEEP_S)
 
 

@@ -575,3 +575,44 @@ async def test_a_dialled_caller_speaks_twilio_to_a_real_server(
     frames_before_echo = numbered.index(echo) - 1
     assert frames_before_echo >= 4
     assert numbered[-1]["stop"]["callSid"] == call.call_sid
+
+
+async def test_phases_spread_callers_over_the_frame_and_each_keeps_its_own_pace() -> None:
+    """With phases, callers join round-robin onto offsets within the 20 ms frame; a sub-tick
+    sends only its phase's frames, and every caller still sends one frame per 20 ms."""
+    with pytest.raises(ValueError, match="phases"):
+        Crowd(phases=0)
+    crowd = Crowd(phases=4)
+    crowd.t0 = 0.0
+    sent: dict[str, list[int]] = {}
+
+    class Pacer:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.next_tick = 0
+            self.phase_s = 0.0
+            self.slot = 0
+            self.speaker = Speaker(0.0)
+            sent[name] = []
+
+        def send_frames(self, count: int) -> None:
+            self.next_tick += count
+            sent[self.name].extend([crowd.ticks] * count)
+
+        def echo_marks(self, now: float) -> None:
+            raise AssertionError("no marks were queued")
+
+    pacers = [Pacer(f"c{i}") for i in range(8)]
+    for pacer in pacers:
+        crowd._join(pacer, 0.0)  # type: ignore[arg-type]
+    assert [p.phase_s for p in pacers[:5]] == pytest.approx([0, 0.005, 0.010, 0.015, 0])
+    for sub in range(1, 4 * 10 + 1):  # ten frames' worth of sub-ticks, on time
+        crowd.ticks = sub
+        crowd.run_tick(sub * FRAME_S / 4)
+    # Each caller sent on its own sub-tick only, once per frame.
+    for index, pacer in enumerate(pacers):
+        assert len(sent[pacer.name]) == 10, pacer.name
+        assert {tick % 4 for tick in sent[pacer.name]} == {index % 4}, pacer.name
+    # A late wake-up catches every phase up at once, one frame per missed tick.
+    crowd.run_tick(15 * FRAME_S + 0.0001)
+    assert all(len(frames) == 15 for frames in sent.values())
