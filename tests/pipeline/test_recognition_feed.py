@@ -1,20 +1,25 @@
-"""RecognitionFeed against the fake Deepgram: quiet audio goes out in batches, speech frame by
-frame, and every byte arrives in order."""
+"""RecognitionFeed against the fake Deepgram: audio goes out in batches as long as each frame
+may wait, at once when the caller has just stopped, and every byte arrives in order."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-import pytest
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 
-from aybiza.pipeline.recognition_feed import RecognitionFeed
+from aybiza.pipeline.recognition_feed import (
+    QUIET_HOLD_MS,
+    SPEECH_HOLD_MS,
+    RecognitionFeed,
+    hold_ms,
+)
+from aybiza.pipeline.vad import VadState
 from aybiza.providers.base import SttOptions
 from aybiza.providers.stt.deepgram import DeepgramStt
 
 QUIET = [bytes([0xFF - i]) * 160 for i in range(12)]  # distinct frames, to check the order
-SPEECH = [bytes([0x10 + i]) * 160 for i in range(4)]
+SPEECH = [bytes([0x10 + i]) * 160 for i in range(8)]
 
 
 async def received(fake: FakeDeepgram, size: int) -> bytes:
@@ -25,22 +30,31 @@ async def received(fake: FakeDeepgram, size: int) -> bytes:
     return bytes(fake.listen_connections[0].audio)
 
 
-async def test_quiet_frames_are_batched_and_speech_goes_out_frame_by_frame() -> None:
+def test_how_long_a_frame_may_wait_follows_the_vad() -> None:
+    assert hold_ms(VadState()) == QUIET_HOLD_MS
+    assert hold_ms(VadState(speaking=True, speech_ms=200)) == SPEECH_HOLD_MS
+    # The trailing silence decides when the recogniser ends the turn: never held.
+    assert hold_ms(VadState(speaking=True, speech_ms=200, silence_ms=20)) == 0
+    assert hold_ms(VadState(ended=True, silence_ms=500)) == 0
+
+
+async def test_frames_are_batched_while_they_may_wait_and_go_out_at_once_after_speech() -> None:
     async with FakeDeepgram() as fake:
         stt = DeepgramStt(FAKE_API_KEY, base_url=fake.url)
         stream = await stt.open_stream(SttOptions())
-        feed = RecognitionFeed(stream, hold_ms=100)
+        feed = RecognitionFeed(stream)
         try:
-            for frame in QUIET[:7]:  # one batch of five, two held
-                await feed.push(frame, caller_speaking=False)
-            for frame in SPEECH:  # the first flushes the two held frames with it
-                await feed.push(frame, caller_speaking=True)
-            for frame in QUIET[7:]:  # four held
-                await feed.push(frame, caller_speaking=False)
+            for frame in QUIET[:7]:  # quiet: one batch of five, two held
+                await feed.push(frame, hold_ms=100)
+            for frame in SPEECH:  # speech: the first completes a batch of three, 3, 1 held
+                await feed.push(frame, hold_ms=60)
+            await feed.push(QUIET[7], hold_ms=0)  # just stopped: with the held speech frame
+            for frame in QUIET[8:]:  # quiet again: four held
+                await feed.push(frame, hold_ms=100)
             await feed.flush()
             everything = b"".join(QUIET[:7] + SPEECH + QUIET[7:])
             assert await received(fake, len(everything)) == everything
-            assert feed.messages_sent == 1 + 4 + 1
+            assert feed.messages_sent == 1 + 3 + 1 + 1
             assert fake.listen_connections[0].audio_messages == 6
         finally:
             await stream.close()
@@ -51,18 +65,13 @@ async def test_nothing_is_sent_by_flush_when_nothing_is_held() -> None:
     async with FakeDeepgram() as fake:
         stt = DeepgramStt(FAKE_API_KEY, base_url=fake.url)
         stream = await stt.open_stream(SttOptions())
-        feed = RecognitionFeed(stream, hold_ms=40)
+        feed = RecognitionFeed(stream)
         try:
-            await feed.push(QUIET[0], caller_speaking=False)
-            await feed.push(QUIET[1], caller_speaking=False)  # a batch of two
+            await feed.push(QUIET[0], hold_ms=40)
+            await feed.push(QUIET[1], hold_ms=40)  # a batch of two
             await feed.flush()
             assert feed.messages_sent == 1
             assert await received(fake, 320) == QUIET[0] + QUIET[1]
         finally:
             await stream.close()
             await stt.aclose()
-
-
-def test_a_hold_shorter_than_a_frame_is_refused() -> None:
-    with pytest.raises(ValueError, match="hold_ms"):
-        RecognitionFeed(None, hold_ms=10)  # type: ignore[arg-type]

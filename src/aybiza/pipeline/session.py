@@ -20,7 +20,7 @@ from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan, Engines
 from aybiza.pipeline.playout import Playout
-from aybiza.pipeline.recognition_feed import RecognitionFeed
+from aybiza.pipeline.recognition_feed import RecognitionFeed, hold_ms
 from aybiza.pipeline.recording import CallRecorder
 from aybiza.pipeline.timings import TurnTimings
 from aybiza.pipeline.transport import CallTransport
@@ -144,7 +144,7 @@ class CallSession:
         self.stats["frames_in"] += 1
         state = self.vad.feed(frame)
         if self._feed is not None:
-            await self._feed.push(frame, caller_speaking=state.speaking or state.ended)
+            await self._feed.push(frame, hold_ms=hold_ms(state))
         if state.started:
             self._interim = ""
         if state.speaking and state.silence_ms == 0:
