@@ -37,7 +37,7 @@ FULL_STEPS: dict[str, tuple[int, ...]] = {
     "pipecat": (1, 2, 3, 5, 10),
     "pipecat-noturn": (1, 2, 3, 5, 10),
 }
-SHORT_STEPS: dict[str, tuple[int, ...]] = {"aybiza": (1, 20), "pipecat": (1, 3)}
+SHORT_STEPS: dict[str, tuple[int, ...]] = {"aybiza": (1, 150), "pipecat": (1, 3)}
 
 
 @dataclass
