@@ -20,6 +20,7 @@ import asyncio
 import gc
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -152,6 +153,9 @@ async def _synthesize(texts: list[str]) -> list[bytes]:
 
 
 def _worker(options: dict[str, Any], indices: list[int], out: Any) -> None:
+    if options["cpus"]:
+        os.sched_setaffinity(0, options["cpus"])
+
     async def main() -> None:
         lines = [prepare_line(audio) for audio in await _synthesize(options["lines"])]
         # Everything built so far lives as long as the process: keep it out of the collector.
@@ -193,8 +197,10 @@ def run_load(
     barge_every: int = 3,
     ramp_s: float = 2.0,
     timeout_s: float = 30.0,
+    cpus: set[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``calls`` concurrent callers across ``processes`` workers; one dict per call."""
+    """Run ``calls`` concurrent callers across ``processes`` workers; one dict per call.
+    ``cpus``: the CPUs the workers may run on (the benchmark keeps them off the server's)."""
     options = {
         "url": url,
         "to": to,
@@ -203,6 +209,7 @@ def run_load(
         "barge_every": barge_every,
         "ramp_s": ramp_s,
         "timeout_s": timeout_s,
+        "cpus": sorted(cpus) if cpus else None,
     }
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()

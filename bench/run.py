@@ -32,6 +32,9 @@ from bench.stack import BENCH_NUMBER, Stack
 REPO = Path(__file__).resolve().parents[1]
 INJECTED = {"stt_latency_ms": 150, "llm_latency_ms": 300, "tts_latency_ms": 100}
 ADDED_P99_LIMIT_S = 0.020
+# The server under test has core 0 to itself; the fakes and the load generator share core 1.
+SERVER_CPU = 0
+GENERATOR_CPUS = {1}
 FULL_STEPS: dict[str, tuple[int, ...]] = {
     "aybiza": (1, 10, 50, 100, 150, 200, 250, 300, 400, 500),
     "pipecat": (1, 2, 3, 5, 10),
@@ -123,9 +126,12 @@ def _platform_added(stack: Stack, call_sids: list[str]) -> list[float]:
 
 
 def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
-    with Stack(server=server, cpu=0, fakes_cpu=1, **INJECTED) as stack:  # type: ignore[arg-type]
+    fakes_cpu = ",".join(map(str, sorted(GENERATOR_CPUS)))
+    with Stack(server=server, cpu=SERVER_CPU, fakes_cpu=fakes_cpu, **INJECTED) as stack:  # type: ignore[arg-type]
         # A warm-up call: the first call of a process loads models and opens pools.
-        run_load(url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0)
+        run_load(
+            url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0, cpus=GENERATOR_CPUS
+        )
         idle = stack.server_usage()
         fakes_before = stack.fakes_cpu_s()
         children_before = os.times()
@@ -137,6 +143,7 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
                 processes=1 if calls <= 300 else 2,
                 to=BENCH_NUMBER,
                 ramp_s=min(10.0, 0.05 * calls + 1),
+                cpus=GENERATOR_CPUS,
             )
         seconds = time.monotonic() - started
         used = stack.server_usage() - idle
