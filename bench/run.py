@@ -125,12 +125,29 @@ def _platform_added(stack: Stack, call_sids: list[str]) -> list[float]:
     return values
 
 
-def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
-    fakes_cpu = ",".join(map(str, sorted(GENERATOR_CPUS)))
-    with Stack(server=server, cpu=SERVER_CPU, fakes_cpu=fakes_cpu, **INJECTED) as stack:  # type: ignore[arg-type]
+def measure(server: str, calls: int, baseline_p99_s: float | None, *, workers: int = 1) -> Run:
+    """One run of ``calls`` concurrent calls against a fresh stack. With ``workers`` > 1 the
+    server runs that many processes over the machine's cores (``aybiza serve --workers``),
+    sharing them with the fakes and the load generator: calls per machine, not per core."""
+    if workers == 1:
+        server_cpu: int | str = SERVER_CPU
+        fakes_cpu = ",".join(map(str, sorted(GENERATOR_CPUS)))
+        generator_cpus: set[int] | None = GENERATOR_CPUS
+    else:
+        server_cpu = fakes_cpu = f"0-{(os.cpu_count() or 1) - 1}"
+        generator_cpus = None
+    with Stack(
+        server=server,  # type: ignore[arg-type]
+        cpu=server_cpu,
+        fakes_cpu=fakes_cpu,
+        workers=workers,
+        stt_latency_ms=INJECTED["stt_latency_ms"],
+        llm_latency_ms=INJECTED["llm_latency_ms"],
+        tts_latency_ms=INJECTED["tts_latency_ms"],
+    ) as stack:
         # A warm-up call: the first call of a process loads models and opens pools.
         run_load(
-            url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0, cpus=GENERATOR_CPUS
+            url=stack.url, calls=1, to=BENCH_NUMBER, barge_every=0, ramp_s=0, cpus=generator_cpus
         )
         idle = stack.server_usage()
         fakes_before = stack.fakes_cpu_s()
@@ -143,7 +160,7 @@ def measure(server: str, calls: int, baseline_p99_s: float | None) -> Run:
                 processes=1 if calls <= 300 else 2,
                 to=BENCH_NUMBER,
                 ramp_s=min(10.0, 0.05 * calls + 1),
-                cpus=GENERATOR_CPUS,
+                cpus=generator_cpus,
             )
         seconds = time.monotonic() - started
         used = stack.server_usage() - idle
@@ -229,12 +246,12 @@ def headline_text(best: dict[str, int]) -> str:
     return "; ".join(parts)
 
 
-def beyond(server: str, steps: tuple[int, ...]) -> list[Run]:
+def beyond(server: str, steps: tuple[int, ...], *, workers: int = 1) -> list[Run]:
     """Every step measured, past the criterion too (how a server degrades)."""
-    baseline = measure(server, 1, None)
+    baseline = measure(server, 1, None, workers=workers)
     runs = [baseline]
     for calls in steps:
-        runs.append(measure(server, calls, (baseline.v2v_p99_ms or 0) / 1000))
+        runs.append(measure(server, calls, (baseline.v2v_p99_ms or 0) / 1000, workers=workers))
         print(json.dumps(asdict(runs[-1])), file=sys.stderr, flush=True)
     return runs
 
@@ -248,12 +265,22 @@ def main(argv: list[str] | None = None) -> None:
         metavar="N,N,...",
         help="measure AYBIZA at these N without stopping at the first failure",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --beyond: aybiza serve --workers N over all cores (calls per machine)",
+    )
     args = parser.parse_args(argv)
     if args.beyond:
         from bench.report import beyond_table
 
-        runs = beyond("aybiza", tuple(int(n) for n in args.beyond.split(",")))
-        print(beyond_table(runs, command=f"python -m bench.run --beyond {args.beyond}"))
+        steps = tuple(int(n) for n in args.beyond.split(","))
+        runs = beyond("aybiza", steps, workers=args.workers)
+        command = f"python -m bench.run --beyond {args.beyond}"
+        if args.workers != 1:
+            command += f" --workers {args.workers}"
+        print(beyond_table(runs, command=command))
         return
     runs = sweep(SHORT_STEPS if args.short else FULL_STEPS)
     best = headline(runs)
