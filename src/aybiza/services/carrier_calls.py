@@ -144,7 +144,10 @@ class CarrierCalls:
                 return
             twilio_status = form.get("CallStatus", "")
             if twilio_status in _ENDINGS and call.started_at is None:
-                _end(call, _ENDINGS[twilio_status])
+                # Twilio's callback for a hang-up the API asked for may arrive before ``end``
+                # records it: the call still ended because the API asked.
+                requested = call.hangup_requested_at is not None
+                _end(call, API_HANGUP if requested else _ENDINGS[twilio_status])
                 await self._events.call_ended(session, call.id)
                 ended = True
             elif _RANK.get(_PROGRESS.get(twilio_status, ""), -1) > _RANK.get(call.status, 3):
@@ -162,6 +165,10 @@ class CarrierCalls:
         credentials = self._accounts.for_number(number) if number is not None else None
         if credentials is None:
             return False
+        async with self._database.writing() as session:
+            row = await session.get(Call, call.id)
+            if row is not None and row.hangup_requested_at is None:
+                row.hangup_requested_at = utcnow()
         rest = self._accounts.rest
         try:
             dialling = call.direction == OUTBOUND_API and call.status in ("queued", "ringing")
@@ -173,6 +180,10 @@ class CarrierCalls:
                 await rest.update_call(credentials, call.call_sid, status="completed")
         except TwilioRestError as exc:
             if exc.status != 404:
+                async with self._database.writing() as session:
+                    row = await session.get(Call, call.id)
+                    if row is not None and row.ended_at is None:
+                        row.hangup_requested_at = None  # Twilio refused: the call goes on
                 raise CarrierError(
                     str(exc), field="id", code="hangup_failed", twilio_code=exc.code
                 ) from exc
