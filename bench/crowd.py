@@ -641,7 +641,9 @@ class Crowd:
         each of their callers' owed frames, then its due marks. Returns the sub-tick handled
         (with one phase, the tick)."""
         due_sub = tick_index(now, self.t0, self._sub_s)
-        first = max(self._handled + 1, due_sub - self._phases + 1)
+        # The phases whose sub-tick came since the last call (each at most once), and at least
+        # the current one: called again within a sub-tick, it still echoes marks fallen due.
+        first = min(max(self._handled + 1, due_sub - self._phases + 1), due_sub)
         for sub in range(first, due_sub + 1):
             for caller in self._snapshots[sub % self._phases]:
                 try:
