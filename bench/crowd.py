@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import OPEN
 
 try:
@@ -54,15 +54,12 @@ from aybiza.simulator.earpiece import ReceivedEvent
 from aybiza.simulator.errors import (
     CallEndedError,
     NoStreamError,
-    ServerUnreachableError,
-    StreamRejectedError,
 )
 from aybiza.simulator.latency import CallerTurn, LatencyClock
+from aybiza.simulator.stream_socket import open_media_stream
 from aybiza.simulator.twilio_client import DEFAULT_CALLER
 
 FRAME_S = FRAME_MS / 1000
-# As aybiza.simulator.stream_socket: a greeting may come as one large media message.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # As aybiza.simulator.playback: marks due within this much of "now" are due now.
 DUE_TOLERANCE_S = 1e-4
 # The ticker never sleeps less than this: a timer shorter than the loop's resolution would spin.
@@ -609,7 +606,7 @@ class Crowd:
             raise NoStreamError(answer.twiml, answer.spoken)
         url = webhook.stream_connect_url(answer.stream_url, base_url)
         signature = webhook.sign(auth_token, answer.stream_url) if auth_token else None
-        ws = await _open_socket(url, signature, self._open_timeout_s)
+        ws = await open_media_stream(url, signature=signature, open_timeout_s=self._open_timeout_s)
         caller = Caller(
             self,
             ws,
@@ -680,27 +677,3 @@ class Crowd:
                 self.ticks += 1
             delay = tick_at(handled + 1, t0, period) - clock()
             await sleep(delay if delay > MIN_SLEEP_S else MIN_SLEEP_S)
-
-
-async def _open_socket(url: str, signature: str | None, open_timeout_s: float) -> ClientConnection:
-    """The WebSocket as ``aybiza.simulator.stream_socket`` opens it, then ``connected``."""
-    headers = {"X-Twilio-Signature": signature} if signature else {}
-    try:
-        ws = await connect(
-            url,
-            additional_headers=headers,
-            open_timeout=open_timeout_s,
-            compression=None,  # Twilio does not negotiate permessage-deflate
-            ping_interval=None,  # nor ping; a busy benchmark host must not time calls out
-            max_size=MAX_MESSAGE_BYTES,
-        )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        raise StreamRejectedError(url, f"HTTP {status}", status_code=status) from exc
-    except (InvalidHandshake, InvalidURI) as exc:
-        raise StreamRejectedError(url, str(exc)) from exc
-    except (OSError, TimeoutError) as exc:
-        raise ServerUnreachableError(url, str(exc) or type(exc).__name__) from exc
-    with contextlib.suppress(ConnectionClosed):
-        await ws.send(wire.connected())
-    return ws

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import threading
 import time
@@ -40,7 +39,7 @@ FULL_STEPS: dict[str, tuple[int, ...]] = {
     "pipecat": (1, 2, 3, 5, 10),
     "pipecat-noturn": (1, 2, 3, 5, 10),
 }
-SHORT_STEPS: dict[str, tuple[int, ...]] = {"aybiza": (1, 150), "pipecat": (1, 3)}
+SHORT_STEPS: dict[str, tuple[int, ...]] = {"aybiza": (1, 150), "pipecat": (1, 2, 3)}
 
 
 @dataclass
@@ -289,8 +288,14 @@ def main(argv: list[str] | None = None) -> None:
         from bench.report import write_report
 
         write_report(runs, best, headline_text(best), command="make bench-full")
-    median = statistics.median([r.cpu_per_call_pct for r in runs if r.server == "aybiza"] or [0])
-    print(f"AYBIZA median CPU per call: {median} % of a core")
+    for server, calls in best.items():
+        at_best = [r for r in runs if r.server == server and r.calls == calls]
+        if at_best:
+            run = at_best[0]
+            print(
+                f"{server} at {calls} calls: {run.cpu_per_call_pct} % of a core and "
+                f"{run.rss_per_call_mib} MiB per call, p99 added {run.added_p99_ms} ms"
+            )
 
 
 if __name__ == "__main__":

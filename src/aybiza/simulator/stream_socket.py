@@ -19,7 +19,7 @@ from aybiza.simulator import wire
 from aybiza.simulator.errors import ServerUnreachableError, StreamRejectedError
 
 # A greeting may arrive as one large media message; leave room for minutes of audio.
-_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class StreamSocket:
@@ -45,25 +45,7 @@ class StreamSocket:
         Raises StreamRejectedError when the handshake fails, ServerUnreachableError when nothing
         listens there.
         """
-        headers = {"X-Twilio-Signature": signature} if signature else {}
-        try:
-            ws = await connect(
-                url,
-                additional_headers=headers,
-                open_timeout=open_timeout_s,
-                compression=None,  # Twilio does not negotiate permessage-deflate
-                ping_interval=None,  # nor ping; a busy benchmark host must not time calls out
-                max_size=_MAX_MESSAGE_BYTES,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            raise StreamRejectedError(url, f"HTTP {status}", status_code=status) from exc
-        except (InvalidHandshake, InvalidURI) as exc:
-            raise StreamRejectedError(url, str(exc)) from exc
-        except (OSError, TimeoutError) as exc:
-            raise ServerUnreachableError(url, str(exc) or type(exc).__name__) from exc
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(wire.connected())
+        ws = await open_media_stream(url, signature=signature, open_timeout_s=open_timeout_s)
         return cls(ws, stream_sid)
 
     async def send(self, event: str, body: Mapping[str, Any]) -> None:
@@ -96,3 +78,34 @@ class StreamSocket:
     def close_reason(self) -> str | None:
         """The close reason the connection ended with, None while open."""
         return self._ws.close_reason
+
+
+async def open_media_stream(
+    url: str, *, signature: str | None, open_timeout_s: float
+) -> ClientConnection:
+    """Open a Media Streams WebSocket as Twilio does (``X-Twilio-Signature`` when given, no
+    compression, no pings) and send ``connected``.
+
+    Raises StreamRejectedError when the handshake fails, ServerUnreachableError when nothing
+    listens there.
+    """
+    headers = {"X-Twilio-Signature": signature} if signature else {}
+    try:
+        ws = await connect(
+            url,
+            additional_headers=headers,
+            open_timeout=open_timeout_s,
+            compression=None,  # Twilio does not negotiate permessage-deflate
+            ping_interval=None,  # nor ping; a busy benchmark host must not time calls out
+            max_size=MAX_MESSAGE_BYTES,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise StreamRejectedError(url, f"HTTP {status}", status_code=status) from exc
+    except (InvalidHandshake, InvalidURI) as exc:
+        raise StreamRejectedError(url, str(exc)) from exc
+    except (OSError, TimeoutError) as exc:
+        raise ServerUnreachableError(url, str(exc) or type(exc).__name__) from exc
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(wire.connected())
+    return ws
