@@ -17,6 +17,8 @@ from tests.api.helpers import create_agent, create_number, demo_agent_body, new_
 
 from aybiza.simulator.twilio_client import SimulatedCall
 from aybiza.simulator.webhook import parse_twiml, stream_connect_url
+from aybiza.store.database import Database
+from aybiza.store.models import Call, utcnow
 
 CALLEE = "+15558675310"
 
@@ -195,6 +197,35 @@ def test_a_call_not_yet_answered_is_hung_up_through_twilio(carrier: Carrier) -> 
     update = carrier.fake.recorded("POST", f"/Calls/{placed['call_sid']}.json")[-1]
     assert update.form == {"Status": ["canceled"]}
     assert http.post(f"/v1/calls/{placed['id']}/hangup").status_code == 409
+
+
+def test_twilio_s_callback_arriving_before_an_api_hang_up_is_recorded_keeps_api_hangup(
+    carrier: Carrier,
+) -> None:
+    """Twilio may call back ``canceled`` before the hang-up request has finished writing its
+    outcome; the request is on the call row first, so the call still ends as ``api-hangup``."""
+    _, http, _, number = _setup(carrier)
+    placed = _place(http, from_number_id=number["id"])
+    database: Database = carrier.api.app.state.database
+
+    async def request_hangup() -> None:  # what the hang-up writes before asking Twilio
+        async with database.writing() as session:
+            row = await session.get(Call, placed["id"])
+            assert row is not None
+            row.hangup_requested_at = utcnow()
+
+    carrier.api.run(request_hangup())
+    form = {
+        "AccountSid": PLATFORM_SID,
+        "CallSid": placed["call_sid"],
+        "CallStatus": "canceled",
+        "Direction": "outbound-api",
+        "From": placed["from"],
+        "To": CALLEE,
+    }
+    query = f"call_id={placed['id']}"
+    assert carrier.signed_post("/twilio/status", form, PLATFORM_TOKEN, query).status_code == 204
+    assert http.get(f"/v1/calls/{placed['id']}").json()["ended_reason"] == "api-hangup"
 
 
 def test_the_tenant_s_concurrency_limit_holds_for_outbound_calls(carrier: Carrier) -> None:
