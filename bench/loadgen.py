@@ -29,8 +29,8 @@ from typing import Any
 
 import uvloop
 
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import silence
-from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.earpiece import ReceivedEvent
 from bench.crowd import Crowd, Line, prepare_line

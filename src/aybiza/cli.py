@@ -15,9 +15,9 @@ from rich.table import Table
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
 from aybiza.config import Settings
+from aybiza.errors import ServiceError
 from aybiza.logging import configure_logging
 from aybiza.security.keys import Scope
-from aybiza.services.errors import ServiceError
 from aybiza.services.seed import DemoKey, seed_demo
 from aybiza.services.tenants import TenantService
 from aybiza.simulator.command import call

@@ -11,7 +11,7 @@ from tests.automation.helpers import Controls, make_call, make_tenant
 from tests.automation.receiver import Answer, Receiver
 
 from aybiza.agents.schema import validate_agent_config
-from aybiza.automation.records import tool_calls_for_call
+from aybiza.analytics.automation_records import tool_calls_for_call
 from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate

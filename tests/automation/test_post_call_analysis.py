@@ -13,7 +13,7 @@ from tests.automation.workflow_helpers import automation, call_ended, finished
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.fakes.llm_server import Reply
 
-from aybiza.automation.records import analysis_for_call, workflow_runs_for_call
+from aybiza.analytics.automation_records import analysis_for_call, workflow_runs_for_call
 from aybiza.config import Settings
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import HmacSecretBox

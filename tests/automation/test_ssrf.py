@@ -10,8 +10,8 @@ from tests.automation.helpers import Controls, make_call, make_tenant
 from tests.automation.receiver import Receiver
 from tests.automation.test_http_tools import AGENT, tool_runner
 
+from aybiza.analytics.automation_records import tool_calls_for_call
 from aybiza.automation.netguard import address_problem, resolve_target
-from aybiza.automation.records import tool_calls_for_call
 from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate

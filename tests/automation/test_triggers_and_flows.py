@@ -10,7 +10,7 @@ from tests.automation.receiver import Receiver
 from tests.automation.workflow_helpers import automation, finished
 
 from aybiza.agents.schema import validate_agent_config
-from aybiza.automation.records import tool_calls_for_call
+from aybiza.analytics.automation_records import tool_calls_for_call
 from aybiza.automation.tool_runner import attached_tool_names
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.workflows.spec import WorkflowCreate

@@ -17,8 +17,8 @@ from tests.fakes.deepgram_listen import Utterance
 from tests.fakes.llm_server import HttpError, RecordedRequest, Reply, ToolUse
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import silence
-from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.twilio_client import SimulatedCall
 from aybiza.simulator.webhook import sign

@@ -20,8 +20,8 @@ from aiohttp import web
 from tests.fakes.twilio_rest import DEFAULT_ACCOUNT_SID, FakeTwilio
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER, DEMO_TRANSFER_NUMBER
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import silence
-from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.twilio_client import SimulatedCall
 

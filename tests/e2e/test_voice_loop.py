@@ -11,8 +11,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import silence
-from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.twilio_client import SimulatedCall
 from aybiza.simulator.webhook import sign

@@ -8,6 +8,7 @@ import time
 
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 
+from aybiza.agents.speech import SttOptions
 from aybiza.pipeline.recognition_feed import (
     QUIET_HOLD_MS,
     SPEECH_HOLD_MS,
@@ -15,7 +16,6 @@ from aybiza.pipeline.recognition_feed import (
     hold_ms,
 )
 from aybiza.pipeline.vad import VadState
-from aybiza.providers.base import SttOptions
 from aybiza.providers.stt.deepgram import DeepgramStt
 
 QUIET = [bytes([0xFF - i]) * 160 for i in range(12)]  # distinct frames, to check the order

@@ -1,8 +1,8 @@
 import asyncio
 
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import FRAME_BYTES, silence
 from aybiza.pipeline.vad import VoiceActivityDetector
-from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 
 

@@ -12,7 +12,8 @@ from prometheus_client import REGISTRY
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram, ListenConnection, Utterance
 from websockets.asyncio.server import ServerConnection, serve
 
-from aybiza.providers.base import SttEngine, SttEvent, SttOptions, SttStream
+from aybiza.agents.speech import SttOptions
+from aybiza.providers.base import SttEngine, SttEvent, SttStream
 from aybiza.providers.errors import (
     AuthenticationError,
     EngineError,

@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import REGISTRY
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram, speech_audio
 
-from aybiza.providers.base import TtsEngine, TtsSession, VoiceOptions
+from aybiza.agents.speech import VoiceOptions
+from aybiza.providers.base import TtsEngine, TtsSession
 from aybiza.providers.errors import AuthenticationError, EngineUnavailableError
 from aybiza.providers.tts.deepgram import DeepgramTts, DeepgramTtsSession, deepgram_voice
 from aybiza.providers.tts.deepgram_rest import base_urls

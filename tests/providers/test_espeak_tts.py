@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import SAMPLE_RATE_HZ, ulaw_to_array
-from aybiza.providers.base import VoiceOptions
 from aybiza.providers.tts.espeak import EspeakTts
 
 GREETING = "Hello, thank you for calling."

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from aybiza.agents.speech import SttOptions, VoiceOptions
 from aybiza.audio.codec import FRAME_BYTES, silence, ulaw_to_array
-from aybiza.providers.base import SttEvent, SttOptions, SttStream, VoiceOptions
+from aybiza.providers.base import SttEvent, SttStream
 from aybiza.providers.stt.pocketsphinx import PocketsphinxStt
 from aybiza.providers.stt.speech_detector import SpeechDetector
 from aybiza.providers.tts.espeak import EspeakTts

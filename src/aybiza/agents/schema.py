@@ -24,7 +24,7 @@ from pydantic import (
 
 from aybiza.agents.errors import AgentConfigError, FieldError, field_errors, located_error
 from aybiza.agents.flow_spec import NODE_TYPES, FlowSpec
-from aybiza.providers.base import SttOptions, VoiceOptions
+from aybiza.agents.speech import SttOptions, VoiceOptions
 
 # semver.org's recommended expression.
 _SEMVER = re.compile(

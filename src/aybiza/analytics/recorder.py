@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.analytics.events import CallEvents
-from aybiza.pipeline.recording import Speaker, TurnRecord
+from aybiza.analytics.recording import Speaker, TurnRecord
 from aybiza.store.models import Call, TranscriptLine, Turn, utcnow
 from aybiza.store.writer import StoreWriter
 

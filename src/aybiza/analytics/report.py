@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aybiza.analytics.cost import PriceTable, call_cost, model_usage
-from aybiza.automation.records import (
+from aybiza.analytics.automation_records import (
     analysis_for_call,
     tool_calls_for_call,
     workflow_runs_for_call,
 )
+from aybiza.analytics.cost import PriceTable, call_cost, model_usage
 from aybiza.store.calls import turns_and_lines
 from aybiza.store.models import Agent, Call, utcnow
 

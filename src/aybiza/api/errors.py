@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aybiza.services.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
+from aybiza.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.store.paging import CursorError
 
 log = structlog.get_logger(__name__)

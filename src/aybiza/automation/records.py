@@ -1,8 +1,5 @@
-"""Tool calls as recorded, and what the lead's call record shows of automation.
-
-``tool_calls_for_call`` and ``analysis_for_call`` give ``GET /v1/calls/{id}`` the tool calls
-made during the call and the post-call analysis; ``ToolCallLog`` stores each tool call without
-making the call wait for the database.
+"""Tool calls as recorded: ``ToolCallLog`` stores each tool call without making the call wait
+for the database (what the call record shows of them is ``aybiza.analytics.automation_records``).
 """
 
 from __future__ import annotations
@@ -11,18 +8,13 @@ import asyncio
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aybiza.store.automation_models import CallAnalysis, ToolCallRecord, WorkflowRun
+from aybiza.store.automation_models import ToolCallRecord
 from aybiza.store.database import Database
 from aybiza.store.writer import StoreWriter
 
 log = structlog.get_logger(__name__)
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class ToolEvents(Protocol):
@@ -90,71 +82,3 @@ class ToolCallLog:
             await self._writer.flush()
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
-
-
-def tool_call_dict(row: ToolCallRecord) -> dict[str, Any]:
-    """One tool call as the API shows it."""
-    return {
-        "id": row.id,
-        "tool_call_id": row.tool_call_id,
-        "name": row.name,
-        "kind": row.kind,
-        "arguments": row.arguments,
-        "result": row.result,
-        "outcome": row.outcome,
-        "attempts": row.attempts,
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
-        "duration_ms": row.duration_ms,
-    }
-
-
-async def tool_calls_for_call(session: AsyncSession, call_id: str) -> list[dict[str, Any]]:
-    """Every tool call made during the call, in order, as JSON-ready dicts (arguments and
-    results with secrets redacted). The caller checks the call belongs to the tenant."""
-    rows = await session.execute(
-        select(ToolCallRecord)
-        .where(ToolCallRecord.call_id == call_id)
-        .order_by(ToolCallRecord.started_at, ToolCallRecord.id)
-    )
-    return [tool_call_dict(row) for row in rows.scalars()]
-
-
-async def analysis_for_call(session: AsyncSession, call_id: str) -> dict[str, Any] | None:
-    """The post-call analysis of the call (None until it ran): ``summary``, ``sentiment``,
-    ``success``, ``success_reason``, the agent's ``fields``, and ``method`` (which extractor
-    produced it)."""
-    row = await session.get(CallAnalysis, call_id)
-    if row is None:
-        return None
-    return {
-        "method": row.method,
-        "summary": row.summary,
-        "sentiment": row.sentiment,
-        "success": row.success,
-        "success_reason": row.success_reason,
-        "fields": row.fields,
-        "run_id": row.run_id,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-    }
-
-
-async def workflow_runs_for_call(session: AsyncSession, call_id: str) -> list[dict[str, Any]]:
-    """The workflow runs a call triggered, with their status (for the call record)."""
-    rows = await session.execute(
-        select(WorkflowRun).where(WorkflowRun.call_id == call_id).order_by(WorkflowRun.created_at)
-    )
-    return [
-        {
-            "id": run.id,
-            "workflow_id": run.workflow_id,
-            "name": run.name,
-            "trigger": run.trigger_event,
-            "status": run.status,
-            "error": run.error,
-            "created_at": _iso(run.created_at),
-            "finished_at": _iso(run.finished_at),
-        }
-        for run in rows.scalars()
-    ]

@@ -20,9 +20,9 @@ from aybiza.automation.tool_specs import (
     ToolUpdate,
     definition_problems,
 )
+from aybiza.errors import Conflict, Invalid, NotFound
 from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
-from aybiza.services.errors import Conflict, Invalid, NotFound
 from aybiza.store.automation_models import ToolDefinition
 from aybiza.store.database import Database
 from aybiza.store.models import utcnow

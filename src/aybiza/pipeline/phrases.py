@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from aybiza.providers.base import TtsEngine, VoiceOptions
+from aybiza.agents.speech import VoiceOptions
+from aybiza.providers.base import TtsEngine
 
 PhraseKey = tuple[str, str, str, str]
 

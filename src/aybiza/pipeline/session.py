@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from aybiza.analytics import metrics
+from aybiza.analytics.recording import CallRecorder
 from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.conversation.engine import Conversation, ConversationSettings
 from aybiza.conversation.tools import CALL_ENDING, CALL_ENDING_SPECS, ToolRunner
@@ -18,16 +19,16 @@ from aybiza.pipeline.controls import LiveCallControls
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
-from aybiza.pipeline.plan import CallPlan, Engines
+from aybiza.pipeline.plan import CallPlan
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.recognition_feed import RecognitionFeed, hold_ms
-from aybiza.pipeline.recording import CallRecorder
 from aybiza.pipeline.timings import TurnTimings
 from aybiza.pipeline.transport import CallTransport
 from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
 from aybiza.pipeline.vad import VoiceActivityDetector
 from aybiza.pipeline.voices import CallVoices
 from aybiza.providers.base import SttStream, ToolResult
+from aybiza.providers.engines import Engines
 
 log = structlog.get_logger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aybiza.analytics import metrics
+from aybiza.analytics.recording import TurnRecord
 from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.playout import Utterance
-from aybiza.pipeline.recording import TurnRecord
 
 
 @dataclass(slots=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import structlog
 
+from aybiza.agents.speech import VoiceOptions
 from aybiza.analytics import metrics
 from aybiza.pipeline.phrases import PhraseCache
-from aybiza.pipeline.plan import CallPlan, Engines
-from aybiza.providers.base import TtsSession, VoiceOptions
+from aybiza.pipeline.plan import CallPlan
+from aybiza.providers.base import TtsSession
+from aybiza.providers.engines import Engines
 from aybiza.providers.errors import EngineError
 from aybiza.providers.tts.session import FallbackTtsSession
 

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from aybiza.agents.speech import SttOptions, VoiceOptions
+
 # ---------------------------------------------------------------- speech-to-text
 
 
@@ -33,22 +35,6 @@ class SttEvent:
     speech_final: bool = False
     confidence: float | None = None
     language: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SttOptions:
-    """What a recognition stream needs to know; every field has a working default."""
-
-    language: str = "en-US"
-    # Phrases the agent expects to hear; an engine may constrain recognition to them.
-    expected_phrases: tuple[str, ...] = ()
-    # Words to boost (Deepgram ``keyterm``).
-    keyterms: tuple[str, ...] = ()
-    endpointing_ms: int = 300
-    # Languages the caller may speak; with more than one and ``detect_language``, an engine that
-    # can (Deepgram Nova-3 ``language=multi``) recognises all of them and reports which it heard.
-    languages: tuple[str, ...] = ()
-    detect_language: bool = False
 
 
 class SttStream(Protocol):
@@ -82,15 +68,6 @@ class SttEngine(Protocol):
 
 
 # ---------------------------------------------------------------- text-to-speech
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceOptions:
-    """The agent's voice. ``model`` is the engine's voice name (e.g. ``aura-2-thalia-en``)."""
-
-    model: str = "en-us"
-    language: str = "en-US"
-    speed: float = 1.0
 
 
 class TtsSession(Protocol):

@@ -17,8 +17,8 @@ from aybiza.agents.errors import FieldError
 from aybiza.agents.flow_spec import FlowSpec
 from aybiza.agents.schema import AgentConfig
 from aybiza.config import Settings
-from aybiza.pipeline.plan import Engines
 from aybiza.providers.base import LlmEngine, SttEngine, TtsEngine
+from aybiza.providers.engines import Engines
 from aybiza.providers.llm.flow import FlowEngine
 from aybiza.providers.stt.pocketsphinx import PocketsphinxStt
 from aybiza.providers.tts.espeak import EspeakTts

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
-from aybiza.services.errors import Invalid
+from aybiza.errors import Invalid
 from aybiza.services.routing import choose_version
 from aybiza.store.calls import call_by_sid, number_by_e164
 from aybiza.store.models import Agent, AgentVersion, Call, Tenant, utcnow

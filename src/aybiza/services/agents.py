@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import AgentConfigError, FieldError
 from aybiza.agents.schema import AgentConfig, validate_agent_config
-from aybiza.services.errors import Conflict, Invalid, NotFound, invalid
+from aybiza.errors import Conflict, Invalid, NotFound, invalid
 from aybiza.services.semver import bump_patch, highest, version_key
 from aybiza.store.database import Database
 from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aybiza.agents.schema import AgentConfig
+from aybiza.agents.speech import VoiceOptions
 from aybiza.conversation.routing import ModelRouter
-from aybiza.pipeline.plan import CallPlan, Engines
-from aybiza.providers.base import VoiceOptions
+from aybiza.pipeline.plan import CallPlan
+from aybiza.providers.engines import Engines
 
 # Aura-2 voices per language, used when the agent switches to a caller's language and has no
 # voice of its own for it (Deepgram's Aura-2 speaks English and Spanish).

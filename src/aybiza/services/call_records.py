@@ -7,8 +7,8 @@ from typing import Any
 
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.report import call_report
+from aybiza.errors import Conflict, NotFound, invalid
 from aybiza.services.carrier_calls import CarrierCalls
-from aybiza.services.errors import Conflict, NotFound, invalid
 from aybiza.services.live_calls import LiveCalls
 from aybiza.store.calls import CallFilter, filtered_calls, tenant_call
 from aybiza.store.database import Database

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
 from aybiza.analytics.events import CallEvents
+from aybiza.errors import CarrierError, Conflict, Invalid
 from aybiza.services.admission import OUTBOUND_API, PENDING_SID_PREFIX, placed_call
 from aybiza.services.call_specs import CallCreate
-from aybiza.services.errors import CarrierError, Conflict, Invalid
 from aybiza.services.routing import choose_version
 from aybiza.services.twilio_accounts import STATUS_PATH, VOICE_PATH, TwilioAccounts
 from aybiza.store.calls import call_by_sid, number_by_e164

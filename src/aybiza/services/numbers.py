@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
+from aybiza.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.security.secretbox import SecretBox
-from aybiza.services.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.services.number_specs import NumberCreate, NumberUpdate, SipTrunk
 from aybiza.services.provisioning import (
     IMPORTED,

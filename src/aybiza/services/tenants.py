@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from aybiza.agents.errors import FieldError
+from aybiza.errors import Invalid, NotFound, invalid
 from aybiza.security.keys import Scope, covers, generate_key, hash_key
-from aybiza.services.errors import Invalid, NotFound, invalid
 from aybiza.store.database import Database
 from aybiza.store.models import ApiKey, Tenant, utcnow
 from aybiza.store.paging import Page, fetch_page

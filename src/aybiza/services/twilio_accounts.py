@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import structlog
 
 from aybiza.config import Settings
+from aybiza.errors import invalid
 from aybiza.security.secretbox import SecretBox, SecretBoxError
-from aybiza.services.errors import invalid
 from aybiza.store.models import PhoneNumber
 from aybiza.telephony.twilio_rest import TwilioCredentials, TwilioRest
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from aybiza.services.errors import Conflict, Invalid, invalid
+from aybiza.errors import Conflict, Invalid, invalid
 from aybiza.services.provisioning import (
     BOUGHT,
     EXTERNAL,

@@ -15,9 +15,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aybiza.errors import NotFound
 from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
-from aybiza.services.errors import NotFound
 from aybiza.store.database import Database
 from aybiza.store.models import WebhookDelivery, WebhookEndpoint, utcnow
 from aybiza.store.paging import Page, fetch_page

@@ -122,7 +122,7 @@ async def _synthesize(lines: list[str]) -> list[SayStep]:
     if not lines:
         return []
     # Imported here: the TTS engine loads espeak-ng, which only --say needs.
-    from aybiza.providers.base import VoiceOptions
+    from aybiza.agents.speech import VoiceOptions
     from aybiza.providers.tts.espeak import EspeakTts
 
     tts = EspeakTts()

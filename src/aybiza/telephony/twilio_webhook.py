@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 from aybiza.analytics import metrics
 from aybiza.config import Settings
+from aybiza.errors import Invalid
 from aybiza.services.admission import (
     CONCURRENCY_LIMIT,
     UNKNOWN_NUMBER,
@@ -19,7 +20,6 @@ from aybiza.services.admission import (
 )
 from aybiza.services.calls import CallService
 from aybiza.services.carrier_calls import CarrierCalls
-from aybiza.services.errors import Invalid
 from aybiza.services.twilio_accounts import TwilioAccounts
 from aybiza.store.calls import call_by_sid, number_by_e164
 from aybiza.store.models import Call, PhoneNumber, utcnow

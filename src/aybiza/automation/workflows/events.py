@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aybiza.automation.records import tool_call_dict
+from aybiza.analytics.automation_records import tool_call_dict
 from aybiza.automation.workflows.analysis import agent_analysis_fields
 from aybiza.automation.workflows.store import create_run, snapshot
 from aybiza.store.automation_models import ToolCallRecord, Workflow

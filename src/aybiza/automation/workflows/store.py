@@ -23,9 +23,9 @@ from aybiza.automation.workflows.spec import (
     WorkflowUpdate,
     workflow_problems,
 )
+from aybiza.errors import Conflict, Invalid, NotFound
 from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
-from aybiza.services.errors import Conflict, Invalid, NotFound
 from aybiza.store.automation_models import Workflow, WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
 from aybiza.store.models import new_id, utcnow

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from aybiza.providers.base import SttOptions
+from aybiza.agents.speech import SttOptions
 from aybiza.providers.stt.deepgram_results import LanguageMatcher
 from aybiza.providers.stt.deepgram_stream import (
     BYTES_PER_SECOND,

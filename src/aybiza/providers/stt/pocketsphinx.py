@@ -16,9 +16,10 @@ import numpy.typing as npt
 import pocketsphinx
 import structlog
 
+from aybiza.agents.speech import SttOptions
 from aybiza.audio.codec import FRAME_BYTES, SAMPLE_RATE_HZ, ulaw_to_array
 from aybiza.audio.resample import StreamResampler
-from aybiza.providers.base import SttEvent, SttOptions
+from aybiza.providers.base import SttEvent
 from aybiza.providers.stt.decoder_pool import DECODER_RATE_HZ, DecoderPool, PooledDecoder
 from aybiza.providers.stt.grammar import phrase_set
 from aybiza.providers.stt.speech_detector import SpeechDetector

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from urllib.parse import urlencode
 
-from aybiza.providers.base import VoiceOptions
+from aybiza.agents.speech import VoiceOptions
 from aybiza.providers.tts.deepgram_rest import ENGINE, SpeakRestClient, base_urls
 from aybiza.providers.tts.deepgram_session import DeepgramTtsSession, SpeakSettings
 

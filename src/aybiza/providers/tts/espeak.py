@@ -21,9 +21,9 @@ import espeakng_loader
 import numpy as np
 import numpy.typing as npt
 
+from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import SAMPLE_RATE_HZ, pcm16_to_ulaw
 from aybiza.audio.resample import StreamResampler
-from aybiza.providers.base import VoiceOptions
 
 # Values from espeak-ng's speak_lib.h (API revision 12).
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: espeak_Synth returns when synthesis is done

@@ -1,0 +1,27 @@
+"""The engines one call runs, chosen once per call by the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aybiza.providers.base import LlmEngine, SttEngine, TtsEngine
+
+
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """The engines a call runs, and why they were chosen (recorded on the call)."""
+
+    stt: SttEngine
+    tts: TtsEngine
+    llm: LlmEngine
+    reason: str = ""
+    # The embedded voice that takes over when a cloud voice fails mid-call.
+    fallback_tts: TtsEngine | None = None
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "stt": self.stt.name,
+            "tts": self.tts.name,
+            "llm": self.llm.name,
+            "reason": self.reason,
+        }
