@@ -23,7 +23,7 @@ from aybiza.pipeline.plan import CallPlan
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.recognition_feed import RecognitionFeed, hold_ms
 from aybiza.pipeline.timings import TurnTimings
-from aybiza.pipeline.transport import CallTransport
+from aybiza.pipeline.transport import MediaConnection
 from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
 from aybiza.pipeline.vad import VoiceActivityDetector
 from aybiza.pipeline.voices import CallVoices
@@ -46,7 +46,7 @@ class CallSession:
         self,
         plan: CallPlan,
         engines: Engines,
-        transport: CallTransport,
+        transport: MediaConnection,
         recorder: CallRecorder,
         phrases: PhraseCache,
         tools: ToolRunner | None = None,
@@ -175,6 +175,14 @@ class CallSession:
 
     async def on_stop(self) -> None:
         await self.end("caller-hangup")
+
+    def warn(self, warning: str) -> None:
+        """A carrier protocol problem the operator should see on the call record."""
+        warnings: list[str] = self.stats.setdefault("protocol_warnings", [])
+        if len(warnings) < 20:
+            warnings.append(warning)
+        metrics.PROTOCOL_WARNINGS.inc()
+        log.warning("call.protocol_warning", call_sid=self.plan.call_sid, warning=warning)
 
     # ------------------------------------------------------------------ turn taking
 
