@@ -186,7 +186,7 @@ class _Stream:
             self._malformed += 1
             metrics.MALFORMED_MESSAGES.inc()
             if self._session is not None:
-                self._session.stats["malformed_messages"] = self._malformed
+                self._session.stats.malformed_messages = self._malformed
             if self._malformed <= _MALFORMED_LOG_LIMIT:
                 log.warning("stream.malformed_message", error=str(exc), count=self._malformed)
             return await self._count_before_start()
