@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aybiza.agents import defaults
+from aybiza.agents.demo import demo_agent_config
 from aybiza.agents.schema import validate_agent_config
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.plan import CallPlan
@@ -22,7 +23,9 @@ MINIMAL = {"name": "Desk", "system_prompt": "Help."}
 
 def test_an_agent_that_sets_nothing_gets_the_table_s_defaults_in_its_call_plan() -> None:
     config = validate_agent_config(MINIMAL)
-    engines = Engines(stt=PocketsphinxStt(), tts=EspeakTts(), llm=FlowEngine(None))
+    flow = demo_agent_config().flow
+    assert flow is not None
+    engines = Engines(stt=PocketsphinxStt(), tts=EspeakTts(), llm=FlowEngine(flow))
     plan = build_plan(config, engines, call_id="c", call_sid="CA1", agent_key="a@1")
     bare = CallPlan(
         call_id="c",
