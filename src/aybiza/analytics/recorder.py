@@ -35,11 +35,6 @@ class StoreCallRecorder:
         self._events = events
         self._seq = 0
 
-    def started(self, stream_sid: str) -> None:
-        """The media stream started (``call.started``)."""
-        values = {"status": "in-progress", "stream_sid": stream_sid, "started_at": utcnow()}
-        self._update_call(values, self._events.call_started if self._events else None)
-
     def transcript(self, speaker: Speaker, text: str) -> None:
         """A final caller line or a heard agent line (``transcript.final``)."""
         self._seq += 1

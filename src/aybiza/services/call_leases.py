@@ -83,11 +83,12 @@ class CallLeases:
             rows = await session.execute(
                 select(Call)
                 .where(
-                    Call.status == "in-progress",
                     Call.ended_at.is_(None),
                     or_(
                         Call.lease_until < now,
-                        Call.lease_until.is_(None) & (Call.started_at < now - self._lease),
+                        (Call.status == "in-progress")
+                        & Call.lease_until.is_(None)
+                        & (Call.started_at < now - self._lease),
                     ),
                 )
                 .limit(_SWEEP_BATCH)

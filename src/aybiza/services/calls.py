@@ -109,6 +109,10 @@ class CallService:
             call.engines = prepared.engines.describe()
             if self._leases is not None:
                 self._leases.lease(call)
+            # Written with the lease, before any audio: a crash from here on leaves a call that
+            # the lease sweep ends (``server-lost``).
+            call.status, call.stream_sid, call.started_at = "in-progress", media_id, utcnow()
+            await self._events.call_started(session, call.id)
         recorder = StoreCallRecorder(
             self._writer,
             call_id=call.id,
@@ -116,7 +120,6 @@ class CallService:
             call_sid=carrier_call_id,
             events=self._events,
         )
-        recorder.started(media_id)
         call_loop = await self._assembly.build(prepared, connection, recorder)
         self.live.add(call.id, call_loop)
         return call_loop
