@@ -18,11 +18,11 @@ from tests.automation.helpers import (
     make_number,
     make_tenant,
 )
+from tests.fakes.loopback import LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
 from aybiza.audio.codec import SAMPLE_RATE_HZ, ulaw_to_array
 from aybiza.automation.dtmf import COLUMN_HZ, ROW_HZ, dtmf_audio
-from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
@@ -100,7 +100,7 @@ async def builtin_runner(
         database=database,
         box=box,
         settings=settings or Settings(),
-        automation_settings=AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
         tool_names=names,
     )
     return runner, controls
@@ -230,7 +230,7 @@ async def test_end_call_may_carry_a_goodbye_precondition_checked_for_the_call_lo
         database=database,
         box=box,
         settings=Settings(),
-        automation_settings=AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
         tool_names=["end_call", "transfer_call"],
     )
     end = ToolCall("e1", "end_call", {})
@@ -276,7 +276,7 @@ async def test_a_precondition_vetoes_a_tool_before_it_runs(
         database=database,
         box=box,
         settings=Settings(),
-        automation_settings=AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
         transcript=lambda: transcript,
         tool_names=["send_dtmf"],
     )
