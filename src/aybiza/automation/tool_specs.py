@@ -4,6 +4,7 @@ fields (``definition_problems``), each naming the field at fault."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -136,6 +137,8 @@ def _http_problems(
             problems.append(FieldError("parameters", problem))
     if options.url is None:
         problems.append(FieldError("options.url", "http tools need the URL to call"))
+    elif not _absolute_http(options.url):
+        problems.append(FieldError("options.url", "expected an absolute http(s) URL", options.url))
     else:
         problem = guard.url_problem(options.url)
         if problem is not None:
@@ -146,3 +149,11 @@ def _http_problems(
                 FieldError(f"options.headers.{header}", "is set by the platform", header)
             )
     return problems
+
+
+def _absolute_http(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False

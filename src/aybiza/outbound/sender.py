@@ -166,10 +166,10 @@ class Sender:
     async def _attempt(
         self, request: OutboundRequest, timeout_s: float, attempt: int
     ) -> OutboundResponse:
-        url = httpx.URL(request.url)
+        target = await self.guard.check(request.url)
+        url = target.url
         if request.params:
             url = url.copy_merge_params(dict(request.params))
-        target = await self.guard.check(url)
         headers = httpx.Headers({"User-Agent": USER_AGENT})
         headers.update(dict(request.headers))
         headers["Host"] = url.netloc.decode("ascii")

@@ -210,6 +210,8 @@ def _url_problem(url: str, guard: Guard) -> str | None:
     """The guard's verdict on a step's URL; a placeholder in the scheme or host (filled in per
     run) leaves the verdict to the send-time check."""
     scheme, _, rest = url.partition("://")
-    if "{{" in scheme or "{{" in urlsplit(f"http://{rest}").netloc:
-        return None
-    return guard.url_problem(url)
+    try:
+        templated_host = "{{" in scheme or "{{" in urlsplit(f"http://{rest}").netloc
+    except ValueError:  # e.g. an unclosed IPv6 bracket: the guard names the problem
+        templated_host = False
+    return None if templated_host else guard.url_problem(url)
