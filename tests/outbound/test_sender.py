@@ -200,15 +200,18 @@ async def test_a_client_error_is_returned_without_a_retry(receiver: Receiver) ->
     assert response.status == 404 and response.attempts == 1 and len(receiver.seen) == 1
 
 
-def test_backoff_doubles_is_capped_and_carries_jitter() -> None:
+def test_backoff_doubles_carries_jitter_and_never_passes_the_cap() -> None:
     retries = Retries(attempts=6, backoff_s=1.0, max_backoff_s=8.0, jitter=0.1)
     rng = random.Random(3)
     delays = [retries.delay_s(attempt, rng) for attempt in range(1, 6)]
-    for delay, base in zip(delays, (1.0, 2.0, 4.0, 8.0, 8.0), strict=True):
+    for delay, base in zip(delays[:3], (1.0, 2.0, 4.0), strict=True):
         assert base <= delay <= base * 1.1
+    for delay in delays[3:]:  # 8 s and 16 s are at the cap: jitter goes below it
+        assert 8.0 * 0.9 <= delay <= 8.0
     # Jitter: the same attempt waits differently each time (processes drift apart).
     assert len({round(retries.delay_s(1, rng), 9) for _ in range(5)}) == 5
-    assert retries.longest_wait_s() == pytest.approx((1 + 2 + 4 + 8 + 8) * 1.1)
+    assert len({round(retries.delay_s(5, rng), 9) for _ in range(5)}) == 5
+    assert retries.longest_wait_s() == pytest.approx(1.1 + 2.2 + 4.4 + 8 + 8)
 
 
 async def test_an_answer_over_the_size_cap_is_cut_and_flagged(receiver: Receiver) -> None:
@@ -251,3 +254,21 @@ async def test_get_arguments_travel_in_the_query_and_the_query_is_signed(
     assert response.ok
     [seen] = receiver.seen
     assert seen.query == "date=2026-12-24&size=2" and seen.signed is True and seen.body == b""
+
+
+async def test_a_name_that_does_not_resolve_is_a_connection_failure_not_a_refusal() -> None:
+    dns = StubResolver({})
+    sender, network = loopback_sender(resolver=dns)
+    try:
+        with pytest.raises(OutboundError) as failed:
+            await sender.send(
+                _post(f"http://{NAME}/hook"),
+                timeout_s=2,
+                retries=Retries(attempts=2, backoff_s=0.01),
+            )
+    finally:
+        await sender.aclose()
+    # A resolver hiccup may pass: it is retried, unlike a refusal.
+    assert failed.value.kind == "connection" and failed.value.attempts == 2
+    assert f"cannot resolve {NAME}" in failed.value.message
+    assert dns.asked == [NAME, NAME] and network.connected == []

@@ -34,6 +34,11 @@ class Refused(Exception):
     """The target may not be called; the message says why and what the operator can do."""
 
 
+class Unresolvable(Exception):
+    """The host has no address now (no such name, or the resolver failed): not a refusal,
+    since a later attempt may succeed."""
+
+
 class Resolver(Protocol):
     """Turns a host name into addresses (tests give a stub; the platform uses the system's)."""
 
@@ -104,8 +109,9 @@ class Guard:
 
     async def check(self, url: str | httpx.URL) -> CheckedTarget:
         """Resolve ``url``'s host once and return the addresses to connect to; raises
-        ``Refused`` for a URL that is not http(s), a host without addresses, or a host with
-        any refused address (one bad answer among good ones is still refused)."""
+        ``Refused`` for a URL that is not http(s) or a host with any refused address (one bad
+        answer among good ones is still refused), ``Unresolvable`` for a host without
+        addresses."""
         try:
             parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         except httpx.InvalidURL as exc:
@@ -127,8 +133,8 @@ class Guard:
             return [literal]
         try:
             addresses = list(await self._resolver.resolve(host.rstrip("."), port))
-        except OSError as exc:
-            raise Refused(f"cannot resolve {host}: {exc}") from exc
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a label the codec refuses
+            raise Unresolvable(f"cannot resolve {host}: {exc}") from exc
         if not addresses:
-            raise Refused(f"{host} has no addresses")
+            raise Unresolvable(f"{host} has no addresses")
         return addresses

@@ -23,7 +23,7 @@ import httpx
 import structlog
 
 from aybiza.outbound.connector import Network, PinnedConnector, pinned
-from aybiza.outbound.guard import Guard, Refused
+from aybiza.outbound.guard import Guard, Refused, Unresolvable
 from aybiza.security.signing import SIGNATURE_HEADER, signature_header
 
 log = structlog.get_logger(__name__)
@@ -81,8 +81,9 @@ class OutboundError(Exception):
 @dataclass(frozen=True, slots=True)
 class Retries:
     """How often to try and how long to wait: after failed attempt ``n`` the wait is
-    ``backoff_s * 2**(n-1)`` (at most ``max_backoff_s``) plus up to ``jitter`` of itself, so
-    processes retrying the same endpoint drift apart."""
+    ``backoff_s * 2**(n-1)`` plus up to ``jitter`` of itself at random, so processes retrying
+    the same endpoint drift apart; a wait that would pass ``max_backoff_s`` is instead up to
+    ``jitter`` below it, so the cap holds and the jitter stays."""
 
     attempts: int = 1
     backoff_s: float = 0.25
@@ -91,13 +92,14 @@ class Retries:
 
     def delay_s(self, attempt: int, rng: random.Random) -> float:
         """The wait after failed attempt ``attempt`` (1-based)."""
-        base = min(self.backoff_s * 2.0 ** (attempt - 1), self.max_backoff_s)
-        return base * (1 + rng.random() * self.jitter)
+        spread = rng.random() * self.jitter
+        delay = self.backoff_s * 2.0 ** (attempt - 1) * (1 + spread)
+        return delay if delay <= self.max_backoff_s else self.max_backoff_s * (1 - spread)
 
     def longest_wait_s(self) -> float:
         """The most all waits between ``attempts`` attempts can add up to."""
         return sum(
-            min(self.backoff_s * 2.0**i, self.max_backoff_s) * (1 + self.jitter)
+            min(self.backoff_s * 2.0**i * (1 + self.jitter), self.max_backoff_s)
             for i in range(max(1, self.attempts) - 1)
         )
 
@@ -153,6 +155,9 @@ class Sender:
                 if last:
                     message = f"no answer within {timeout_s:g} s"
                     raise OutboundError("timeout", message, attempt) from exc
+            except Unresolvable as exc:
+                if last:
+                    raise OutboundError("connection", str(exc)[:300], attempt) from exc
             except (*_NETWORK_ERRORS, OSError) as exc:
                 if last:
                     message = f"request failed: {type(exc).__name__}: {exc}"[:300]
@@ -226,6 +231,8 @@ class Sender:
             await self.guard.check(url.join(location))
         except (Refused, httpx.InvalidURL) as exc:
             raise Refused(f"redirected to a refused target: {exc}") from exc
+        except Unresolvable:
+            pass  # it leads nowhere; the 3xx itself is the answer
 
 
 def _host(url: str) -> str:

@@ -30,7 +30,7 @@ class _Spec(BaseModel):
 
 class RetryPolicy(_Spec):
     """Attempts of a step: after a failed attempt the next waits
-    ``backoff_s * 2**(attempt - 1)`` seconds (at most ``max_backoff_s``)."""
+    ``backoff_s * 2**(attempt - 1)`` seconds plus up to 10% jitter (at most ``max_backoff_s``)."""
 
     max_attempts: int = Field(default=3, ge=1, le=20)
     backoff_s: float = Field(default=2.0, ge=0.0, le=3600.0)
