@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,8 @@ def json_body(value: Any) -> bytes:
 
 class Sender:
     """Sends ``OutboundRequest``s through ``guard``; one per process, shared (its connections
-    are pooled per host name). ``network`` opens the sockets (tests: loopback only)."""
+    are pooled per host name). ``network`` opens the sockets (tests: loopback only);
+    ``ssl_context`` checks certificates (default: the public CAs, or ``SSL_CERT_FILE``)."""
 
     def __init__(
         self,
@@ -121,12 +123,13 @@ class Sender:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_connections: int = 100,
         rng: random.Random | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.guard = guard
         self.max_response_bytes = max_response_bytes
         self._rng = rng if rng is not None else random.Random()
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=max_connections,
             keepalive_expiry=30.0,
             network_backend=PinnedConnector(guard, network),
