@@ -25,6 +25,9 @@ from aybiza.api.errors import install_error_handlers
 from aybiza.api.openapi import install_openapi
 from aybiza.automation.platform import Automation
 from aybiza.config import Settings
+from aybiza.outbound.connector import Network
+from aybiza.outbound.guard import Guard
+from aybiza.outbound.sender import Sender
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import load_master_key, secret_box
@@ -62,6 +65,7 @@ def create_app(
     provisioner: NumberProvisioner | None = None,
     rng: random.Random | None = None,
     freeze_heap: bool = False,
+    network: Network | None = None,
 ) -> FastAPI:
     """Build the app; resources open in its lifespan (database, writer, engines, dispatcher).
 
@@ -69,7 +73,8 @@ def create_app(
     ``managed`` numbers and imported ``twilio`` numbers, records only for the rest);
     ``rng`` drives weighted A/B routing (tests seed it); ``freeze_heap`` (the server's own
     processes, see ``create_server_app``) takes what start-up loaded out of the garbage
-    collector's sight (``aybiza.collector``)."""
+    collector's sight (``aybiza.collector``); ``network`` opens the sockets of requests to
+    customers' URLs (tests give one that opens loopback connections only)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -81,9 +86,11 @@ def create_app(
         limit = settings.default_max_concurrent_calls
         await seed_demo(database, settings.data_dir, default_max_concurrent_calls=limit)
         writer = StoreWriter(database)
+        sender = Sender(Guard(settings.outbound_allow_cidrs), network=network)
         dispatcher = WebhookDispatcher(
             database,
             box,
+            sender,
             max_attempts=settings.webhook_max_attempts,
             backoff_s=settings.webhook_backoff_s,
             timeout_s=settings.webhook_timeout_s,
@@ -112,7 +119,7 @@ def create_app(
         accounts = TwilioAccounts(settings, box, TwilioRest(settings.twilio_api_url))
         state.twilio_accounts = accounts
         state.numbers = NumberService(database, box, provisioner or TwilioProvisioner(accounts))
-        state.webhooks = WebhookService(database, box)
+        state.webhooks = WebhookService(database, box, sender.guard)
         events = CallEvents(prices, dispatcher.wake)
         writer.on_commit(events.wake_if_queued)
         automation = Automation(
@@ -121,6 +128,7 @@ def create_app(
             settings=settings,
             registry=registry,
             writer=writer,
+            sender=sender,
             messaging=TwilioMessaging(accounts),
         )
         writer.on_commit(automation.wake_if_runs_created)
@@ -160,6 +168,7 @@ def create_app(
             await automation.stop()
             await writer.stop()
             await dispatcher.stop()
+            await sender.aclose()
             await accounts.rest.aclose()
             await registry.aclose()
             await database.dispose()

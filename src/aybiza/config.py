@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _env(name: str) -> str | None:
@@ -55,6 +58,9 @@ class Settings:
     call_lease_s: float = 20.0
     # On SIGTERM, live calls may go on this long before they are ended (``server-shutdown``).
     drain_s: float = 300.0
+    # Networks customers' URLs may reach although they are not public (loopback, private...);
+    # empty: only public addresses (see docs/outbound.md).
+    outbound_allow_cidrs: tuple[IpNetwork, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,7 +94,27 @@ class Settings:
             webhook_timeout_s=float(_env("AYBIZA_WEBHOOK_TIMEOUT_S") or 10.0),
             call_lease_s=float(_env("AYBIZA_CALL_LEASE_S") or 20.0),
             drain_s=float(_env("AYBIZA_DRAIN_S") or 300.0),
+            outbound_allow_cidrs=cidrs(
+                "AYBIZA_OUTBOUND_ALLOW_CIDRS", _env("AYBIZA_OUTBOUND_ALLOW_CIDRS")
+            ),
         )
+
+
+def cidrs(name: str, value: str | None) -> tuple[IpNetwork, ...]:
+    """Comma-separated networks (``127.0.0.0/8,::1/128``; a bare address is one host); a bad
+    entry is an error naming the variable, the entry and the expected form."""
+    networks: list[IpNetwork] = []
+    for entry in (value or "").split(","):
+        text = entry.strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}: {text!r} is not a network; expected CIDRs like 127.0.0.0/8,::1/128"
+            ) from exc
+    return tuple(networks)
 
 
 def _aws_credentials_configured() -> bool:

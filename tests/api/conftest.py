@@ -28,6 +28,7 @@ from tests.api.carrier import (
     running_fake_twilio,
 )
 from tests.api.databases import BACKENDS, ScratchDatabase, create_database
+from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.app import create_app
 from aybiza.config import Settings
@@ -149,7 +150,8 @@ class _ThreadedServer:
 
 
 def test_settings(data_dir: Path, database_url: str) -> Settings:
-    """Settings for a test server: fast webhook retries and hang-up polling."""
+    """Settings for a test server: fast webhook retries and hang-up polling; webhooks may
+    reach the tests' loopback receivers (the operator's allow-list)."""
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -161,6 +163,7 @@ def test_settings(data_dir: Path, database_url: str) -> Settings:
         webhook_timeout_s=5.0,
         webhook_poll_s=0.05,
         hangup_poll_s=0.1,
+        outbound_allow_cidrs=LOOPBACK_NETWORKS,
     )
 
 
@@ -176,7 +179,8 @@ def serve_api(
         settings = test_settings(data_dir, database.url)
         if configure is not None:
             settings = configure(settings, base_url)
-        return create_app(settings, rng=random.Random(7))
+        # Requests to customers' URLs can reach loopback and nothing else.
+        return create_app(settings, rng=random.Random(7), network=LoopbackOnlyNetwork())
 
     threaded = _ThreadedServer(make_app)
     threaded.start()

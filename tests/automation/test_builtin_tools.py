@@ -18,11 +18,11 @@ from tests.automation.helpers import (
     make_number,
     make_tenant,
 )
+from tests.fakes.loopback import LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
 from aybiza.audio.codec import SAMPLE_RATE_HZ, ulaw_to_array
 from aybiza.automation.dtmf import COLUMN_HZ, ROW_HZ, dtmf_audio
-from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
@@ -107,8 +107,9 @@ async def builtin_runner(
         controls=controls,
         database=database,
         box=box,
+        settings=settings or Settings(),
         messaging=twilio_messaging(settings or Settings(), box),
-        automation_settings=AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
         tool_names=names,
     )
     return runner, controls
@@ -237,7 +238,8 @@ async def test_end_call_may_carry_a_goodbye_precondition_checked_for_the_call_lo
         controls=Controls(call_id),
         database=database,
         box=box,
-        automation_settings=AutomationSettings(),
+        settings=Settings(),
+        network=LoopbackOnlyNetwork(),
         tool_names=["end_call", "transfer_call"],
     )
     end = ToolCall("e1", "end_call", {})
@@ -282,7 +284,8 @@ async def test_a_precondition_vetoes_a_tool_before_it_runs(
         controls=controls,
         database=database,
         box=box,
-        automation_settings=AutomationSettings(),
+        settings=Settings(),
+        network=LoopbackOnlyNetwork(),
         transcript=lambda: transcript,
         tool_names=["send_dtmf"],
     )

@@ -156,6 +156,6 @@ async def test_a_model_answer_that_is_not_json_falls_back_to_the_embedded_rules(
             result = await engine.analyzer.analyze(call_id, fields={"day": "The day"})
         finally:
             await registry.aclose()
-            await engine.http.aclose()
+            await engine.sender.aclose()
     assert result["method"] == "embedded-rules (the model's answer was not JSON)"
     assert result["sentiment"] == "positive"

@@ -57,6 +57,9 @@ _ENGINE_VARIABLES = (
     "AWS_PROFILE",
     "AWS_REGION",
 )
+# The machine's own allow-list must not widen what a test server may send requests to (a test
+# that needs loopback targets passes AYBIZA_OUTBOUND_ALLOW_CIDRS itself).
+_OUTBOUND_VARIABLES = ("AYBIZA_OUTBOUND_ALLOW_CIDRS",)
 
 
 @contextmanager
@@ -64,7 +67,8 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
     """``aybiza serve`` on a free port with ``data_dir`` and extra ``env``; stopped on exit."""
     port = free_port()
     log_path = data_dir / "server.log"
-    full_env = {k: v for k, v in os.environ.items() if k not in _ENGINE_VARIABLES}
+    dropped = _ENGINE_VARIABLES + _OUTBOUND_VARIABLES
+    full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     full_env.update(
         {
             "AYBIZA_DATA_DIR": str(data_dir),

@@ -73,8 +73,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         # The platform's account owns the demo number (Twilio only texts from owned numbers).
         twilio.add_number(DEFAULT_ACCOUNT_SID, DEMO_PHONE_NUMBER)
         env = {
-            # The booking service is on this machine: let tools reach private addresses.
-            "AYBIZA_ALLOW_PRIVATE_TOOL_URLS": "1",
+            # The booking service is on this machine: the operator allows loopback.
+            "AYBIZA_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8,::1/128",
             "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
             "AYBIZA_TWILIO_API_URL": twilio.url,
         }
