@@ -134,7 +134,8 @@ async def test_stream_url_has_the_documented_parameters_and_one_keyterm_each(
 
 @pytest.mark.parametrize(
     ("languages", "expected"),
-    [(("en-US", "es-ES"), "multi"), (("es-ES",), "es-ES")],
+    # A single es-ES goes to Nova-3 as "es": Nova-3 has no es-ES (item 16).
+    [(("en-US", "es-ES"), "multi"), (("es-ES",), "es")],
 )
 async def test_language_is_multi_only_when_detecting_among_several(
     fake: FakeDeepgram, languages: tuple[str, ...], expected: str

@@ -19,6 +19,7 @@ from aybiza.providers.stt.deepgram_stream import (
     ListenSettings,
     connect_listen,
 )
+from aybiza.providers.stt.nova3_languages import MULTILINGUAL, nova3_language
 from aybiza.providers.stt.reconnect_budget import Clock, ReconnectLimits, Sleep
 
 __all__ = ["DeepgramStream", "DeepgramStt"]
@@ -85,7 +86,6 @@ class DeepgramStt:
 
     def listen_url(self, options: SttOptions) -> str:
         """The ``/v1/listen`` URL for a stream with these options."""
-        multilingual = options.detect_language and len(options.languages) > 1
         params: list[tuple[str, str]] = [
             ("model", self._model),
             ("encoding", "mulaw"),
@@ -97,10 +97,20 @@ class DeepgramStt:
             ("vad_events", "true"),
             ("smart_format", "true"),
             ("punctuate", "true"),
-            ("language", "multi" if multilingual else options.language),
+            ("language", self.listen_language(options)),
         ]
         params += [("keyterm", term) for term in options.keyterms]
         return f"{self._listen_url}?{urlencode(params)}"
+
+    def listen_language(self, options: SttOptions) -> str:
+        """The ``language`` a stream asks for: ``multi`` when detecting among several
+        languages, else the agent's primary language as a code the model accepts (Nova-3:
+        ``es-ES`` -> ``es``, see ``nova3_languages``; other models: the tag as given)."""
+        if options.detect_language and len(options.languages) > 1:
+            return MULTILINGUAL
+        if self._model.startswith("nova-3"):
+            return nova3_language(options.language)
+        return options.language
 
     async def open_stream(self, options: SttOptions) -> DeepgramStream:
         """Connect a recognition stream for one call.
