@@ -5,7 +5,6 @@ supported language, Nova-3 language codes, and multilingual recognition for ``au
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import pytest
@@ -51,9 +50,8 @@ async def speak_once(engines: Engines, config: AgentConfig, language: str) -> No
     plan = build_plan(config, engines, call_id="call", call_sid="CA1", agent_key="agent@1")
     session = engines.tts.open_session(plan.voice_for(language))
     try:
-        async with aclosing(session.stream("Hello there.")) as chunks:
-            async for _ in chunks:
-                pass
+        async for _ in session.stream("Hello there."):
+            pass
     finally:
         await session.aclose()
 
