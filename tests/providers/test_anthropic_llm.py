@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropic
@@ -32,6 +33,13 @@ from aybiza.providers.errors import (
 from aybiza.providers.llm.anthropic_api import AnthropicLlm
 
 HELLO = LlmRequest(system="You are a phone agent.", messages=(Message("user", "Hello?"),))
+# A model calls only tools it was given: requests whose reply calls one offer it.
+TRANSFER = ToolSpec(
+    "transfer_call",
+    "Transfer the caller",
+    {"type": "object", "properties": {"dept": {"type": "string"}}},
+)
+WITH_TOOLS = replace(HELLO, tools=(TRANSFER,))
 LONG_TEXT = " ".join(f"word{i}" for i in range(60))
 
 
@@ -75,7 +83,7 @@ async def test_input_json_deltas_are_joined_into_one_tool_call(
 ) -> None:
     arguments = {"dept": "sales", "note": "wants a quote", "priority": 2}
     fake.script(Reply(text="Transferring you.", tool=ToolUse("transfer_call", arguments, "tu_1")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[:3] == [
         TextDelta("Transferring"),
         TextDelta(" you."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -34,6 +35,13 @@ from aybiza.providers.errors import (
 from aybiza.providers.llm.bedrock import BedrockLlm
 
 HELLO = LlmRequest(system="You are a phone agent.", messages=(Message("user", "Hello?"),))
+# A model calls only tools it was given: requests whose reply calls one offer it.
+TRANSFER = ToolSpec(
+    "transfer_call",
+    "Transfer the caller",
+    {"type": "object", "properties": {"dept": {"type": "string"}}},
+)
+WITH_TOOLS = replace(HELLO, tools=(TRANSFER,))
 LONG_TEXT = " ".join(f"word{i}" for i in range(60))
 
 
@@ -91,7 +99,7 @@ async def test_tool_input_fragments_are_joined_into_one_tool_call(
 ) -> None:
     arguments = {"dept": "sales", "note": "wants a quote", "priority": 2}
     fake.script(Reply(text="Transferring you.", tool=ToolUse("transfer_call", arguments, "tu_1")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[:2] == [TextDelta("Transferring"), TextDelta(" you.")]
     assert events[2] == ToolCall(id="tu_1", name="transfer_call", arguments=arguments)
     assert isinstance(events[3], AnswerEnd) and events[3].stop_reason == "tool_use"
@@ -102,7 +110,7 @@ async def test_a_tool_call_without_text_uses_block_zero(
     engine: BedrockLlm, fake: FakeBedrock
 ) -> None:
     fake.script(Reply(text="", tool=ToolUse("end_call", {}, "tu_2")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[0] == ToolCall(id="tu_2", name="end_call", arguments={})
     assert isinstance(events[1], AnswerEnd) and events[1].stop_reason == "tool_use"
 
