@@ -29,23 +29,27 @@ from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.services.agents import AgentService
+from aybiza.services.call_assembly import CallAssembly
 from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
-from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.numbers import NumberService
-from aybiza.services.provisioning import NumberProvisioner
+from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.services.seed import DEMO_TENANT, seed_demo
 from aybiza.services.tenants import TenantService
-from aybiza.services.twilio_accounts import TwilioAccounts
-from aybiza.services.twilio_provisioning import TwilioProvisioner
 from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 from aybiza.store.writer import StoreWriter
-from aybiza.telephony import twilio_stream, twilio_webhook
-from aybiza.telephony.twilio_rest import TwilioRest
+from aybiza.telephony.provisioning import NumberProvisioner
+from aybiza.telephony.twilio import stream as twilio_stream
+from aybiza.telephony.twilio import webhook as twilio_webhook
+from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.carrier import TwilioCarrier
+from aybiza.telephony.twilio.provisioning import TwilioProvisioner
+from aybiza.telephony.twilio.rest import TwilioRest
+from aybiza.telephony.twilio.sms import TwilioMessaging
 
 log = structlog.get_logger(__name__)
 
@@ -108,22 +112,29 @@ def create_app(
         state.webhooks = WebhookService(database, box)
         events = CallEvents(prices, dispatcher.wake)
         writer.on_commit(events.wake_if_queued)
-        automation = Automation(database, box, settings=settings, registry=registry, writer=writer)
+        automation = Automation(
+            database,
+            box,
+            settings=settings,
+            registry=registry,
+            writer=writer,
+            messaging=TwilioMessaging(accounts),
+        )
         writer.on_commit(automation.wake_if_runs_created)
         events.call_ended_hooks.append(automation.call_ended)
         state.automation = automation
-        state.carrier_calls = CarrierCalls(database, accounts, events, rng)
-        state.call_records = CallRecords(database, prices, live, writer, state.carrier_calls)
+        outbound = OutboundCalls(database, [TwilioCarrier(accounts)], events, rng)
+        state.outbound_calls = outbound
+        state.call_records = CallRecords(database, prices, live, writer, outbound)
         state.calls = CallService(
             database,
             writer,
-            registry,
-            PhraseCache(),
+            CallAssembly(registry, PhraseCache(), automation),
+            outbound=outbound,
             live=live,
             events=events,
             rng=rng,
             operator_tenant=DEMO_TENANT,
-            automation=automation,
         )
         dispatcher.start()
         await automation.start()

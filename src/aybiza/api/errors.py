@@ -29,6 +29,9 @@ class ErrorDetail(BaseModel):
     twilio_code: int | None = Field(
         default=None, description="On 502 from Twilio: Twilio's error code, when it gave one."
     )
+    carrier_code: int | None = Field(
+        default=None, description="On 502 from another carrier: its error code (SIP status)."
+    )
 
 
 class FieldProblem(BaseModel):
@@ -143,8 +146,9 @@ def _service_response(exc: ServiceError) -> JSONResponse:
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
     status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 502
     extra: dict[str, str | int] = {}
-    if isinstance(exc, CarrierError) and exc.twilio_code is not None:
-        extra["twilio_code"] = exc.twilio_code
+    if isinstance(exc, CarrierError) and exc.carrier_code is not None:
+        name = "twilio_code" if exc.carrier == "twilio" else "carrier_code"
+        extra[name] = exc.carrier_code
     return error_response(status, exc.code, exc.message, exc.field, extra=extra)
 
 

@@ -170,6 +170,8 @@ class Call(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    # Which carrier brought the call: twilio, sip, browser (``aybiza.telephony.carrier``).
+    carrier: Mapped[str] = mapped_column(String(20), default="twilio", server_default="twilio")
     stream_sid: Mapped[str | None] = mapped_column(String(64))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     agent_version: Mapped[str | None] = mapped_column(String(64))
