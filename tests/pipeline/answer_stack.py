@@ -23,7 +23,6 @@ from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
-from aybiza.config import Settings
 from aybiza.conversation.engine import Conversation, ConversationSettings
 from aybiza.conversation.routing import ModelRouter
 from aybiza.pipeline.answer import AgentAnswer
@@ -136,7 +135,6 @@ async def answer_stack(
             controls=Controls(call_id),
             database=database,
             box=box,
-            settings=Settings(),
             automation_settings=AutomationSettings(allow_private_tool_urls=True),
             tool_names=list(tools),
         )
