@@ -21,7 +21,7 @@ import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import EventStreamError
+from botocore.exceptions import ClientError, EventStreamError
 from tests.fakes.anthropic import API_VERSION, DEFAULT_API_KEY, FakeAnthropic
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.llm_server import HttpError, Reply, ToolUse
@@ -129,6 +129,32 @@ async def test_aiobotocore_reads_the_same_events(bedrock: FakeBedrock) -> None:
         )
         events = [event async for event in response["stream"]]
     assert events == EXPECTED_EVENTS
+
+
+async def test_bedrock_fake_refuses_a_tool_use_left_without_its_result_as_bedrock_does(
+    bedrock: FakeBedrock,
+) -> None:
+    unanswered = [
+        *MESSAGES,
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "transfer_call", "input": {}}}],
+        },
+        {"role": "user", "content": [{"text": "Hello? Are you there?"}]},
+    ]
+
+    def send() -> ClientError:
+        with pytest.raises(ClientError) as raised:
+            boto3_client(bedrock.url).converse_stream(
+                modelId=MODEL_ID, messages=unanswered, toolConfig=TOOL_CONFIG
+            )
+        return raised.value
+
+    error = await asyncio.to_thread(send)
+    assert error.response["Error"]["Code"] == "ValidationException"
+    assert error.response["Error"]["Message"] == (
+        "Expected toolResult blocks at messages.2.content for the following Ids: t1"
+    )
 
 
 async def test_in_stream_throttling_raises_botocore_event_stream_error(

@@ -31,6 +31,7 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.anthropic_api import AnthropicLlm
+from aybiza.providers.llm.prompting import NO_MORE_TOOLS
 
 HELLO = LlmRequest(system="You are a phone agent.", messages=(Message("user", "Hello?"),))
 # A model calls only tools it was given: requests whose reply calls one offer it.
@@ -264,3 +265,15 @@ async def test_cancelling_the_consumer_closes_the_connection(
     with pytest.raises(asyncio.CancelledError):
         await task
     await fake.wait_disconnect(timeout_s=5)
+
+
+async def test_a_request_allowing_no_tool_sends_tool_choice_none(
+    engine: AnthropicLlm, fake: FakeAnthropic
+) -> None:
+    fake.script(Reply(text="Let me transfer.", tool=ToolUse("transfer_call", {}, "tu_1")))
+    events = await collect(engine, replace(WITH_TOOLS, tool_choice="none"))
+    body = fake.requests[0].body
+    assert body["tool_choice"] == {"type": "none"}
+    assert [tool["name"] for tool in body["tools"]] == ["transfer_call"]
+    assert body["system"].endswith(NO_MORE_TOOLS)
+    assert not any(isinstance(event, ToolCall) for event in events)

@@ -33,6 +33,7 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.bedrock import BedrockLlm
+from aybiza.providers.llm.prompting import NO_MORE_TOOLS
 
 HELLO = LlmRequest(system="You are a phone agent.", messages=(Message("user", "Hello?"),))
 # A model calls only tools it was given: requests whose reply calls one offer it.
@@ -200,6 +201,36 @@ async def test_english_without_tools_sends_no_language_line_and_no_tool_config(
     assert "toolConfig" not in body
     # The engine's default model, as the region's inference profile.
     assert fake.requests[0].model == "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+
+async def test_a_request_allowing_no_tool_has_no_tool_config_and_writes_tool_blocks_as_text(
+    engine: BedrockLlm, fake: FakeBedrock
+) -> None:
+    # Item 14: Bedrock has no toolChoice "none", and refuses tool blocks without toolConfig.
+    fake.script(Reply(text="", tool=ToolUse("transfer_call", {"dept": "sales"}, "tu_9")))
+    request = replace(
+        WITH_TOOLS,
+        tool_choice="none",
+        messages=(
+            Message("user", "Sales, please."),
+            Message("assistant", "", [ToolCall("t1", "transfer_call", {"dept": "sales"})]),
+            Message("user", tool_results=[ToolResult("t1", {"ok": False}, is_error=True)]),
+        ),
+    )
+    events = await collect(engine, request)
+    body = fake.requests[0].body
+    assert "toolConfig" not in body
+    assert body["system"][0]["text"] == f"You are a phone agent.\n\n{NO_MORE_TOOLS}"
+    assert body["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [{"text": '(I called transfer_call with {"dept": "sales"}.)'}],
+        },
+        {"role": "user", "content": [{"text": '(transfer_call failed: {"ok": false})'}]},
+    ]
+    # Offered no tool, the model answers in words (the fake, like Bedrock, calls none).
+    assert not any(isinstance(event, ToolCall) for event in events)
+    assert isinstance(events[-1], AnswerEnd) and events[-1].stop_reason == "end_turn"
 
 
 async def test_a_base_id_in_a_region_without_profile_is_refused_as_invalid(

@@ -31,6 +31,7 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.openai_compat import OpenAICompatibleLlm
+from aybiza.providers.llm.prompting import NO_MORE_TOOLS
 
 API_KEY = "sk-local"
 HELLO = LlmRequest(
@@ -263,3 +264,14 @@ async def test_cancelling_the_consumer_closes_the_connection(
     with pytest.raises(asyncio.CancelledError):
         await task
     await fake.wait_disconnect(timeout_s=5)
+
+
+async def test_a_request_allowing_no_tool_sends_tool_choice_none(
+    engine: OpenAICompatibleLlm, fake: FakeOpenAI
+) -> None:
+    fake.script(Reply(text="Let me transfer.", tool=ToolUse("transfer_call", {}, "call_1")))
+    events = await collect(engine, replace(WITH_TOOLS, tool_choice="none"))
+    body = fake.requests[0].body
+    assert body["tool_choice"] == "none"
+    assert body["messages"][0]["content"].endswith(NO_MORE_TOOLS)
+    assert not any(isinstance(event, ToolCall) for event in events)
