@@ -30,8 +30,10 @@ from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.services.agents import AgentService
 from aybiza.services.call_assembly import CallAssembly
+from aybiza.services.call_leases import CallLeases
 from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
+from aybiza.services.drain import Drain
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.numbers import NumberService
 from aybiza.services.outbound_calls import OutboundCalls
@@ -90,6 +92,7 @@ def create_app(
         writer.start()
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
+        drain = Drain(live, writer, drain_s=settings.drain_s)
         registry = EngineRegistry(settings)
         registry.preload()
         state = app.state
@@ -123,7 +126,8 @@ def create_app(
         writer.on_commit(automation.wake_if_runs_created)
         events.call_ended_hooks.append(automation.call_ended)
         state.automation = automation
-        outbound = OutboundCalls(database, [TwilioCarrier(accounts)], events, rng)
+        outbound = OutboundCalls(database, [TwilioCarrier(accounts)], events, rng, drain=drain)
+        leases = CallLeases(database, live, events, lease_s=settings.call_lease_s)
         state.outbound_calls = outbound
         state.call_records = CallRecords(database, prices, live, writer, outbound)
         state.calls = CallService(
@@ -135,9 +139,14 @@ def create_app(
             events=events,
             rng=rng,
             operator_tenant=DEMO_TENANT,
+            leases=leases,
+            drain=drain,
         )
+        state.drain = drain
         dispatcher.start()
         await automation.start()
+        await leases.start()
+        drain.install()
         state.ready = True
         if freeze_heap:
             collector.freeze()
@@ -145,6 +154,8 @@ def create_app(
             yield
         finally:
             state.ready = False
+            drain.uninstall()
+            await leases.stop()
             await live.stop()
             await automation.stop()
             await writer.stop()
@@ -184,7 +195,11 @@ def create_app(
     @app.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse:
         """The process has opened its database and engines."""
-        ready = bool(getattr(request.app.state, "ready", False))
+        state = request.app.state
+        ready = bool(getattr(state, "ready", False))
+        drain: Drain | None = getattr(state, "drain", None)
+        if drain is not None and drain.draining:
+            return JSONResponse({"ready": False, "draining": True}, status_code=503)
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/metrics")

@@ -56,6 +56,12 @@ class CarrierError(ServiceError):
         self.carrier_code = carrier_code
 
 
+class Unavailable(ServiceError):
+    """The platform cannot serve this now (the server is draining): retry, elsewhere or later."""
+
+    code = "unavailable"
+
+
 class Invalid(ServiceError):
     """The request is malformed; ``errors`` lists every bad field."""
 

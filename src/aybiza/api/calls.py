@@ -174,7 +174,7 @@ def _service(request: Request) -> CallRecords:
     "",
     status_code=201,
     response_model=CallReport,
-    responses=error_responses(401, 403, 409, 422, 502),
+    responses=error_responses(401, 403, 409, 422, 502, 503),
     summary="Place an outbound call through Twilio",
 )
 async def place_call(body: CallCreate, request: Request, principal: Controller) -> CallReport:

@@ -18,9 +18,11 @@ from aybiza.telephony.carrier import (
     CONCURRENCY_LIMIT,
     NO_AGENT_VERSION,
     OUTBOUND_API,
+    SERVER_DRAINING,
     UNKNOWN_NUMBER,
     Admission,
     IncomingCall,
+    NotTakingCalls,
     Refused,
     Routed,
 )
@@ -55,12 +57,15 @@ async def admit(
     rng: random.Random,
     *,
     operator_tenant: str,
+    draining: bool = False,
 ) -> Admission:
     """Record the call and decide who answers it. Carriers retry a request that timed out:
     the same carrier call id gets the same decision. A call placed through the API
     (``incoming.call_id``) was admitted when it was placed. A call to a number no tenant
     registered is recorded under ``operator_tenant`` (the tenant ``AYBIZA_API_KEY`` acts for),
-    whose operator runs the endpoint it reached."""
+    whose operator runs the endpoint it reached. While the server drains, a new call goes to
+    its number's fallback, or ``NotTakingCalls`` is raised (nothing recorded: the carrier
+    retries it on another server)."""
     sid = incoming.carrier_call_id
     existing = await call_by_sid(session, sid) or await placed_call(
         session, incoming.call_id, sid, incoming.from_number, incoming.to_number
@@ -76,6 +81,11 @@ async def admit(
         status="ringing",
     )
     number = await number_by_e164(session, incoming.platform_number)
+    if draining:
+        if number is None or not number.fallback_number:
+            raise NotTakingCalls("this server is shutting down; try another")
+        call.tenant_id, call.phone_number_id = number.tenant_id, number.id
+        return await _refuse(session, call, SERVER_DRAINING, number.fallback_number)
     if number is None:
         operator = await tenant_by_name(session, operator_tenant)
         call.tenant_id = operator.id if operator is not None else None

@@ -14,6 +14,8 @@ from aybiza.pipeline.session import CallSession
 from aybiza.pipeline.transport import MediaConnection
 from aybiza.services.admission import admit
 from aybiza.services.call_assembly import CallAssembly
+from aybiza.services.call_leases import CallLeases
+from aybiza.services.drain import Drain
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.store.calls import call_by_sid
@@ -48,7 +50,11 @@ class CallService:
         events: CallEvents | None = None,
         rng: random.Random | None = None,
         operator_tenant: str = "demo",
+        leases: CallLeases | None = None,
+        drain: Drain | None = None,
     ) -> None:
+        self._leases = leases
+        self._drain = drain
         self._database = database
         self._writer = writer
         self._assembly = assembly
@@ -64,7 +70,14 @@ class CallService:
         who answers it: ``Routed`` to an agent version, or ``Refused`` (unknown number, tenant
         at its concurrency limit), still recorded."""
         async with self._database.writing() as session:
-            admission = await admit(session, call, self._rng, operator_tenant=self._operator_tenant)
+            draining = self._drain is not None and self._drain.draining and call.call_id is None
+            admission = await admit(
+                session,
+                call,
+                self._rng,
+                operator_tenant=self._operator_tenant,
+                draining=draining,
+            )
             refused_for_tenant = isinstance(admission, Refused) and admission.tenant_id is not None
             if refused_for_tenant:
                 await self._events.call_ended(session, admission.call_id)
@@ -94,6 +107,8 @@ class CallService:
                 )
             prepared = await self._assembly.prepare(session, call)
             call.engines = prepared.engines.describe()
+            if self._leases is not None:
+                self._leases.lease(call)
         recorder = StoreCallRecorder(
             self._writer,
             call_id=call.id,

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
 from aybiza.analytics.events import CallEvents
-from aybiza.errors import CarrierError, Conflict, Invalid
+from aybiza.errors import CarrierError, Conflict, Invalid, Unavailable
 from aybiza.services.admission import PENDING_SID_PREFIX, placed_call
 from aybiza.services.call_specs import CallCreate
+from aybiza.services.drain import Drain
 from aybiza.services.routing import choose_version
 from aybiza.store.calls import call_by_sid, number_by_e164
 from aybiza.store.database import Database
@@ -72,7 +73,9 @@ class OutboundCalls:
         carriers: Sequence[Carrier],
         events: CallEvents,
         rng: random.Random | None = None,
+        drain: Drain | None = None,
     ) -> None:
+        self._drain = drain
         self._database = database
         self._carriers = tuple(carriers)
         self._events = events
@@ -81,6 +84,8 @@ class OutboundCalls:
     async def place(self, tenant_id: str, spec: CallCreate) -> str:
         """Record the call, ask the number's carrier to place it, and return its id. Raises
         ``Invalid`` (fields named), ``Conflict`` (``concurrency_limit``) or ``CarrierError``."""
+        if self._drain is not None and self._drain.draining:
+            raise Unavailable("this server is shutting down: place the call on another server")
         call_id = new_id()
         async with self._database.writing() as session:
             route = await self._route(session, tenant_id, spec)

@@ -25,6 +25,7 @@ OUTBOUND_API: Direction = "outbound-api"
 
 # Why a call could not be served (recorded as the call's ``ended_reason``).
 UNKNOWN_NUMBER = "unknown-number"
+SERVER_DRAINING = "server-draining"
 CONCURRENCY_LIMIT = "concurrency-limit"
 NO_AGENT_VERSION = "no-agent-version"
 
@@ -105,6 +106,11 @@ class AfterMedia:
 MediaRefusal = Literal["unknown-call", "ended", "duplicate", "agent-gone"]
 
 
+class NotTakingCalls(Exception):
+    """This server takes no new calls now (it is draining): the carrier should retry the call
+    elsewhere (Twilio: HTTP 503)."""
+
+
 class MediaRefused(Exception):
     """A media connection cannot become a call; the message says why (sent as the close
     reason), ``reason`` says it for code."""
@@ -119,7 +125,7 @@ class CallIntake(Protocol):
 
     async def admit(self, call: IncomingCall) -> Admission:
         """Record the call and decide who answers it. Raises ``aybiza.errors.Invalid`` for
-        values no carrier would send."""
+        values no carrier would send, ``NotTakingCalls`` while the server drains."""
         ...
 
     async def open_session(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from aybiza.analytics import metrics
 from aybiza.config import Settings
 from aybiza.errors import Invalid
-from aybiza.telephony.carrier import CallIntake, Refused
+from aybiza.telephony.carrier import CallIntake, NotTakingCalls, Refused
 from aybiza.telephony.twilio import twiml
 from aybiza.telephony.twilio.accounts import TwilioAccounts
 from aybiza.telephony.twilio.forms import (
@@ -19,6 +19,7 @@ from aybiza.telephony.twilio.forms import (
     bad_request,
     call_progress,
     check_form,
+    error_response,
     incoming_call,
     signed_form,
 )
@@ -64,6 +65,12 @@ async def incoming(request: Request) -> Response:
     except Invalid as exc:
         metrics.WEBHOOKS.labels("bad-request").inc()
         return bad_request(exc)
+    except NotTakingCalls as exc:
+        # Twilio retries a 503 on the number's fallback URL or another server.
+        metrics.WEBHOOKS.labels("draining").inc()
+        response = error_response(503, "draining", str(exc), None)
+        response.headers["Retry-After"] = "1"
+        return response
     if isinstance(admission, Refused):
         metrics.WEBHOOKS.labels(admission.reason).inc()
         return twiml.twiml(twiml.refusal(admission))
