@@ -164,6 +164,10 @@ class LlmRequest:
     tools: tuple[ToolSpec, ...] = ()
     # The language the caller is speaking (BCP 47), so the model answers in it.
     language: str = "en-US"
+    # "none": the model must answer in words, calling no tool (the turn's tool calls are used
+    # up). Each adapter says so the way its vendor allows; ``tools`` still describe the tool
+    # calls already in ``messages``.
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,7 @@ from aybiza.conversation.routing import ModelRouter
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.plan import CallPlan
 from aybiza.providers.engines import Engines
-
-# Aura-2 voices per language, used when the agent switches to a caller's language and has no
-# voice of its own for it (Deepgram's Aura-2 speaks English and Spanish).
-AURA2_VOICES = {"en": "aura-2-thalia-en", "es": "aura-2-celeste-es"}
+from aybiza.providers.tts.aura_voices import aura_voice_for, is_aura
 
 
 def build_plan(
@@ -54,17 +51,16 @@ def build_plan(
 
 
 def _voices(config: AgentConfig, languages: tuple[str, ...]) -> dict[str, VoiceOptions]:
-    """A voice per supported language: the agent's own where configured, else an Aura-2 voice
-    of that language when the agent speaks with Aura, else the agent's voice model (the
-    embedded engine picks its voice by language)."""
+    """A voice per supported language: the agent's own where configured, else, when the agent
+    speaks with Aura, its voice if that speaks the language or Aura-2's voice of the language
+    (``providers.tts.aura_voices``), else the agent's voice model (the embedded engine picks
+    its voice by language)."""
     voices: dict[str, VoiceOptions] = {}
     own = config.voice.language_voices
     for language in languages:
         model = own.get(language)
-        if model is None and language != config.language.primary:
-            base = language.split("-")[0]
-            if config.voice.model.startswith("aura") and base in AURA2_VOICES:
-                model = AURA2_VOICES[base]
+        if model is None and is_aura(config.voice.model):
+            model = aura_voice_for(language, config.voice.model)
         voices[language] = VoiceOptions(
             model=model or config.voice.model, language=language, speed=1.0
         )

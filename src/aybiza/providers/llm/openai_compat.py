@@ -180,6 +180,8 @@ class OpenAICompatibleSession:
                 }
                 for tool in request.tools
             ]
+            if request.tool_choice == "none":
+                body["tool_choice"] = "none"
         started = time.monotonic()
         try:
             response = await self._engine.send(body)
