@@ -17,14 +17,16 @@ from tests.automation.receiver import Receiver
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 from tests.fakes.llm_server import Reply
+from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
-from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
+from aybiza.config import Settings
 from aybiza.conversation.engine import Conversation, ConversationSettings
 from aybiza.conversation.routing import ModelRouter
+from aybiza.outbound.guard import Guard
 from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.timings import TurnTimings
@@ -116,7 +118,7 @@ async def answer_stack(
         deepgram = await stack.enter_async_context(FakeDeepgram())
         tenant = await make_tenant(database)
         for name, options in tools.items():
-            created = await ToolService(database, box).create(
+            created = await ToolService(database, box, Guard(LOOPBACK_NETWORKS)).create(
                 tenant,
                 ToolCreate.model_validate(
                     {
@@ -135,7 +137,8 @@ async def answer_stack(
             controls=Controls(call_id),
             database=database,
             box=box,
-            automation_settings=AutomationSettings(allow_private_tool_urls=True),
+            settings=Settings(outbound_allow_cidrs=LOOPBACK_NETWORKS),
+            network=LoopbackOnlyNetwork(),
             tool_names=list(tools),
         )
         stack.push_async_callback(runner.aclose)

@@ -13,6 +13,7 @@ import pytest
 
 from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import silence
+from aybiza.conversation.routing import ModelRouter
 from aybiza.conversation.tools import END_CALL
 from aybiza.providers.base import AnswerEnd, LlmEvent, SttEvent, TextDelta, ToolCall, ToolSpec
 from aybiza.providers.tts.espeak import EspeakTts
@@ -158,7 +159,39 @@ async def test_the_caller_going_on_during_a_tool_call_cancels_the_tool() -> None
     await call.caller_says("actually never mind")
     assert tools.cancelled == ["t1"] and tools.finished == []
     await call.play_all()
-    assert llm.requests[-1].messages[-1].text == "actually never mind"
+    request = llm.requests[-1]
+    assert request.messages[-1].text == "actually never mind"
+    # Every tool use in the context has its result (Bedrock refuses a request without).
+    [use] = [m for m in request.messages if m.tool_calls]
+    [result] = [r for m in request.messages for r in m.tool_results]
+    assert result.tool_call_id == use.tool_calls[0].id == "t1"
+    assert result.is_error and "cancelled by the caller" in str(result.content)
+    await call.end()
+
+
+async def test_item15_after_a_tool_call_the_next_request_and_turn_use_the_complex_model() -> None:
+    tools = GatedTools((LOOKUP,))
+    tools.release.set()
+    llm = ScriptedLlm(
+        [
+            [ToolCall("t1", "lookup", {}), AnswerEnd("tool_use")],
+            say("Found it."),
+            say("Anything else?"),
+        ]
+    )
+    router = ModelRouter(default="default-model", fast="fast-model", complex="complex-model")
+    call = LoopCall(plan(tools_enabled=True, uses_tools=True, router=router), llm, tools)
+    await call.start()
+    await call.play_all()
+    await call.caller_says("look up my order")
+    await call.play_all()
+    await call.caller_says("thanks")
+    await call.play_all()
+    assert [r.model for r in llm.requests] == ["fast-model", "complex-model", "complex-model"]
+    assert [t.notes.get("route") for t in call.recorder.turns] == [
+        "short turn (4 words)",
+        "follows a tool call",
+    ]
     await call.end()
 
 

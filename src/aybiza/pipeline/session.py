@@ -254,6 +254,10 @@ class CallSession:
             runner=self.tools,
             max_tool_calls=plan.max_tool_calls,
             speak_phrase=self._speak_phrase,
+            # What follows tool results within the turn goes to the complex model.
+            models_after_tools=(
+                plan.router.after_tool_results().models if plan.router is not None else ()
+            ),
         )
         self._turns += 1
         turn = AgentTurn(
@@ -315,7 +319,7 @@ class CallSession:
         observe_timings(answer)
         self.stats.turns += 1
         self.stats.fillers += int(answer.filler_spoken)
-        self._after_tool_use = answer.end is not None and answer.end.stop_reason == "tool_use"
+        self._after_tool_use = answer.asked_for_tools
         note_language = bool(turn.language) and (
             self.plan.detect_language or turn.language != self.plan.language
         )
