@@ -207,3 +207,5 @@ async def test_item17_when_booking_fails_or_is_missing_the_demo_says_so_and_text
             ("book_appointment", outcome)
         ]
         assert record["ended_reason"] == "transferred"
+        # The post-call analysis reads the whole call: nothing was booked.
+        assert record["analysis"]["success"] is False, record["analysis"]
