@@ -159,7 +159,10 @@ async def book_then_ask_for_a_person(stack: Stack) -> dict[str, Any]:
     """A demo call that asks to book for tomorrow morning, then presses 0 for a person; the
     call record once its analysis is stored."""
     call = await SimulatedCall.dial(
-        stack.server.base_url, to=DEMO_PHONE_NUMBER, auth_token=stack.server.auth_token
+        stack.server.base_url,
+        to=DEMO_PHONE_NUMBER,
+        auth_token=stack.server.auth_token,
+        account_sid=DEFAULT_ACCOUNT_SID,  # Twilio sends the number's own account
     )
     async with call:
         await call.wait_for_agent_audio(timeout=15)
