@@ -10,7 +10,7 @@ from tests.automation.helpers import Controls, make_agent, make_call, make_tenan
 from tests.automation.receiver import Answer, Receiver
 from tests.automation.workflow_helpers import automation
 
-from aybiza.agents.demo import DEMO_AGENT, NOT_BOOKED, demo_agent_config
+from aybiza.agents.demo import DEMO_AGENT, NO_BOOKING_SYSTEM, NOT_BOOKED, demo_agent_config
 from aybiza.agents.flow_spec import CALL_CONTROL_TOOLS
 from aybiza.analytics.automation_records import tool_calls_for_call
 from aybiza.automation.tool_runner import AgentToolRunner
@@ -143,7 +143,7 @@ async def test_item17_a_missing_booking_tool_is_owned_up_to_and_nothing_is_texte
 ) -> None:
     booking, records = await book_tomorrow(database, box, None)
 
-    assert booking.text == f"{NOT_BOOKED} {ANYTHING_ELSE}"
+    assert booking.text == f"{NO_BOOKING_SYSTEM} {ANYTHING_ELSE}"
     assert [call.name for call in booking.calls] == ["book_appointment"]
     [result] = booking.results
     assert result.is_error and result.content["code"] == "unknown_tool"

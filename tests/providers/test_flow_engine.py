@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from aybiza.agents.flow_spec import MISSING_TOOL_CODE, FlowSpec
+from aybiza.agents.schema import validate_agent_config
+from aybiza.config import Settings
 from aybiza.providers.base import (
     AnswerEnd,
     LlmEngine,
@@ -20,6 +22,7 @@ from aybiza.providers.base import (
     ToolResult,
 )
 from aybiza.providers.llm.flow import FlowEngine, FlowSession
+from aybiza.providers.registry import EngineRegistry
 
 
 @dataclass
@@ -404,3 +407,22 @@ async def test_without_outcome_branches_a_tool_node_goes_on_at_once_as_before() 
     assert [call.name for call in answer.tool_calls] == ["book_appointment"]
     assert answer.text == "Booked for friday. How can I help?"
     assert isinstance(session, FlowSession) and session.awaiting_tool_call is None
+
+
+async def test_an_agent_with_tools_switched_off_gets_a_flow_that_makes_no_tool_calls() -> None:
+    config = validate_agent_config(
+        {
+            "name": "No tools",
+            "automation": {"tools_enabled": False},
+            "flow": BOOKING.model_dump(exclude_none=True),
+        }
+    )
+    registry = EngineRegistry(Settings())
+    try:
+        llm = registry.resolve(config, "agent@1.0.0").llm
+        answer = await say(llm.open_session("CA1"), "friday")
+    finally:
+        await registry.aclose()
+
+    assert answer.text == "I cannot book on this line."
+    assert answer.tool_calls == []
