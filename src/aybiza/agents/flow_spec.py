@@ -17,7 +17,7 @@ the caller said at a listen node declaring ``"capture": "slot"``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,7 +31,6 @@ CALL_CONTROL_TOOLS = frozenset({TRANSFER_TOOL, END_CALL_TOOL})
 
 ToolOutcomeKind = Literal["ok", "error", "missing"]
 """How a tool node's tool call ended: it worked, it failed, or the agent has no such tool."""
-TOOL_OUTCOME_KINDS: tuple[str, ...] = get_args(ToolOutcomeKind)
 # An error result whose content carries ``{"code": MISSING_TOOL_CODE}`` says the agent has no
 # tool of that name (the tool runner sets it); a flow tells it apart from a tool that failed.
 MISSING_TOOL_CODE = "unknown_tool"
@@ -273,11 +272,10 @@ class FlowSpec(_Strict):
             loop = self._loop_back_to(node_id)
             if loop is not None:
                 exit_field, chain = loop
-                message = "say/tool nodes loop without waiting for the caller: " + " -> ".join(
-                    chain
-                )
-                target = chain[1]
-                problems.append(FieldError(f"nodes.{node_id}.{exit_field}", message, target))
+                path = " -> ".join(chain)
+                message = f"say/tool nodes loop without waiting for the caller: {path}"
+                # chain[1] is where the reported exit leads: the value the author wrote there.
+                problems.append(FieldError(f"nodes.{node_id}.{exit_field}", message, chain[1]))
                 in_reported_loop.update(chain)
         return problems
 

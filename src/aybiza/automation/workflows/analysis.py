@@ -16,6 +16,7 @@ from sqlalchemy import select
 from aybiza.agents.errors import AgentConfigError
 from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.automation.workflows import embedded
+from aybiza.automation.workflows.sentiment import SENTIMENTS
 from aybiza.providers.base import LlmEngine, LlmRequest, Message, TextDelta
 from aybiza.providers.registry import EngineRegistry
 from aybiza.store.automation_models import ToolCallRecord
@@ -25,7 +26,6 @@ from aybiza.store.models import AgentVersion, Call
 
 log = structlog.get_logger(__name__)
 
-SENTIMENTS = ("positive", "neutral", "negative")
 SYSTEM = (
     "You analyse transcripts of phone calls between a caller and an AI phone agent. Answer "
     "with exactly one JSON object and nothing else: no prose, no code fences."

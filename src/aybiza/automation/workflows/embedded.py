@@ -2,8 +2,8 @@
 read the whole call (both sides, every turn), never just its last line.
 
 - ``summary``: the caller's first substantive line, the agent's last line and how the call ended.
-- ``sentiment``: each caller line scored with a small lexicon, the call by the sum of the lines'
-  signs, thanks never read as negative (``sentiment``).
+- ``sentiment``: each caller line casts one vote from a small lexicon (thanks are never
+  negative); the call's sentiment is the sign of the sum (``sentiment``).
 - ``success``: the call was finished (by the agent, or by a caller who closed it or whose errand
   was done), the agent did not end up saying it could not do something, understood the caller,
   the caller's last words were not negative and every requested field was found (``outcome``).
