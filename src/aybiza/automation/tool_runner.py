@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from aybiza.agents.flow_spec import ToolNode
+from aybiza.agents.flow_spec import MISSING_TOOL_CODE, ToolNode
 from aybiza.agents.schema import AgentConfig
 from aybiza.automation.arguments import ArgumentsValidator
 from aybiza.automation.builtins import (
@@ -157,7 +157,8 @@ class AgentToolRunner:
         if tool is None or tool.kind in CALL_ENDING:
             offered = ", ".join(spec.name for spec in self.specs()) or "none"
             message = f"unknown tool {call.name!r}; the tools you can use are: {offered}"
-            return ToolOutcome({"error": message}, True, "unknown_tool")
+            # The code lets a flow's tool node tell a missing tool from one that failed.
+            return ToolOutcome({"error": message, "code": MISSING_TOOL_CODE}, True, "unknown_tool")
         problem = self._validators[call.name].problem(call.arguments)
         if problem is not None:
             message = f"invalid arguments, nothing was done: {problem}"

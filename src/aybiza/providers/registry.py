@@ -178,7 +178,7 @@ class EngineRegistry:
         if config.flow is not None:
             missing = f"; {' / '.join(wanted)} not configured" if wanted else ""
             return LlmChoice(
-                self._flow_engine(agent_key, config.flow),
+                self._flow_engine(agent_key, config.flow, config.automation.tools_enabled),
                 False,
                 f"llm=flow (the agent defines a flow{missing})",
             )
@@ -278,10 +278,10 @@ class EngineRegistry:
             instance = self._instances[name] = engine
         return instance  # type: ignore[return-value]
 
-    def _flow_engine(self, key: str, flow: FlowSpec) -> FlowEngine:
+    def _flow_engine(self, key: str, flow: FlowSpec, tools_enabled: bool = True) -> FlowEngine:
         engine = self._flows.get(key)
         if engine is None:
-            engine = self._flows[key] = FlowEngine(flow)
+            engine = self._flows[key] = FlowEngine(flow, tools_enabled=tools_enabled)
         return engine
 
     async def aclose(self) -> None:
