@@ -43,6 +43,7 @@ from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
+from aybiza.store.probe import DatabaseProbe
 from aybiza.store.writer import StoreWriter
 from aybiza.telephony import twilio_stream, twilio_webhook
 from aybiza.telephony.twilio_rest import TwilioRest
@@ -84,6 +85,8 @@ def create_app(
             poll_s=settings.webhook_poll_s,
         )
         writer.start()
+        probe = DatabaseProbe(database, interval_s=settings.database_probe_s)
+        probe.start()
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
         registry = EngineRegistry(settings)
@@ -137,6 +140,7 @@ def create_app(
             await live.stop()
             await automation.stop()
             await writer.stop()
+            await probe.stop()
             await dispatcher.stop()
             await accounts.rest.aclose()
             await registry.aclose()
@@ -172,9 +176,16 @@ def create_app(
 
     @app.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse:
-        """The process has opened its database and engines."""
+        """The process has opened its database and engines, and the database is reachable
+        (503 naming it while it is not: docs/operations.md, "Database outage")."""
         ready = bool(getattr(request.app.state, "ready", False))
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        body: dict[str, object] = {"ready": ready}
+        database: Database | None = getattr(request.app.state, "database", None)
+        if database is not None:
+            body["database"] = database.health.status()
+            if not database.health.reachable:
+                body["ready"], body["unavailable"] = False, ["database"]
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
