@@ -85,6 +85,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         exc = exc.orig
     text = str(exc).splitlines()[0] if str(exc) else ""
+    if not text and isinstance(exc, TimeoutError):
+        text = "the database did not answer in time"
     return f"{type(exc).__name__}: {text}"[:200]
 
 

@@ -57,10 +57,11 @@ _MAX_BATCH = 200
 COALESCE_S = 0.015
 # The bound: a 5-minute outage at 100 live calls. A brisk call settles a turn every 4 s:
 # 15 turns a minute, each a caller line, a heard agent line and a turn row (45 writes), plus
-# backchannel lines and tool-call records, about 60 writes per call per minute at most (the
-# call's stats are written once, with its end). 100 calls x 5 min x 60 = 30,000 writes, each
-# about 1.5 KB while queued (bench/db_outage.py measures it): under 50 MB.
-MAX_QUEUED_WRITES = 30_000
+# backchannel lines and tool-call records: about 60 writes per call per minute at most (the
+# call's stats are written once, with its end). 100 calls x 5 min x 60 = 30,000 writes, and a
+# fifth more for headroom: 36,000, each about 1.6 KB while queued (an ORM row and its closure,
+# measured by bench/db_outage.py): about 57 MB when full, 0.6 MB per call.
+MAX_QUEUED_WRITES = 36_000
 # Retry backoff while the database is unreachable (doubling, with jitter); the probe's first
 # success cuts the wait short.
 RETRY_FIRST_S = 0.2
@@ -100,6 +101,7 @@ class StoreWriter:
         self._waiters: deque[tuple[int, asyncio.Future[None], bool]] = deque()
         # Writes admitted up to this number waited out an outage (counted when stored).
         self._held_until = 0
+        self._holding = False
         self._full = False
         self._turned_away_while_full = 0
         self._task: asyncio.Task[None] | None = None
@@ -207,13 +209,14 @@ class StoreWriter:
             settled, fault = await self._store(batch)
             self._settle(settled)
             if fault is None:
-                if delay > RETRY_FIRST_S:
+                if self._holding:
+                    self._holding, delay = False, RETRY_FIRST_S
                     log.info("store.writes_resumed", queued=len(self._queue))
-                    delay = RETRY_FIRST_S
                 continue
             # Unreachable: keep the rest at the head and try again once the database is back.
-            if self._health.reachable:
-                log.warning("store.writes_held", queued=len(self._queue))
+            if not self._holding:
+                self._holding = True
+                log.warning("store.writes_held", queued=len(self._queue), error=describe(fault))
             self._held_until = self._admitted
             self._health.unreachable(fault)
             await self._health.wait_reachable(delay * self._rng.uniform(0.8, 1.2))
