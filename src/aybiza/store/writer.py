@@ -59,8 +59,8 @@ COALESCE_S = 0.015
 # 15 turns a minute, each a caller line, a heard agent line and a turn row (45 writes), plus
 # backchannel lines and tool-call records: about 60 writes per call per minute at most (the
 # call's stats are written once, with its end). 100 calls x 5 min x 60 = 30,000 writes, and a
-# fifth more for headroom: 36,000, each about 1.6 KB while queued (an ORM row and its closure,
-# measured by bench/db_outage.py): about 57 MB when full, 0.6 MB per call.
+# fifth more for headroom: 36,000, each 1.6 to 1.8 KB while queued (an ORM row and its closure,
+# measured by bench/db_outage.py): about 60 MB when full, 0.6 MB per call.
 MAX_QUEUED_WRITES = 36_000
 # Retry backoff while the database is unreachable (doubling, with jitter); the probe's first
 # success cuts the wait short.
