@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.fakes.tcp_proxy import Outage, TcpProxy
 
 from aybiza.analytics.recorder import StoreCallRecorder
-from aybiza.analytics.recording import TurnRecord
+from aybiza.analytics.recording import CallStats, TurnRecord
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 from aybiza.store.models import Call, Tenant
@@ -62,7 +62,6 @@ class CallWrites:
     async def talk(self, interval_s: float, rng: random.Random, stop: asyncio.Event) -> None:
         """An exchange (caller line, heard agent line, turn) every ``interval_s`` until stopped,
         then the call's end."""
-        self.recorder.started("MZ" + self.call_id)
         await asyncio.sleep(rng.uniform(0, interval_s))
         while not stop.is_set():
             caller, agent = _line(rng, self.turns), _line(rng, self.turns)
@@ -76,7 +75,7 @@ class CallWrites:
                 await asyncio.wait_for(stop.wait(), interval_s)
             except TimeoutError:
                 continue
-        self.recorder.ended("caller-hangup", {"turns": self.turns}, None)
+        self.recorder.ended("caller-hangup", CallStats(turns=self.turns), None)
 
 
 def _line(rng: random.Random, turn: int) -> str:

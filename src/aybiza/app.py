@@ -29,24 +29,30 @@ from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.services.agents import AgentService
+from aybiza.services.call_assembly import CallAssembly
+from aybiza.services.call_leases import CallLeases
 from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
-from aybiza.services.carrier_calls import CarrierCalls
+from aybiza.services.drain import Drain
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.numbers import NumberService
-from aybiza.services.provisioning import NumberProvisioner
+from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.services.seed import DEMO_TENANT, seed_demo
 from aybiza.services.tenants import TenantService
-from aybiza.services.twilio_accounts import TwilioAccounts
-from aybiza.services.twilio_provisioning import TwilioProvisioner
 from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 from aybiza.store.probe import DatabaseProbe
 from aybiza.store.writer import StoreWriter
-from aybiza.telephony import twilio_stream, twilio_webhook
-from aybiza.telephony.twilio_rest import TwilioRest
+from aybiza.telephony.provisioning import NumberProvisioner
+from aybiza.telephony.twilio import stream as twilio_stream
+from aybiza.telephony.twilio import webhook as twilio_webhook
+from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.carrier import TwilioCarrier
+from aybiza.telephony.twilio.provisioning import TwilioProvisioner
+from aybiza.telephony.twilio.rest import TwilioRest
+from aybiza.telephony.twilio.sms import TwilioMessaging
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +95,7 @@ def create_app(
         probe.start()
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
+        drain = Drain(live, writer, drain_s=settings.drain_s)
         registry = EngineRegistry(settings)
         registry.preload()
         state = app.state
@@ -111,25 +118,38 @@ def create_app(
         state.webhooks = WebhookService(database, box)
         events = CallEvents(prices, dispatcher.wake)
         writer.on_commit(events.wake_if_queued)
-        automation = Automation(database, box, settings=settings, registry=registry, writer=writer)
+        automation = Automation(
+            database,
+            box,
+            settings=settings,
+            registry=registry,
+            writer=writer,
+            messaging=TwilioMessaging(accounts),
+        )
         writer.on_commit(automation.wake_if_runs_created)
         events.call_ended_hooks.append(automation.call_ended)
         state.automation = automation
-        state.carrier_calls = CarrierCalls(database, accounts, events, rng)
-        state.call_records = CallRecords(database, prices, live, writer, state.carrier_calls)
+        outbound = OutboundCalls(database, [TwilioCarrier(accounts)], events, rng, drain=drain)
+        leases = CallLeases(database, live, events, lease_s=settings.call_lease_s)
+        state.outbound_calls = outbound
+        state.call_records = CallRecords(database, prices, live, writer, outbound)
         state.calls = CallService(
             database,
             writer,
-            registry,
-            PhraseCache(),
+            CallAssembly(registry, PhraseCache(), automation),
+            outbound=outbound,
             live=live,
             events=events,
             rng=rng,
             operator_tenant=DEMO_TENANT,
-            automation=automation,
+            leases=leases,
+            drain=drain,
         )
+        state.drain = drain
         dispatcher.start()
         await automation.start()
+        await leases.start()
+        drain.install()
         state.ready = True
         if freeze_heap:
             collector.freeze()
@@ -137,6 +157,8 @@ def create_app(
             yield
         finally:
             state.ready = False
+            drain.uninstall()
+            await leases.stop()
             await live.stop()
             await automation.stop()
             await writer.stop()
@@ -176,11 +198,15 @@ def create_app(
 
     @app.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse:
-        """The process has opened its database and engines, and the database is reachable
-        (503 naming it while it is not: docs/operations.md, "Database outage")."""
-        ready = bool(getattr(request.app.state, "ready", False))
+        """The process has opened its database and engines, is not draining, and the database
+        is reachable (503 naming it while it is not: docs/operations.md, "Database outage")."""
+        state = request.app.state
+        ready = bool(getattr(state, "ready", False))
+        drain: Drain | None = getattr(state, "drain", None)
+        if drain is not None and drain.draining:
+            return JSONResponse({"ready": False, "draining": True}, status_code=503)
         body: dict[str, object] = {"ready": ready}
-        database: Database | None = getattr(request.app.state, "database", None)
+        database: Database | None = getattr(state, "database", None)
         if database is not None:
             body["database"] = database.health.status()
             if not database.health.reachable:

@@ -52,6 +52,11 @@ class Settings:
     hangup_poll_s: float = 1.0
     # Seconds between database probes (``/readyz`` reports the result; docs/operations.md).
     database_probe_s: float = 5.0
+    # A live call's lease (renewed every third of it); a call whose process died is ended as
+    # ``server-lost`` within about two leases.
+    call_lease_s: float = 20.0
+    # On SIGTERM, live calls may go on this long before they are ended (``server-shutdown``).
+    drain_s: float = 300.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +89,8 @@ class Settings:
             webhook_backoff_s=float(_env("AYBIZA_WEBHOOK_BACKOFF_S") or 2.0),
             webhook_timeout_s=float(_env("AYBIZA_WEBHOOK_TIMEOUT_S") or 10.0),
             database_probe_s=float(_env("AYBIZA_DATABASE_PROBE_S") or 5.0),
+            call_lease_s=float(_env("AYBIZA_CALL_LEASE_S") or 20.0),
+            drain_s=float(_env("AYBIZA_DRAIN_S") or 300.0),
         )
 
 

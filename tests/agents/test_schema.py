@@ -237,7 +237,7 @@ def test_non_object_document_is_rejected() -> None:
 @pytest.mark.parametrize(("threshold", "expected_ms"), [(0.0, 150), (0.7, 500), (1.0, 650)])
 def test_min_interruption_speech_grows_with_threshold(threshold: float, expected_ms: int) -> None:
     params = ParametersConfig(interruption_threshold=threshold)
-    assert params.min_interruption_speech_ms == expected_ms
+    assert params.min_voice_ms == expected_ms
 
 
 def test_config_is_immutable() -> None:

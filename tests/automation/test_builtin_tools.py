@@ -30,6 +30,9 @@ from aybiza.config import Settings
 from aybiza.providers.base import Message, ToolCall
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
+from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.rest import TwilioRest
+from aybiza.telephony.twilio.sms import TwilioMessaging
 
 AGENT = validate_agent_config({"name": "Desk", "system_prompt": "Help."})
 PLATFORM_SID = "AC" + "1" * 32
@@ -76,6 +79,11 @@ def test_a_w_pauses_half_a_second_and_other_characters_are_refused() -> None:
         dtmf_audio("12x")
 
 
+def twilio_messaging(settings: Settings, box: HmacSecretBox) -> TwilioMessaging:
+    """SMS through Twilio's REST API as the server wires it (the fake Twilio answers)."""
+    return TwilioMessaging(TwilioAccounts(settings, box, TwilioRest(settings.twilio_api_url)))
+
+
 async def builtin_runner(
     database: Database,
     box: HmacSecretBox,
@@ -99,7 +107,7 @@ async def builtin_runner(
         controls=controls,
         database=database,
         box=box,
-        settings=settings or Settings(),
+        messaging=twilio_messaging(settings or Settings(), box),
         automation_settings=AutomationSettings(),
         tool_names=names,
     )
@@ -229,7 +237,6 @@ async def test_end_call_may_carry_a_goodbye_precondition_checked_for_the_call_lo
         controls=Controls(call_id),
         database=database,
         box=box,
-        settings=Settings(),
         automation_settings=AutomationSettings(),
         tool_names=["end_call", "transfer_call"],
     )
@@ -275,7 +282,6 @@ async def test_a_precondition_vetoes_a_tool_before_it_runs(
         controls=controls,
         database=database,
         box=box,
-        settings=Settings(),
         automation_settings=AutomationSettings(),
         transcript=lambda: transcript,
         tool_names=["send_dtmf"],

@@ -16,7 +16,6 @@ from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
-from aybiza.config import Settings
 from aybiza.providers.base import ToolCall
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.automation_models import ToolCallRecord
@@ -66,7 +65,6 @@ async def tool_runner(
         controls=Controls(call_id),
         database=database,
         box=box,
-        settings=Settings(),
         automation_settings=automation,
         tool_names=[name],
     )
@@ -252,7 +250,6 @@ async def test_tools_are_looked_up_by_tenant_so_another_tenants_tool_is_unknown(
         controls=Controls(call_id),
         database=database,
         box=box,
-        settings=Settings(),
         automation_settings=ALLOW_PRIVATE,
         tool_names=["book_table"],
     )

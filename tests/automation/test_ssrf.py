@@ -16,7 +16,6 @@ from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
-from aybiza.config import Settings
 from aybiza.providers.base import ToolCall
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
@@ -54,7 +53,6 @@ async def test_private_and_local_targets_are_refused_and_the_model_is_told(
         controls=Controls(call_id),
         database=database,
         box=box,
-        settings=Settings(),
         automation_settings=BLOCKED,
         tool_names=["lookup"],
     )

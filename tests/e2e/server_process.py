@@ -23,6 +23,7 @@ class RunningServer:
     api_key: str
     auth_token: str
     log_path: Path
+    pid: int = 0
 
     async def call_record(self, call_sid: str) -> dict[str, object]:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -71,6 +72,8 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
             "AYBIZA_LOG_LEVEL": "info",
             # Never let the machine's own AWS config make the embedded tests use Bedrock.
             "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "no-aws-credentials"),
+            # Stopping the server at the end of a test waits this long for live calls at most.
+            "AYBIZA_DRAIN_S": "2",
             **(env or {}),
         }
     )
@@ -93,7 +96,7 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
         time.sleep(0.1)
     api_key = (data_dir / "demo.key").read_text().strip()
     try:
-        yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path)
+        yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path, process.pid)
     finally:
         process.terminate()
         try:

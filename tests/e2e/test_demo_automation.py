@@ -115,7 +115,10 @@ async def spoken(text: str) -> bytes:
 
 async def test_the_demo_agent_books_texts_transfers_and_is_analysed(stack: Stack) -> None:
     call = await SimulatedCall.dial(
-        stack.server.base_url, to=DEMO_PHONE_NUMBER, auth_token=stack.server.auth_token
+        stack.server.base_url,
+        to=DEMO_PHONE_NUMBER,
+        auth_token=stack.server.auth_token,
+        account_sid=DEFAULT_ACCOUNT_SID,  # Twilio sends the number's own account
     )
     async with call:
         await call.wait_for_agent_audio(timeout=15)

@@ -22,7 +22,7 @@ from tests.fakes.tcp_proxy import Outage, TcpProxy
 from tests.store.conftest import NEEDS_POSTGRES
 
 from aybiza.analytics.recorder import StoreCallRecorder
-from aybiza.analytics.recording import TurnRecord
+from aybiza.analytics.recording import CallStats, TurnRecord
 from aybiza.store.database import Database
 from aybiza.store.health import database_unreachable
 from aybiza.store.migrate import upgrade_to_head
@@ -109,7 +109,6 @@ async def test_item9_lines_and_turns_said_during_a_postgres_outage_are_all_store
     retries_before = _sample("aybiza_store_write_retries_total")
     outage_before = _sample("aybiza_database_outage_seconds_total")
     for talk in talks:
-        talk.recorder.started(f"MZ{talk.call_id}")
         talk.exchange()
     await writer.flush()
 
@@ -123,7 +122,7 @@ async def test_item9_lines_and_turns_said_during_a_postgres_outage_are_all_store
     await _until(lambda: writer.retries >= 2, "the writer retried while cut")
     for talk in talks:
         talk.exchange()
-        talk.recorder.ended("caller-hangup", {"turns": talk.turns}, None)
+        talk.recorder.ended("caller-hangup", CallStats(turns=talk.turns), None)
     held = writer.queued
     assert held == CALLS * (3 + 3 + 1)
     assert _sample("aybiza_store_writes_queued") == held
@@ -239,7 +238,7 @@ async def test_item9_a_full_queue_turns_new_lines_away_but_keeps_every_calls_end
     full_before = _sample("aybiza_store_writes_dropped_total", reason="queue-full")
     for _ in range(4):
         talk.exchange()
-    talk.recorder.ended("caller-hangup", {}, None)
+    talk.recorder.ended("caller-hangup", CallStats(), None)
     assert writer.queued == 10
     assert writer.turned_away == 3
     assert _sample("aybiza_store_writes_dropped_total", reason="queue-full") == full_before + 3

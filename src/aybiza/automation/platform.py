@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.schema import AgentConfig
+from aybiza.automation.messaging import Messaging
 from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import (
     AgentToolRunner,
@@ -35,7 +36,8 @@ from aybiza.store.writer import StoreWriter
 
 class Automation:
     """Tools, workflows and their runner for this process (``runner``: in-process by default,
-    arq when ``AYBIZA_WORKFLOW_RUNNER=arq``, or the one given)."""
+    arq when ``AYBIZA_WORKFLOW_RUNNER=arq``, or the one given; ``messaging``: how tools send
+    SMS, given by the carrier that can)."""
 
     def __init__(
         self,
@@ -47,11 +49,13 @@ class Automation:
         registry: EngineRegistry | None = None,
         writer: StoreWriter | None = None,
         runner: WorkflowRunner | None = None,
+        messaging: Messaging | None = None,
     ) -> None:
         self._runs_created = False
         self.database = database
         self.box = box
         self.settings = settings
+        self.messaging = messaging
         self.automation = automation or AutomationSettings.from_env()
         self.writer = writer
         self.http = outbound_client()
@@ -133,7 +137,7 @@ class Automation:
             controls=controls,
             database=self.database,
             box=self.box,
-            settings=self.settings,
+            messaging=self.messaging,
             automation_settings=self.automation,
             writer=self.writer,
             events=self.events,

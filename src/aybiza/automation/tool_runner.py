@@ -27,13 +27,12 @@ from aybiza.automation.builtins import (
     run_builtin,
 )
 from aybiza.automation.http_tool import ToolOutcome, run_http_tool, time_budget_s
+from aybiza.automation.messaging import Messaging
 from aybiza.automation.preconditions import TranscriptEntry, violation
 from aybiza.automation.records import ToolCallLog, ToolEvents
 from aybiza.automation.redaction import redact
 from aybiza.automation.settings import AutomationSettings
-from aybiza.automation.sms import twilio_account
 from aybiza.automation.tool_store import LoadedTool, ToolService
-from aybiza.config import Settings
 from aybiza.conversation.tools import CALL_ENDING, TRANSFER_CALL, CallControls, ToolPolicy
 from aybiza.providers.base import ToolCall, ToolResult, ToolSpec
 from aybiza.security.secretbox import SecretBox
@@ -227,7 +226,7 @@ async def build_tool_runner(
     controls: CallControls,
     database: Database,
     box: SecretBox,
-    settings: Settings | None = None,
+    messaging: Messaging | None = None,
     automation_settings: AutomationSettings | None = None,
     writer: StoreWriter | None = None,
     events: ToolEvents | None = None,
@@ -238,12 +237,12 @@ async def build_tool_runner(
     """The runner for one call to an agent of ``tenant_id``.
 
     Loads the agent's tools (``automation.tools`` and its flow's tool nodes) from the tenant's
-    definitions, built-ins where the tenant defined none; reads the call's numbers and the Twilio
-    account for SMS. ``writer``: the process's store writer (tool calls are recorded through it);
+    definitions, built-ins where the tenant defined none; reads the call's numbers and finds the
+    sender of its SMS through ``messaging`` (None: SMS is not configured). ``writer``: the
+    process's store writer (tool calls are recorded through it);
     ``events``: workflows triggered by ``tool.completed``; ``transcript``: the conversation so
     far, for preconditions; ``http``: a shared client (else the runner owns one: ``aclose()``);
     ``tool_names``: the tools to offer instead of the agent's own list."""
-    settings = settings or Settings.from_env()
     automation_settings = automation_settings or AutomationSettings.from_env()
     names = list(tool_names) if tool_names is not None else attached_tool_names(agent_config)
     defined = await ToolService(database, box).load(tenant_id, names)
@@ -255,7 +254,7 @@ async def build_tool_runner(
             tools[name] = builtin_tool(name)
         else:
             log.warning("automation.unknown_tool", tenant=tenant_id, tool=name)
-    live = await _live_call(database, box, settings, tenant_id, controls)
+    live = await _live_call(database, messaging, tenant_id, controls)
     owns_http = http is None
     client = http if http is not None else outbound_client()
     return AgentToolRunner(
@@ -277,7 +276,7 @@ def outbound_client() -> httpx.AsyncClient:
 
 
 async def _live_call(
-    database: Database, box: SecretBox, settings: Settings, tenant_id: str, controls: CallControls
+    database: Database, messaging: Messaging | None, tenant_id: str, controls: CallControls
 ) -> LiveCall:
     async with database.session() as session:
         call = await session.get(Call, controls.call_id)
@@ -295,5 +294,5 @@ async def _live_call(
         controls=controls,
         caller_number=caller,
         platform_number=platform,
-        sms_account=twilio_account(settings, box, number),
+        sms=messaging.sender_for(number) if messaging is not None else None,
     )

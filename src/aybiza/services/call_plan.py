@@ -5,6 +5,7 @@ from __future__ import annotations
 from aybiza.agents.schema import AgentConfig
 from aybiza.agents.speech import VoiceOptions
 from aybiza.conversation.routing import ModelRouter
+from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.plan import CallPlan
 from aybiza.providers.engines import Engines
 
@@ -18,7 +19,7 @@ def build_plan(
 ) -> CallPlan:
     params = config.parameters
     models = config.models
-    cloud_llm = engines.llm.name != "flow"
+    scripted = engines.llm.is_scripted
     languages = tuple(config.language.supported)
     return CallPlan(
         call_id=call_id,
@@ -26,7 +27,7 @@ def build_plan(
         agent_key=agent_key,
         greeting=config.greeting,
         system_prompt=config.system_prompt,
-        model=models.default if cloud_llm else "flow",
+        model="flow" if scripted else models.default,
         temperature=params.temperature,
         max_tokens=params.max_tokens,
         context_window=params.context_window,
@@ -34,14 +35,18 @@ def build_plan(
         voice=config.voice_options(),
         stt=config.stt_options(),
         end_of_turn_silence_ms=params.end_of_turn_silence_ms,
-        min_interruption_speech_ms=params.min_interruption_speech_ms,
-        backchannels=tuple(config.speech.backchannel_phrases),
+        interruption=InterruptionPolicy.from_phrases(
+            params.min_voice_ms,
+            config.speech.backchannel_phrases,
+            config.speech.interruption_min_words,
+        ),
         max_response_ms=params.max_response_time,
         filler_phrases=tuple(params.filler_phrases),
         max_call_duration_s=params.max_call_duration_s,
-        router=ModelRouter(models.default, models.fast, models.complex) if cloud_llm else None,
+        router=None if scripted else ModelRouter(models.default, models.fast, models.complex),
         languages=languages,
         tools_enabled=config.automation.tools_enabled,
+        uses_tools=config.automation.tools_enabled and not scripted,
         max_tool_calls=config.automation.max_tool_calls,
         detect_language=config.language.auto_detect and len(languages) > 1,
         voices=_voices(config, languages),

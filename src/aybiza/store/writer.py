@@ -12,8 +12,8 @@ write) is dropped and logged, never retried: it would hold up every write behind
 
 The queue is bounded (``MAX_QUEUED_WRITES``). When it is full, new writes are turned away,
 counted and logged, rather than the oldest dropped: what is stored of a call stays an unbroken
-beginning of what was said. A call's own record (``essential`` writes: started, ended) is still
-admitted into a reserve beyond the bound, so every call still ends in the record.
+beginning of what was said. A call's end (an ``essential`` write) is still admitted into a
+reserve beyond the bound, so every call still ends in the record.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class StoreWriter:
 
     def submit(self, write: Write, *, essential: bool = False) -> None:
         """Queue a write; it runs after everything queued before it. Never blocks. An
-        ``essential`` write (a call's own state) is admitted into the reserve beyond the bound."""
+        ``essential`` write (a call's end) is admitted into the reserve beyond the bound."""
         limit = self._max_queued + (self._reserve if essential else 0)
         if len(self._queue) >= limit:
             self._turn_away(essential)

@@ -92,7 +92,7 @@ class CallAnalyzer:
         if self._registry is None or config is None or version is None:
             return None
         engine = self._registry.resolve(config, f"{version.agent_id}@{version.version}").llm
-        return None if engine.name == "flow" else engine
+        return None if engine.is_scripted else engine
 
     async def _embedded(
         self,

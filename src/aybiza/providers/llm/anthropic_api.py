@@ -76,6 +76,7 @@ class AnthropicLlm:
     """An ``LlmEngine`` on the Anthropic API; ``base_url`` is ``AYBIZA_ANTHROPIC_BASE_URL``."""
 
     name = "anthropic"
+    is_scripted = False
 
     def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
         self._client = anthropic.AsyncAnthropic(

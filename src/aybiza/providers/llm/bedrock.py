@@ -50,6 +50,7 @@ class BedrockLlm:
     """
 
     name = "bedrock"
+    is_scripted = False
 
     def __init__(self, *, region: str, endpoint_url: str | None = None) -> None:
         self._region = region

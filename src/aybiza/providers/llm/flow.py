@@ -49,6 +49,7 @@ class FlowEngine:
     """An ``LlmEngine`` that runs a ``FlowSpec``; it holds no per-call state itself."""
 
     name = "flow"
+    is_scripted = True
 
     def __init__(self, flow: FlowSpec) -> None:
         self._flow = flow

@@ -92,6 +92,7 @@ class OpenAICompatibleLlm:
     """
 
     name = "openai"
+    is_scripted = False
 
     def __init__(self, *, base_url: str, api_key: str | None = None) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
