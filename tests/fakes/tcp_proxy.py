@@ -57,8 +57,6 @@ class TcpProxy:
         self._held: set[asyncio.StreamWriter] = set()
         self.outage: Outage | None = None
         self.port = 0
-        # Connections accepted while cut (reset, or held open without an answer).
-        self.turned_away = 0
 
     # ------------------------------------------------------------------ control (any thread)
 
@@ -139,7 +137,6 @@ class TcpProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.outage is not None:
-            self.turned_away += 1
             if self.outage is Outage.BLACKHOLE:
                 self._held.add(writer)
             else:
