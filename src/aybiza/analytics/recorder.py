@@ -99,4 +99,5 @@ class StoreCallRecorder:
             if event is not None:
                 await event(session, call_id)
 
-        self._writer.submit(write)
+        # The call's own state is kept even when a long outage has filled the writer's queue.
+        self._writer.submit(write, essential=True)

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from aybiza.store.health import DatabaseHealth
+
 # Connections kept open per process. Calls arrive in bursts (a campaign, a busy hour, a load
 # test dialling 20 calls a second): each webhook and each media stream start reads and writes,
 # and with SQLAlchemy's default of 5 every burst opened and closed overflow connections, each
@@ -34,12 +36,14 @@ _IMMEDIATE = "aybiza_sqlite_immediate"
 
 
 class Database:
-    """One engine per process and the session factories bound to it."""
+    """One engine per process and the session factories bound to it; ``health`` says whether
+    the database was reachable when last tried (set by the store writer and the probe)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        self.health = DatabaseHealth()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(
