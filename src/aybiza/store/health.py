@@ -99,6 +99,7 @@ class DatabaseHealth:
         self.down_since: float | None = None
         self.last_error: str | None = None
         self.outages = 0
+        self.back_at: float | None = None
         self._accounted_at = 0.0
         self._back = asyncio.Event()
         self._back.set()
@@ -132,11 +133,18 @@ class DatabaseHealth:
         now = self._clock()
         self._account(now)
         lasted = now - (self.down_since or now)
-        self.reachable, self.down_since = True, None
+        self.reachable, self.down_since, self.back_at = True, None, now
         self._back.set()
         REACHABLE.set(1)
         log.warning("store.database_reachable_again", outage_s=round(lasted, 3))
         return lasted
+
+    def settled(self, for_s: float) -> bool:
+        """Reachable, and for at least ``for_s`` since the last outage ended (what was queued
+        during it has had time to be written)."""
+        if not self.reachable:
+            return False
+        return self.back_at is None or self._clock() - self.back_at >= for_s
 
     def unreachable_for_s(self) -> float:
         """Seconds since the current outage began (0 while reachable)."""
