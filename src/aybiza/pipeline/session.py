@@ -13,7 +13,7 @@ from aybiza.analytics import metrics
 from aybiza.analytics.recording import CallRecorder, CallStats
 from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.conversation.engine import Conversation, ConversationSettings
-from aybiza.conversation.tools import CALL_ENDING, CALL_ENDING_SPECS, ToolRunner
+from aybiza.conversation.tools import CALL_ENDING, CALL_ENDING_SPECS, ToolKit, ToolRunner
 from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.controls import LiveCallControls
 from aybiza.pipeline.keypad import Keypad
@@ -51,7 +51,7 @@ class CallSession:
         transport: MediaConnection,
         recorder: CallRecorder,
         phrases: PhraseCache,
-        tools: ToolRunner | None = None,
+        tools: ToolKit | None = None,
     ) -> None:
         self.plan = plan
         self.engines = engines
@@ -60,7 +60,14 @@ class CallSession:
         self.playout = Playout(transport)
         self.turns = TurnDetector(plan.end_of_turn_silence_ms)
         self.policy = plan.interruption
-        self.tools = tools if plan.tools_enabled else None
+        self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
+        self.controls = LiveCallControls(plan, self.playout, self.keypad)
+        # The tools act on this call's controls and read its conversation as it goes.
+        self.tools: ToolRunner | None = (
+            tools.bind(self.controls, lambda: self.conversation.messages)
+            if tools is not None and plan.tools_enabled
+            else None
+        )
         # Only a model reads tool specs; a flow's tool nodes call the runner directly.
         specs = (
             (*CALL_ENDING_SPECS, *(self.tools.specs() if self.tools else ()))
@@ -88,8 +95,6 @@ class CallSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._current: AgentTurn | None = None
         self._turns = 0
-        self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
-        self.controls = LiveCallControls(plan, self.playout, self.keypad)
         self._started_at = 0.0
         self._heard_language: str | None = None
         self._after_tool_use = False
@@ -166,14 +171,6 @@ class CallSession:
         if self.playout.speaking and not self.keypad.collecting:
             await self._barge_in()
         await self.keypad.press(digit)
-
-    def attach_tools(self, runner: ToolRunner) -> None:
-        """The call's tools (built after the session: ``controls`` is what they act on)."""
-        if not self.plan.tools_enabled:
-            return
-        self.tools = runner
-        if self.plan.uses_tools:
-            self.conversation.set_tools((*CALL_ENDING_SPECS, *runner.specs()))
 
     async def on_stop(self) -> None:
         await self.end("caller-hangup")
