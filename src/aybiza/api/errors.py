@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aybiza.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
+from aybiza.errors import CarrierError, Conflict, Forbidden, Invalid, NotFound, ServiceError
 from aybiza.store.paging import CursorError
 
 log = structlog.get_logger(__name__)
@@ -84,9 +84,12 @@ def error_response(
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a cursor this API did not issue).",
     401: "Missing, unknown or revoked API key.",
-    403: "The key lacks the scope this operation needs (named in the error).",
+    403: "The key lacks the scope this operation needs (named in the error), or acts on a "
+    "key holding scopes it lacks.",
     404: "No such object for this tenant (other tenants' objects look the same).",
     409: "Conflicts with the current state.",
+    413: "The request body is larger than the limit (1 MiB on the API by default).",
+    429: "Too many requests from this key or address; wait `Retry-After` seconds.",
     502: "Twilio refused or failed (its error code in `twilio_code`).",
     422: "Invalid request: every bad field is listed with its JSON path.",
 }
@@ -141,7 +144,15 @@ def _service_response(exc: ServiceError) -> JSONResponse:
     if isinstance(exc, Invalid):
         problems = [{"field": e.path, "message": e.message} for e in exc.errors]
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
-    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 502
+    status = (
+        404
+        if isinstance(exc, NotFound)
+        else 409
+        if isinstance(exc, Conflict)
+        else 403
+        if isinstance(exc, Forbidden)
+        else 502
+    )
     extra: dict[str, str | int] = {}
     if isinstance(exc, CarrierError) and exc.twilio_code is not None:
         extra["twilio_code"] = exc.twilio_code

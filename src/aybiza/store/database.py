@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from aybiza.store.private_paths import private_sqlite_file
+
 # Connections kept open per process. Calls arrive in bursts (a campaign, a busy hour, a load
 # test dialling 20 calls a second): each webhook and each media stream start reads and writes,
 # and with SQLAlchemy's default of 5 every burst opened and closed overflow connections, each
@@ -41,7 +43,7 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_pre_ping=self.dialect != "sqlite",
