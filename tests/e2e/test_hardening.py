@@ -174,3 +174,13 @@ def test_the_demo_key_is_shown_on_a_terminal(tmp_path: Path) -> None:
         os.close(primary)
     key = (tmp_path / "demo.key").read_text().strip()
     assert key.encode() in output
+
+
+def test_headers_over_64_kib_are_refused_with_431(unsigned: RunningServer) -> None:
+    with socket.create_connection(_address(unsigned), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * (70 * 1024))
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "headers_too_large"

@@ -88,8 +88,6 @@ _DESCRIPTIONS = {
     "key holding scopes it lacks.",
     404: "No such object for this tenant (other tenants' objects look the same).",
     409: "Conflicts with the current state.",
-    413: "The request body is larger than the limit (1 MiB on the API by default).",
-    429: "Too many requests from this key or address; wait `Retry-After` seconds.",
     502: "Twilio refused or failed (its error code in `twilio_code`).",
     422: "Invalid request: every bad field is listed with its JSON path.",
 }
@@ -140,19 +138,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "unexpected server error; see server logs")
 
 
+# The status of each kind of service error; anything else is the carrier's failure (502).
+_STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Forbidden, 403),
+)
+
+
 def _service_response(exc: ServiceError) -> JSONResponse:
     if isinstance(exc, Invalid):
         problems = [{"field": e.path, "message": e.message} for e in exc.errors]
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
-    status = (
-        404
-        if isinstance(exc, NotFound)
-        else 409
-        if isinstance(exc, Conflict)
-        else 403
-        if isinstance(exc, Forbidden)
-        else 502
-    )
+    status = next((code for kind, code in _STATUSES if isinstance(exc, kind)), 502)
     extra: dict[str, str | int] = {}
     if isinstance(exc, CarrierError) and exc.twilio_code is not None:
         extra["twilio_code"] = exc.twilio_code

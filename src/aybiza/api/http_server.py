@@ -56,7 +56,7 @@ class HeaderTimeoutHttpTools(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # Still inside a request's headers after this chunk: all of it was headers.
+        # Still inside a request's headers after this chunk: it counts against their cap.
         if self._in_headers:
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
