@@ -12,7 +12,7 @@ import timeit
 import numpy as np
 
 from aybiza.pipeline.vad import VoiceActivityDetector
-from aybiza.telephony.twilio_wire import parse_message
+from aybiza.telephony.twilio.wire import parse_message
 
 STREAM = "MZ" + "a" * 32
 

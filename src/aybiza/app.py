@@ -26,27 +26,36 @@ from aybiza.api.errors import install_error_handlers
 from aybiza.api.openapi import install_openapi
 from aybiza.automation.platform import Automation
 from aybiza.config import Settings, check_startup
+from aybiza.outbound.connector import Network
+from aybiza.outbound.guard import Guard
+from aybiza.outbound.sender import Sender
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.services.agents import AgentService
+from aybiza.services.call_assembly import CallAssembly
+from aybiza.services.call_leases import CallLeases
 from aybiza.services.call_records import CallRecords
 from aybiza.services.calls import CallService
-from aybiza.services.carrier_calls import CarrierCalls
+from aybiza.services.drain import Drain
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.numbers import NumberService
-from aybiza.services.provisioning import NumberProvisioner
+from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.services.seed import DEMO_TENANT, seed_demo
 from aybiza.services.tenants import TenantService
-from aybiza.services.twilio_accounts import TwilioAccounts
-from aybiza.services.twilio_provisioning import TwilioProvisioner
 from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 from aybiza.store.writer import StoreWriter
-from aybiza.telephony import twilio_stream, twilio_webhook
-from aybiza.telephony.twilio_rest import TwilioRest
+from aybiza.telephony.provisioning import NumberProvisioner
+from aybiza.telephony.twilio import stream as twilio_stream
+from aybiza.telephony.twilio import webhook as twilio_webhook
+from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.carrier import TwilioCarrier
+from aybiza.telephony.twilio.provisioning import TwilioProvisioner
+from aybiza.telephony.twilio.rest import TwilioRest
+from aybiza.telephony.twilio.sms import TwilioMessaging
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +66,7 @@ def create_app(
     provisioner: NumberProvisioner | None = None,
     rng: random.Random | None = None,
     freeze_heap: bool = False,
+    network: Network | None = None,
 ) -> FastAPI:
     """Build the app; resources open in its lifespan (database, writer, engines, dispatcher).
 
@@ -64,7 +74,8 @@ def create_app(
     ``managed`` numbers and imported ``twilio`` numbers, records only for the rest);
     ``rng`` drives weighted A/B routing (tests seed it); ``freeze_heap`` (the server's own
     processes, see ``create_server_app``) takes what start-up loaded out of the garbage
-    collector's sight (``aybiza.collector``)."""
+    collector's sight (``aybiza.collector``); ``network`` opens the sockets of requests to
+    customers' URLs (tests give one that opens loopback connections only)."""
     settings = settings or Settings.from_env()
     buckets = rate_buckets(settings)
 
@@ -79,9 +90,11 @@ def create_app(
         limit = settings.default_max_concurrent_calls
         await seed_demo(database, settings.data_dir, default_max_concurrent_calls=limit)
         writer = StoreWriter(database)
+        sender = Sender(Guard(settings.outbound_allow_cidrs), network=network)
         dispatcher = WebhookDispatcher(
             database,
             box,
+            sender,
             max_attempts=settings.webhook_max_attempts,
             backoff_s=settings.webhook_backoff_s,
             timeout_s=settings.webhook_timeout_s,
@@ -90,6 +103,7 @@ def create_app(
         writer.start()
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
+        drain = Drain(live, writer, drain_s=settings.drain_s)
         registry = EngineRegistry(settings)
         registry.preload()
         state = app.state
@@ -109,28 +123,42 @@ def create_app(
         accounts = TwilioAccounts(settings, box, TwilioRest(settings.twilio_api_url))
         state.twilio_accounts = accounts
         state.numbers = NumberService(database, box, provisioner or TwilioProvisioner(accounts))
-        state.webhooks = WebhookService(database, box)
+        state.webhooks = WebhookService(database, box, sender.guard)
         events = CallEvents(prices, dispatcher.wake)
         writer.on_commit(events.wake_if_queued)
-        automation = Automation(database, box, settings=settings, registry=registry, writer=writer)
+        automation = Automation(
+            database,
+            box,
+            settings=settings,
+            registry=registry,
+            writer=writer,
+            sender=sender,
+            messaging=TwilioMessaging(accounts),
+        )
         writer.on_commit(automation.wake_if_runs_created)
         events.call_ended_hooks.append(automation.call_ended)
         state.automation = automation
-        state.carrier_calls = CarrierCalls(database, accounts, events, rng)
-        state.call_records = CallRecords(database, prices, live, writer, state.carrier_calls)
+        outbound = OutboundCalls(database, [TwilioCarrier(accounts)], events, rng, drain=drain)
+        leases = CallLeases(database, live, events, lease_s=settings.call_lease_s)
+        state.outbound_calls = outbound
+        state.call_records = CallRecords(database, prices, live, writer, outbound)
         state.calls = CallService(
             database,
             writer,
-            registry,
-            PhraseCache(),
+            CallAssembly(registry, PhraseCache(), automation),
+            outbound=outbound,
             live=live,
             events=events,
             rng=rng,
             operator_tenant=DEMO_TENANT,
-            automation=automation,
+            leases=leases,
+            drain=drain,
         )
+        state.drain = drain
         dispatcher.start()
         await automation.start()
+        await leases.start()
+        drain.install()
         state.ready = True
         if freeze_heap:
             collector.freeze()
@@ -138,10 +166,13 @@ def create_app(
             yield
         finally:
             state.ready = False
+            drain.uninstall()
+            await leases.stop()
             await live.stop()
             await automation.stop()
             await writer.stop()
             await dispatcher.stop()
+            await sender.aclose()
             await accounts.rest.aclose()
             await registry.aclose()
             await database.dispose()
@@ -179,7 +210,11 @@ def create_app(
     @app.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse:
         """The process has opened its database and engines."""
-        ready = bool(getattr(request.app.state, "ready", False))
+        state = request.app.state
+        ready = bool(getattr(state, "ready", False))
+        drain: Drain | None = getattr(state, "drain", None)
+        if drain is not None and drain.draining:
+            return JSONResponse({"ready": False, "draining": True}, status_code=503)
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/metrics")

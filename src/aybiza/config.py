@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Literal
 Environment = Literal["development", "production"]
 MIB = 1024 * 1024
 KIB = 1024
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _env(name: str) -> str | None:
@@ -55,6 +57,14 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0
     hangup_poll_s: float = 1.0
+    # A live call's lease (renewed every third of it); a call whose process died is ended as
+    # ``server-lost`` within about two leases.
+    call_lease_s: float = 20.0
+    # On SIGTERM, live calls may go on this long before they are ended (``server-shutdown``).
+    drain_s: float = 300.0
+    # Networks customers' URLs may reach although they are not public (loopback, private...);
+    # empty: only public addresses (see docs/outbound.md).
+    outbound_allow_cidrs: tuple[IpNetwork, ...] = ()
     # Hardening (docs/security.md): ``production`` turns on the strict start-up checks.
     env: Environment = "development"
     max_body_bytes: int = MIB
@@ -104,6 +114,11 @@ class Settings:
             webhook_max_attempts=int(_env("AYBIZA_WEBHOOK_MAX_ATTEMPTS") or 8),
             webhook_backoff_s=float(_env("AYBIZA_WEBHOOK_BACKOFF_S") or 2.0),
             webhook_timeout_s=float(_env("AYBIZA_WEBHOOK_TIMEOUT_S") or 10.0),
+            call_lease_s=float(_env("AYBIZA_CALL_LEASE_S") or 20.0),
+            drain_s=float(_env("AYBIZA_DRAIN_S") or 300.0),
+            outbound_allow_cidrs=cidrs(
+                "AYBIZA_OUTBOUND_ALLOW_CIDRS", _env("AYBIZA_OUTBOUND_ALLOW_CIDRS")
+            ),
             env=_environment(_env("AYBIZA_ENV")),
             max_body_bytes=int(_env("AYBIZA_MAX_BODY_BYTES") or MIB),
             max_webhook_body_bytes=int(_env("AYBIZA_MAX_WEBHOOK_BODY_BYTES") or 64 * KIB),
@@ -115,6 +130,23 @@ class Settings:
             redis_url=_env("AYBIZA_REDIS_URL"),
             rate_limit_prefix=_env("AYBIZA_RATE_LIMIT_PREFIX") or "aybiza:rate:",
         )
+
+
+def cidrs(name: str, value: str | None) -> tuple[IpNetwork, ...]:
+    """Comma-separated networks (``127.0.0.0/8,::1/128``; a bare address is one host); a bad
+    entry is an error naming the variable, the entry and the expected form."""
+    networks: list[IpNetwork] = []
+    for entry in (value or "").split(","):
+        text = entry.strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}: {text!r} is not a network; expected CIDRs like 127.0.0.0/8,::1/128"
+            ) from exc
+    return tuple(networks)
 
 
 class StartupRefused(Exception):

@@ -44,8 +44,8 @@ class Conflict(ServiceError):
 
 
 class CarrierError(ServiceError):
-    """The carrier (Twilio) refused or failed a request the platform made for the tenant;
-    ``twilio_code`` is Twilio's error code when it answered one."""
+    """The carrier refused or failed a request the platform made for the tenant;
+    ``carrier_code`` is the carrier's own error code when it answered one."""
 
     code = "carrier_error"
 
@@ -55,10 +55,18 @@ class CarrierError(ServiceError):
         *,
         field: str | None = None,
         code: str | None = None,
-        twilio_code: int | None = None,
+        carrier: str = "twilio",
+        carrier_code: int | None = None,
     ) -> None:
         super().__init__(message, field=field, code=code)
-        self.twilio_code = twilio_code
+        self.carrier = carrier
+        self.carrier_code = carrier_code
+
+
+class Unavailable(ServiceError):
+    """The platform cannot serve this now (the server is draining): retry, elsewhere or later."""
+
+    code = "unavailable"
 
 
 class Invalid(ServiceError):

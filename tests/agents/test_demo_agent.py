@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from aybiza.agents import DEMO_AGENT, DEMO_PHONE_NUMBER, demo_agent_config, validate_agent_config
-from aybiza.agents.flow_spec import FlowSpec, ListenNode
-from aybiza.providers.base import AnswerEnd, LlmRequest, Message, TextDelta, ToolCall
+from aybiza.agents.demo import NO_BOOKING_SYSTEM, NOT_BOOKED
+from aybiza.agents.flow_spec import CALL_CONTROL_TOOLS, MISSING_TOOL_CODE, FlowSpec, ListenNode
+from aybiza.providers.base import AnswerEnd, LlmRequest, Message, TextDelta, ToolCall, ToolResult
 from aybiza.providers.llm.flow import FlowEngine, FlowSession
 
 REQUIRED_PHRASES = [
@@ -32,21 +35,45 @@ ASK_TIME = "What day and time would suit you?"
 ANYTHING_ELSE = "Is there anything else I can help with?"
 
 
-async def turn(session: FlowSession, text: str) -> tuple[str, list[ToolCall]]:
-    """Send one caller utterance; return the spoken text and the tool calls."""
-    text_parts: list[str] = []
+async def turn(
+    session: FlowSession, text: str, failing: Mapping[str, dict[str, Any]] | None = None
+) -> tuple[str, list[ToolCall]]:
+    """Send one caller utterance and, as the call loop does, answer each round's tool calls
+    until the agent stops calling tools; return everything spoken and every tool call.
+    ``failing``: the error result each named tool gives (the others succeed)."""
+    spoken: list[str] = []
     calls: list[ToolCall] = []
-    ends = 0
-    request = LlmRequest(system="", messages=(Message(role="user", text=text),))
-    async for event in session.respond(request):
-        if isinstance(event, TextDelta):
-            text_parts.append(event.text)
-        elif isinstance(event, ToolCall):
-            calls.append(event)
-        elif isinstance(event, AnswerEnd):
-            ends += 1
-    assert ends == 1
-    return "".join(text_parts), calls
+    messages = [Message(role="user", text=text)]
+    while True:
+        ends = 0
+        round_text = ""
+        round_calls: list[ToolCall] = []
+        async for event in session.respond(LlmRequest(system="", messages=tuple(messages))):
+            if isinstance(event, TextDelta):
+                round_text += event.text
+            elif isinstance(event, ToolCall):
+                round_calls.append(event)
+            elif isinstance(event, AnswerEnd):
+                ends += 1
+        assert ends == 1
+        if round_text:
+            spoken.append(round_text)
+        calls.extend(round_calls)
+        tools = [call for call in round_calls if call.name not in CALL_CONTROL_TOOLS]
+        if not tools:
+            return " ".join(spoken), calls
+        failures = failing or {}
+        results = [
+            ToolResult(call.id, failures[call.name], True)
+            if call.name in failures
+            else ToolResult(call.id, {"ok": True})
+            for call in tools
+        ]
+        messages = [
+            *messages,
+            Message(role="assistant", tool_calls=tools),
+            Message(role="user", tool_results=results),
+        ]
 
 
 @pytest.fixture
@@ -166,3 +193,30 @@ async def test_after_booking_yes_returns_to_the_menu_and_no_ends(session: FlowSe
     assert hours.startswith("We are open")
     assert bye == "Thank you for calling ACME. Goodbye!"
     assert [c.name for c in calls] == ["end_call"]
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ({"error": "book_appointment answered HTTP 500"}, NOT_BOOKED),
+        (
+            {"error": "unknown tool 'book_appointment'", "code": MISSING_TOOL_CODE},
+            NO_BOOKING_SYSTEM,
+        ),
+    ],
+    ids=["booking-failed", "booking-tool-missing"],
+)
+async def test_item17_demo_says_it_could_not_book_and_texts_nothing_when_booking_fails(
+    session: FlowSession, result: dict[str, Any], said: str
+) -> None:
+    await turn(session, "book an appointment")
+    answer, calls = await turn(session, "tomorrow morning", failing={"book_appointment": result})
+
+    assert answer == f"{said} {ANYTHING_ELSE}"
+    assert "could not book" in answer
+    assert "You are booked" not in answer
+    assert [c.name for c in calls] == ["book_appointment"]
+    # The caller can still be helped: the menu of "anything else" goes on.
+    person, person_calls = await turn(session, "speak to a person")
+    assert person == "Connecting you to a person now."
+    assert [c.name for c in person_calls] == ["transfer_call"]

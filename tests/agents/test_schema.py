@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from aybiza.agents import AgentConfig, AgentConfigError, FieldError, FlowSpec
+from aybiza.agents.flow_spec import ToolNode
 from aybiza.agents.schema import ParametersConfig, validate_agent_config
 
 # The seed's "Enhanced Agent Configuration Example", verbatim but for its `// ...` comment
@@ -237,7 +238,7 @@ def test_non_object_document_is_rejected() -> None:
 @pytest.mark.parametrize(("threshold", "expected_ms"), [(0.0, 150), (0.7, 500), (1.0, 650)])
 def test_min_interruption_speech_grows_with_threshold(threshold: float, expected_ms: int) -> None:
     params = ParametersConfig(interruption_threshold=threshold)
-    assert params.min_interruption_speech_ms == expected_ms
+    assert params.min_voice_ms == expected_ms
 
 
 def test_config_is_immutable() -> None:
@@ -402,3 +403,43 @@ def test_tool_nodes_may_not_use_call_control_tools(tool: str) -> None:
 
     assert [e.path for e in errors] == ["flow.nodes.main.tool"]
     assert "transfer or end node" in errors[0].message
+
+
+def outcome_flow(**book: str) -> dict[str, Any]:
+    """A flow whose ``book`` tool node has the given outcome branches."""
+    return flow_agent(
+        {
+            "main": {"type": "listen", "branches": [{"next": "book"}]},
+            "book": {"type": "tool", "tool": "book", "next": "main", **book},
+            "sorry": {"type": "say", "text": "Sorry.", "next": "main"},
+        }
+    )
+
+
+def test_item17_tool_outcome_branches_must_name_existing_nodes() -> None:
+    errors = errors_of(outcome_flow(on_error="sory", on_missing="nowhere"))
+
+    assert [e.path for e in errors] == ["flow.nodes.book.on_error", "flow.nodes.book.on_missing"]
+    assert errors[0].received == "sory"
+    assert "no node named 'sory'" in errors[0].message and "sorry" in errors[0].message
+
+
+def test_tool_outcome_branches_validate_and_are_followed_in_order() -> None:
+    config = validate_agent_config(outcome_flow(on_error="sorry"))
+    assert config.flow is not None
+    book = config.flow.nodes["book"]
+    assert isinstance(book, ToolNode) and book.waits_for_outcome
+    assert [book.after(kind) for kind in ("ok", "error", "missing")] == ["main", "sorry", "sorry"]
+
+
+def test_a_loop_through_a_tool_nodes_error_branch_is_rejected() -> None:
+    # Retrying a failing tool without asking the caller would call it forever in one turn.
+    nodes = {
+        "main": {"type": "listen", "branches": [{"next": "book"}]},
+        "book": {"type": "tool", "tool": "book", "next": "main", "on_error": "retry"},
+        "retry": {"type": "say", "text": "Let me try again.", "next": "book"},
+    }
+    errors = errors_of(flow_agent(nodes))
+
+    assert [e.path for e in errors] == ["flow.nodes.book.on_error"]
+    assert "book -> retry -> book" in errors[0].message

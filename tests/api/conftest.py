@@ -28,6 +28,7 @@ from tests.api.carrier import (
     running_fake_twilio,
 )
 from tests.api.databases import BACKENDS, ScratchDatabase, create_database
+from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.api.http_server import uvicorn_options
 from aybiza.app import create_app
@@ -154,7 +155,8 @@ class _ThreadedServer:
 
 
 def test_settings(data_dir: Path, database_url: str) -> Settings:
-    """Settings for a test server: fast webhook retries and hang-up polling."""
+    """Settings for a test server: fast webhook retries and hang-up polling; webhooks may
+    reach the tests' loopback receivers (the operator's allow-list)."""
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -166,6 +168,7 @@ def test_settings(data_dir: Path, database_url: str) -> Settings:
         webhook_timeout_s=5.0,
         webhook_poll_s=0.05,
         hangup_poll_s=0.1,
+        outbound_allow_cidrs=LOOPBACK_NETWORKS,
     )
 
 
@@ -187,7 +190,9 @@ def serve_api(
         settings = test_settings(data_dir, scratch.url)
         if configure is not None:
             settings = configure(settings, base_url)
-        return create_app(settings, rng=random.Random(7)), settings
+        # Requests to customers' URLs can reach loopback and nothing else.
+        app = create_app(settings, rng=random.Random(7), network=LoopbackOnlyNetwork())
+        return app, settings
 
     threaded = _ThreadedServer(make_app)
     threaded.start()

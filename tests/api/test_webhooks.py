@@ -80,6 +80,32 @@ def test_invalid_endpoints_are_rejected_naming_the_field(http: httpx.Client) -> 
         assert field in [e["field"] for e in response.json()["errors"]], response.text
 
 
+def test_item1_webhook_urls_to_refused_addresses_get_422_naming_url(http: httpx.Client) -> None:
+    # Only the creation check sees these (no DNS, no connection); this server's operator
+    # allows loopback alone, for the tests' receivers.
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/hook",
+        "http://[fe80::1]/hook",
+        "http://100.64.0.1/hook",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://printer.local/hook",
+    ):
+        response = http.post("/v1/webhooks", json={"url": url, "events": ["call.ended"]})
+        assert response.status_code == 422, (url, response.text)
+        error = response.json()["error"]
+        assert error["field"] == "url" and "AYBIZA_OUTBOUND_ALLOW_CIDRS" in error["message"]
+    created = http.post(
+        "/v1/webhooks", json={"url": "https://example.com/hook", "events": ["call.ended"]}
+    ).json()
+    path = f"/v1/webhooks/{created['id']}"
+    changed = http.patch(path, json={"url": "http://169.254.169.254/latest/meta-data/"})
+    assert changed.status_code == 422, changed.text
+    assert changed.json()["error"]["field"] == "url"
+    assert "169.254.169.254 is a link-local address" in changed.json()["error"]["message"]
+    assert http.get(path).json()["url"] == "https://example.com/hook"
+
+
 async def test_a_real_call_s_events_arrive_signed_in_order(
     api: ApiServer, tenant: Tenant, receiver: Receiver
 ) -> None:

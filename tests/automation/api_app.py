@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
+from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.api import tools as tools_api
 from aybiza.api import workflows as workflows_api
@@ -49,18 +50,27 @@ class Api:
 
 @asynccontextmanager
 async def automation_api(
-    database: Database, box: SecretBox, options: AutomationSettings | None = None
+    database: Database,
+    box: SecretBox,
+    options: AutomationSettings | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[Api]:
+    """The routers over ``database``; ``settings`` default to allowing loopback targets (the
+    tests' receivers), and requests can reach nothing but loopback."""
     app = FastAPI()
     app.include_router(tools_api.router)
     app.include_router(workflows_api.router)
     install_error_handlers(app)
     automation = Automation(
-        database, box, settings=Settings(), automation=options or AutomationSettings()
+        database,
+        box,
+        settings=settings or Settings(outbound_allow_cidrs=LOOPBACK_NETWORKS),
+        automation=options or AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
     )
     tenants = TenantService(database)
     app.state.tenants, app.state.automation = tenants, automation
     try:
         yield Api(app, tenants, automation)
     finally:
-        await automation.http.aclose()
+        await automation.sender.aclose()

@@ -38,6 +38,7 @@ class Answer:
     json_body: Any = None
     text: str | None = None
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,11 +143,11 @@ class Receiver:
             status, payload = self._answers[key]
             return web.json_response(payload, status=status)
         if answer.text is not None:
-            return web.Response(text=answer.text, status=answer.status)
+            return web.Response(text=answer.text, status=answer.status, headers=answer.headers)
         payload = (
             answer.json_body if answer.json_body is not None else {"ok": True, "echo": seen.json}
         )
         if answer.status < 300 and key is not None:
             self.effects[key] = self.effects.get(key, 0) + 1
             self._answers[key] = (answer.status, payload)
-        return web.json_response(payload, status=answer.status)
+        return web.json_response(payload, status=answer.status, headers=answer.headers)

@@ -12,13 +12,13 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from tests.automation.helpers import REDIS_URL, make_agent, make_call, make_tenant, redis_reachable
 from tests.automation.receiver import Receiver
-from tests.automation.workflow_helpers import FAST, call_ended, finished
+from tests.automation.workflow_helpers import FAST, LOOPBACK_ALLOWED, call_ended, finished
+from tests.fakes.loopback import LoopbackOnlyNetwork
 
 from aybiza.automation.platform import Automation
 from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.workflows.arq_runner import build_worker, enqueue, job_id
 from aybiza.automation.workflows.spec import WorkflowCreate
-from aybiza.config import Settings
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
 
@@ -29,14 +29,19 @@ async def test_the_server_enqueues_runs_once_and_an_arq_worker_completes_them(
     database: Database, box: HmacSecretBox, receiver: Receiver, queue: str
 ) -> None:
     options = AutomationSettings(
-        allow_private_tool_urls=True,
         workflow_runner="arq",
         redis_url=REDIS_URL,
         workflow_queue=queue,
         workflow_lease_s=FAST.workflow_lease_s,
         workflow_poll_s=0.1,
     )
-    server = Automation(database, box, settings=Settings(), automation=options)
+    server = Automation(
+        database,
+        box,
+        settings=LOOPBACK_ALLOWED,
+        automation=options,
+        network=LoopbackOnlyNetwork(),
+    )
     tenant = await make_tenant(database)
     await server.workflows.create(
         tenant,

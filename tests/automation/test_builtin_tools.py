@@ -18,11 +18,11 @@ from tests.automation.helpers import (
     make_number,
     make_tenant,
 )
+from tests.fakes.loopback import LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
 from aybiza.audio.codec import SAMPLE_RATE_HZ, ulaw_to_array
 from aybiza.automation.dtmf import COLUMN_HZ, ROW_HZ, dtmf_audio
-from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
@@ -30,6 +30,9 @@ from aybiza.config import Settings
 from aybiza.providers.base import Message, ToolCall
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
+from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.rest import TwilioRest
+from aybiza.telephony.twilio.sms import TwilioMessaging
 
 AGENT = validate_agent_config({"name": "Desk", "system_prompt": "Help."})
 PLATFORM_SID = "AC" + "1" * 32
@@ -76,6 +79,11 @@ def test_a_w_pauses_half_a_second_and_other_characters_are_refused() -> None:
         dtmf_audio("12x")
 
 
+def twilio_messaging(settings: Settings, box: HmacSecretBox) -> TwilioMessaging:
+    """SMS through Twilio's REST API as the server wires it (the fake Twilio answers)."""
+    return TwilioMessaging(TwilioAccounts(settings, box, TwilioRest(settings.twilio_api_url)))
+
+
 async def builtin_runner(
     database: Database,
     box: HmacSecretBox,
@@ -100,7 +108,8 @@ async def builtin_runner(
         database=database,
         box=box,
         settings=settings or Settings(),
-        automation_settings=AutomationSettings(),
+        messaging=twilio_messaging(settings or Settings(), box),
+        network=LoopbackOnlyNetwork(),
         tool_names=names,
     )
     return runner, controls
@@ -230,7 +239,7 @@ async def test_end_call_may_carry_a_goodbye_precondition_checked_for_the_call_lo
         database=database,
         box=box,
         settings=Settings(),
-        automation_settings=AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
         tool_names=["end_call", "transfer_call"],
     )
     end = ToolCall("e1", "end_call", {})
@@ -276,7 +285,7 @@ async def test_a_precondition_vetoes_a_tool_before_it_runs(
         database=database,
         box=box,
         settings=Settings(),
-        automation_settings=AutomationSettings(),
+        network=LoopbackOnlyNetwork(),
         transcript=lambda: transcript,
         tool_names=["send_dtmf"],
     )

@@ -9,14 +9,16 @@ from typing import Any
 from sqlalchemy import select
 from tests.automation.helpers import Controls, make_call, make_tenant
 from tests.automation.receiver import Answer, Receiver
+from tests.fakes.loopback import LOOPBACK_CIDRS, LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
 from aybiza.analytics.automation_records import tool_calls_for_call
-from aybiza.automation.settings import AutomationSettings
 from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
 from aybiza.config import Settings
+from aybiza.outbound.guard import Guard
+from aybiza.outbound.sender import Sender
 from aybiza.providers.base import ToolCall
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.automation_models import ToolCallRecord
@@ -33,7 +35,8 @@ BOOKING_SCHEMA = {
     "required": ["date", "party_size"],
     "additionalProperties": False,
 }
-ALLOW_PRIVATE = AutomationSettings(allow_private_tool_urls=True)
+# The operator allows loopback (the tests' receiver); sockets can reach nothing else.
+LOOPBACK_ALLOWED = Settings(outbound_allow_cidrs=LOOPBACK_NETWORKS)
 
 
 async def tool_runner(
@@ -44,17 +47,20 @@ async def tool_runner(
     options: dict[str, Any] | None = None,
     name: str = "book_table",
     schema: dict[str, Any] | None = None,
-    automation: AutomationSettings = ALLOW_PRIVATE,
+    url: str | None = None,
+    sender: Sender | None = None,
 ) -> tuple[AgentToolRunner, str]:
+    """A call's runner with one HTTP tool calling ``url`` (default: the receiver's ``/book``),
+    sent through ``sender`` (default: the runner's own, loopback allowed and loopback only)."""
     tenant = await make_tenant(database)
-    created = await ToolService(database, box).create(
+    created = await ToolService(database, box, Guard(LOOPBACK_CIDRS)).create(
         tenant,
         ToolCreate.model_validate(
             {
                 "name": name,
                 "description": "Book a table.",
                 "parameters": schema or BOOKING_SCHEMA,
-                "options": {"url": receiver.url("/book"), **(options or {})},
+                "options": {"url": url or receiver.url("/book"), **(options or {})},
             }
         ),
     )
@@ -66,8 +72,9 @@ async def tool_runner(
         controls=Controls(call_id),
         database=database,
         box=box,
-        settings=Settings(),
-        automation_settings=automation,
+        settings=LOOPBACK_ALLOWED,
+        sender=sender,
+        network=LoopbackOnlyNetwork(),
         tool_names=[name],
     )
     return runner, call_id
@@ -252,8 +259,8 @@ async def test_tools_are_looked_up_by_tenant_so_another_tenants_tool_is_unknown(
         controls=Controls(call_id),
         database=database,
         box=box,
-        settings=Settings(),
-        automation_settings=ALLOW_PRIVATE,
+        settings=LOOPBACK_ALLOWED,
+        network=LoopbackOnlyNetwork(),
         tool_names=["book_table"],
     )
     try:

@@ -13,10 +13,15 @@ from tests.automation.workflow_helpers import automation, call_ended, finished
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropic
 from tests.fakes.llm_server import Reply
 
+from aybiza.agents.demo import DEMO_AGENT, NOT_BOOKED
+from aybiza.agents.flow_spec import FlowSpec
 from aybiza.analytics.automation_records import analysis_for_call, workflow_runs_for_call
+from aybiza.automation.workflows.analysis import agent_analysis_fields
+from aybiza.automation.workflows.embedded import flow_slots
 from aybiza.config import Settings
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import HmacSecretBox
+from aybiza.store.automation_models import ToolCallRecord
 from aybiza.store.database import Database
 
 FLOW_AGENT: dict[str, Any] = {
@@ -156,6 +161,133 @@ async def test_a_model_answer_that_is_not_json_falls_back_to_the_embedded_rules(
             result = await engine.analyzer.analyze(call_id, fields={"day": "The day"})
         finally:
             await registry.aclose()
-            await engine.http.aclose()
+            await engine.sender.aclose()
     assert result["method"] == "embedded-rules (the model's answer was not JSON)"
     assert result["sentiment"] == "positive"
+
+
+GREETING = "Hello, thank you for calling ACME support. How can I help you today?"
+GOOD_BOOKING = [
+    ("agent", GREETING),
+    ("caller", "I would like to book an appointment."),
+    ("agent", "What day and time would suit you?"),
+    ("caller", "Tomorrow morning."),
+    ("agent", "You are booked for Tomorrow morning. Is there anything else I can help with?"),
+    ("caller", "No, thank you."),
+    ("agent", "Thank you for calling ACME. Goodbye!"),
+]
+
+
+async def record_tool_call(
+    database: Database, tenant: str, call_id: str, name: str, outcome: str
+) -> None:
+    """The runner's record of the demo flow's first tool call (its id is the flow's)."""
+    async with database.writing() as session:
+        session.add(
+            ToolCallRecord(
+                tenant_id=tenant,
+                call_id=call_id,
+                tool_call_id=f"flow-{call_id}-1",
+                name=name,
+                kind="http",
+                arguments={"when": "Tomorrow morning"},
+                result={} if outcome == "ok" else {"error": "HTTP 500"},
+                outcome=outcome,
+            )
+        )
+
+
+async def analyse_demo_call(
+    database: Database, box: HmacSecretBox, lines: list[tuple[str, str]], booking_outcome: str
+) -> dict[str, Any]:
+    engine = automation(database, box)
+    tenant = await make_tenant(database)
+    version = await make_agent(database, tenant, DEMO_AGENT)
+    call_id = await make_call(database, tenant, version, lines=lines)
+    await record_tool_call(database, tenant, call_id, "book_appointment", booking_outcome)
+    try:
+        return await engine.analyzer.analyze(call_id, fields=agent_analysis_fields(DEMO_AGENT))
+    finally:
+        await engine.http.aclose()
+
+
+async def test_item18_no_thank_you_after_a_booking_is_a_positive_successful_call(
+    database: Database, box: HmacSecretBox
+) -> None:
+    result = await analyse_demo_call(database, box, GOOD_BOOKING, "ok")
+
+    assert result["method"] == "embedded-rules"
+    assert result["sentiment"] == "positive"
+    assert result["success"] is True, result["success_reason"]
+    assert result["fields"] == {"when": "Tomorrow morning"}
+
+
+async def test_item18_a_booking_that_failed_is_still_a_failed_call_however_polite(
+    database: Database, box: HmacSecretBox
+) -> None:
+    lines = list(GOOD_BOOKING)
+    lines[4] = ("agent", f"{NOT_BOOKED} Is there anything else I can help with?")
+
+    result = await analyse_demo_call(database, box, lines, "http_error")
+
+    assert result["sentiment"] == "positive"
+    assert result["success"] is False
+    assert "could not book" in result["success_reason"]
+
+
+BRANCHING_FLOW = FlowSpec.model_validate(
+    {
+        "start": "ask_day",
+        "nodes": {
+            "ask_day": {"type": "listen", "capture": "day", "branches": [{"next": "book"}]},
+            "book": {
+                "type": "tool",
+                "tool": "book_table",
+                "arguments": {"day": "{{day}}"},
+                "next": "ask_email",
+                "on_error": "ask_phone",
+            },
+            "ask_email": {"type": "listen", "capture": "email", "branches": [{"next": "done"}]},
+            "ask_phone": {"type": "listen", "capture": "phone", "branches": [{"next": "done"}]},
+            "done": {"type": "end", "text": "Goodbye."},
+        },
+    }
+)
+
+
+async def test_the_replay_follows_each_tool_call_as_it_was_answered_during_the_call() -> None:
+    turns = ["Friday", "it is 555 0100"]
+    recorded = "flow-CA9-1"
+
+    worked = await flow_slots(BRANCHING_FLOW, turns, "CA9", {recorded: "ok"})
+    failed = await flow_slots(BRANCHING_FLOW, turns, "CA9", {recorded: "http_error"})
+    missing = await flow_slots(BRANCHING_FLOW, turns, "CA9", {recorded: "unknown_tool"})
+
+    assert worked == {"day": "Friday", "email": "it is 555 0100"}
+    assert failed == missing == {"day": "Friday", "phone": "it is 555 0100"}
+
+
+async def test_the_models_prompt_asks_about_the_whole_call_and_lists_the_tools_outcomes(
+    database: Database, box: HmacSecretBox
+) -> None:
+    answer = {"summary": "s", "sentiment": "positive", "success": False, "fields": {"day": None}}
+    async with FakeAnthropic() as fake:
+        fake.script(Reply(text=json.dumps(answer)))
+        registry = EngineRegistry(
+            Settings(anthropic_api_key=DEFAULT_API_KEY, anthropic_base_url=fake.url)
+        )
+        engine = automation(database, box, registry=registry)
+        tenant = await make_tenant(database)
+        version = await make_agent(database, tenant, CLAUDE_AGENT)
+        call_id = await make_call(database, tenant, version, lines=LINES)
+        await record_tool_call(database, tenant, call_id, "book_table", "http_error")
+        try:
+            result = await engine.analyzer.analyze(call_id, fields={"day": "The day"})
+        finally:
+            await registry.aclose()
+            await engine.http.aclose()
+        [request] = fake.requests
+    prompt = json.dumps(request.body["messages"])
+    assert "Judge the whole call, not its last line" in prompt
+    assert "No, thank you" in prompt and "book_table: http_error" in prompt
+    assert result["success"] is False and result["sentiment"] == "positive"

@@ -89,7 +89,7 @@ async def test_a_worker_killed_mid_step_is_resumed_and_the_side_effect_happens_o
         "AYBIZA_DATABASE_URL": scratch.url,
         "AYBIZA_DATA_DIR": str(tmp_path / "data"),
         "AYBIZA_SECRET_KEY": base64.urlsafe_b64encode(SECRET_KEY).decode(),
-        "AYBIZA_ALLOW_PRIVATE_TOOL_URLS": "1",
+        "AYBIZA_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8,::1/128",
         "AYBIZA_WORKFLOW_LEASE_S": "1.5",
         "AYBIZA_WORKFLOW_POLL_S": "0.1",
         "AYBIZA_REDIS_URL": REDIS_URL,
@@ -133,7 +133,7 @@ async def test_a_worker_killed_mid_step_is_resumed_and_the_side_effect_happens_o
     finally:
         for worker in workers:
             await worker.stop()
-        await engine.http.aclose()
+        await engine.sender.aclose()
 
     charges = receiver.to("/charge")
     assert len(receiver.to("/reserve")) == 1  # completed before the kill: never again

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from sqlalchemy import select
+from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.automation.platform import Automation
 from aybiza.automation.settings import AutomationSettings
@@ -17,11 +18,20 @@ from aybiza.security.secretbox import SecretBox
 from aybiza.store.automation_models import WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
 
-FAST = AutomationSettings(allow_private_tool_urls=True, workflow_lease_s=2.0, workflow_poll_s=0.05)
+FAST = AutomationSettings(workflow_lease_s=2.0, workflow_poll_s=0.05)
+# Steps may reach the tests' local receivers, and their sockets can reach nothing else.
+LOOPBACK_ALLOWED = Settings(outbound_allow_cidrs=LOOPBACK_NETWORKS)
 
 
 def automation(database: Database, box: SecretBox, **kwargs: Any) -> Automation:
-    return Automation(database, box, settings=Settings(), automation=FAST, **kwargs)
+    return Automation(
+        database,
+        box,
+        settings=LOOPBACK_ALLOWED,
+        automation=FAST,
+        network=LoopbackOnlyNetwork(),
+        **kwargs,
+    )
 
 
 async def create_workflow(engine: Automation, tenant_id: str, spec: dict[str, Any]) -> str:

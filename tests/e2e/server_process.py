@@ -23,6 +23,7 @@ class RunningServer:
     api_key: str
     auth_token: str
     log_path: Path
+    pid: int = 0
 
     async def call_record(self, call_sid: str) -> dict[str, object]:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -56,6 +57,9 @@ _ENGINE_VARIABLES = (
     "AWS_PROFILE",
     "AWS_REGION",
 )
+# The machine's own allow-list must not widen what a test server may send requests to (a test
+# that needs loopback targets passes AYBIZA_OUTBOUND_ALLOW_CIDRS itself).
+_OUTBOUND_VARIABLES = ("AYBIZA_OUTBOUND_ALLOW_CIDRS",)
 
 
 @contextmanager
@@ -63,7 +67,8 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
     """``aybiza serve`` on a free port with ``data_dir`` and extra ``env``; stopped on exit."""
     port = free_port()
     log_path = data_dir / "server.log"
-    full_env = {k: v for k, v in os.environ.items() if k not in _ENGINE_VARIABLES}
+    dropped = _ENGINE_VARIABLES + _OUTBOUND_VARIABLES
+    full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     full_env.update(
         {
             "AYBIZA_DATA_DIR": str(data_dir),
@@ -71,6 +76,8 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
             "AYBIZA_LOG_LEVEL": "info",
             # Never let the machine's own AWS config make the embedded tests use Bedrock.
             "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "no-aws-credentials"),
+            # Stopping the server at the end of a test waits this long for live calls at most.
+            "AYBIZA_DRAIN_S": "2",
             **(env or {}),
         }
     )
@@ -93,7 +100,7 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
         time.sleep(0.1)
     api_key = (data_dir / "demo.key").read_text().strip()
     try:
-        yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path)
+        yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path, process.pid)
     finally:
         process.terminate()
         try:

@@ -19,7 +19,12 @@ import pytest
 from aiohttp import web
 from tests.fakes.twilio_rest import DEFAULT_ACCOUNT_SID, FakeTwilio
 
-from aybiza.agents.demo import DEMO_PHONE_NUMBER, DEMO_TRANSFER_NUMBER
+from aybiza.agents.demo import (
+    DEMO_PHONE_NUMBER,
+    DEMO_TRANSFER_NUMBER,
+    NO_BOOKING_SYSTEM,
+    NOT_BOOKED,
+)
 from aybiza.agents.speech import VoiceOptions
 from aybiza.audio.codec import silence
 from aybiza.providers.tts.espeak import EspeakTts
@@ -35,6 +40,8 @@ class BookingService:
     secret: str = ""
     bookings: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
+    # Set to a 5xx status to play a booking system that is down.
+    failing_status: int | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -48,6 +55,8 @@ class BookingService:
         if not (fresh and hmac.compare_digest(expected, parts.get("v1", ""))):
             self.refused += 1
             return web.json_response({"error": "bad signature"}, status=401)
+        if self.failing_status is not None:
+            return web.json_response({"error": "calendar unavailable"}, status=self.failing_status)
         self.bookings.append(json.loads(body))
         return web.json_response({"booked": True, "reference": "ACME-1234"})
 
@@ -57,6 +66,7 @@ class Stack:
     server: RunningServer
     bookings: BookingService
     twilio: FakeTwilio
+    tool_id: str
 
 
 @pytest.fixture
@@ -73,8 +83,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         # The platform's account owns the demo number (Twilio only texts from owned numbers).
         twilio.add_number(DEFAULT_ACCOUNT_SID, DEMO_PHONE_NUMBER)
         env = {
-            # The booking service is on this machine: let tools reach private addresses.
-            "AYBIZA_ALLOW_PRIVATE_TOOL_URLS": "1",
+            # The booking service is on this machine: the operator allows loopback.
+            "AYBIZA_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8,::1/128",
             "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
             "AYBIZA_TWILIO_API_URL": twilio.url,
         }
@@ -99,7 +109,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 )
                 assert tool.status_code == 201, tool.text
                 bookings.secret = tool.json()["secret"]
-            yield Stack(server, bookings, twilio)
+            yield Stack(server, bookings, twilio, tool.json()["id"])
         finally:
             await asyncio.to_thread(server_cm.__exit__, None, None, None)
             await runner.cleanup()
@@ -115,7 +125,10 @@ async def spoken(text: str) -> bytes:
 
 async def test_the_demo_agent_books_texts_transfers_and_is_analysed(stack: Stack) -> None:
     call = await SimulatedCall.dial(
-        stack.server.base_url, to=DEMO_PHONE_NUMBER, auth_token=stack.server.auth_token
+        stack.server.base_url,
+        to=DEMO_PHONE_NUMBER,
+        auth_token=stack.server.auth_token,
+        account_sid=DEFAULT_ACCOUNT_SID,  # Twilio sends the number's own account
     )
     async with call:
         await call.wait_for_agent_audio(timeout=15)
@@ -148,3 +161,65 @@ async def test_the_demo_agent_books_texts_transfers_and_is_analysed(stack: Stack
     assert isinstance(analysis, dict), record
     assert analysis["summary"]
     assert analysis["fields"]["when"] == "tomorrow morning", analysis
+
+
+async def book_then_ask_for_a_person(stack: Stack) -> dict[str, Any]:
+    """A demo call that asks to book for tomorrow morning, then presses 0 for a person; the
+    call record once its analysis is stored."""
+    call = await SimulatedCall.dial(
+        stack.server.base_url,
+        to=DEMO_PHONE_NUMBER,
+        auth_token=stack.server.auth_token,
+        account_sid=DEFAULT_ACCOUNT_SID,  # Twilio sends the number's own account
+    )
+    async with call:
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+        for line in ("I would like to book an appointment", "tomorrow morning"):
+            await call.say(await spoken(line))
+            await call.wait_for_agent_audio(timeout=15)
+            await call.wait_until_agent_done(timeout=30)
+        await call.send_dtmf("0")
+        await call.wait_until_ended(timeout=30)
+    record: dict[str, Any] = {}
+    for _ in range(200):
+        record = await stack.server.call_record(call.call_sid)
+        if record.get("analysis"):
+            break
+        await asyncio.sleep(0.1)
+    return record
+
+
+def agent_lines(record: dict[str, Any]) -> list[str]:
+    return [line["text"] for line in record["transcript"] if line["speaker"] == "agent"]
+
+
+async def test_item17_when_booking_fails_or_is_missing_the_demo_says_so_and_texts_nothing(
+    stack: Stack,
+) -> None:
+    stack.bookings.failing_status = 500
+    failed = await book_then_ask_for_a_person(stack)
+
+    async with httpx.AsyncClient(
+        base_url=stack.server.base_url,
+        headers={"Authorization": f"Bearer {stack.server.api_key}"},
+    ) as client:
+        deleted = await client.delete(f"/v1/tools/{stack.tool_id}")
+        assert deleted.status_code == 204, deleted.text
+    missing = await book_then_ask_for_a_person(stack)
+
+    assert stack.twilio.messages == []
+    assert stack.bookings.bookings == []
+    for record, outcome, said in (
+        (failed, "http_error", NOT_BOOKED),
+        (missing, "unknown_tool", NO_BOOKING_SYSTEM),
+    ):
+        lines = agent_lines(record)
+        assert any(line.startswith(said) for line in lines), lines
+        assert not any("You are booked" in line for line in lines), lines
+        assert [(t["name"], t["outcome"]) for t in record["tool_calls"]] == [
+            ("book_appointment", outcome)
+        ]
+        assert record["ended_reason"] == "transferred"
+        # The post-call analysis reads the whole call: nothing was booked.
+        assert record["analysis"]["success"] is False, record["analysis"]

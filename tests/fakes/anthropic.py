@@ -66,6 +66,8 @@ class FakeAnthropic(FakeLlmServer):
         scripted = problem or self.next_reply(recorded.model)
         if isinstance(scripted, HttpError):
             return error_response(scripted)
+        if not body.get("tools") or (body.get("tool_choice") or {}).get("type") == "none":
+            scripted = scripted.without_tools()  # no tool may be called: words only
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "request-id": f"req_{uuid.uuid4().hex}"}
         )
@@ -128,15 +130,16 @@ def message_events(reply: Reply, model: str) -> Iterator[tuple[float, bytes]]:
     if reply.text:
         text_deltas = [{"type": "text_delta", "text": piece} for piece in reply.text_deltas()]
         blocks.append(({"type": "text", "text": ""}, text_deltas))
-    if reply.tool is not None:
+    for tool in reply.tools:
         tool_block = {
             "type": "tool_use",
-            "id": reply.tool.id or f"toolu_{uuid.uuid4().hex[:24]}",
-            "name": reply.tool.name,
+            "id": tool.id or f"toolu_{uuid.uuid4().hex[:24]}",
+            "name": tool.name,
             "input": {},
         }
         json_deltas = [
-            {"type": "input_json_delta", "partial_json": piece} for piece in reply.tool_fragments()
+            {"type": "input_json_delta", "partial_json": piece}
+            for piece in reply.tool_fragments(tool)
         ]
         blocks.append((tool_block, json_deltas))
     for index, (block, deltas) in enumerate(blocks):

@@ -6,7 +6,9 @@ messageStart, text block (contentBlockDelta x N, contentBlockStop, no contentBlo
 tool block (contentBlockStart toolUse, input fragments, contentBlockStop), messageStop,
 metadata. It refuses what Bedrock refuses: a bare ``anthropic.`` base id (on-demand throughput
 is not supported), a conversation that does not start with the user or does not alternate, a
-temperature above 1, tool blocks without ``toolConfig``, an unsigned request.
+temperature above 1, tool blocks without ``toolConfig``, a ``toolUse`` whose ``toolResult`` is not
+in the next message (or a result with no use before it), an unsigned request. Without
+``toolConfig`` the model cannot call a tool: a scripted tool call is left out of the answer.
 
 Run alone: ``python tests/fakes/bedrock.py --port 9002 --first-token-ms 300 --reply "Hi."``
 """
@@ -55,6 +57,13 @@ MUST_ALTERNATE = (
 TOOL_CONFIG_REQUIRED = (
     "The toolConfig field must be defined when using toolUse and toolResult content blocks."
 )
+MISSING_TOOL_RESULTS = (
+    "Expected toolResult blocks at messages.{index}.content for the following Ids: {ids}"
+)
+EXTRA_TOOL_RESULTS = (
+    "The number of toolResult blocks at messages.{index}.content exceeds the number of toolUse "
+    "blocks of previous turn."
+)
 # What each in-stream exception says; the ``:exception-type`` header carries the member name.
 EXCEPTION_MESSAGES = {
     "throttlingException": "Too many requests, please wait before trying again.",
@@ -79,6 +88,8 @@ class FakeBedrock(FakeLlmServer):
         scripted = problem or self.next_reply(model_id)
         if isinstance(scripted, HttpError):
             return rest_json_error(scripted)
+        if "toolConfig" not in recorded.body:
+            scripted = scripted.without_tools()
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/vnd.amazon.eventstream",
@@ -120,6 +131,26 @@ def request_problem(model_id: str, headers: dict[str, str], body: Any) -> HttpEr
     )
     if uses_tools and "toolConfig" not in body:
         return HttpError(400, "ValidationException", TOOL_CONFIG_REQUIRED)
+    return tool_pairing_problem(messages)
+
+
+def tool_pairing_problem(messages: list[dict[str, Any]]) -> HttpError | None:
+    """Bedrock's refusal of a ``toolUse`` not answered by a ``toolResult`` in the very next
+    message, or of a ``toolResult`` that answers no ``toolUse`` of the message before it."""
+    asked: list[str] = []  # toolUse ids of the previous (assistant) message
+    for index, message in enumerate(messages):
+        content = message.get("content", [])
+        answered = [b["toolResult"].get("toolUseId") for b in content if "toolResult" in b]
+        if any(tool_use_id not in asked for tool_use_id in answered):
+            return HttpError(400, "ValidationException", EXTRA_TOOL_RESULTS.format(index=index))
+        missing = [tool_use_id for tool_use_id in asked if tool_use_id not in answered]
+        if missing:
+            text = MISSING_TOOL_RESULTS.format(index=index, ids=", ".join(missing))
+            return HttpError(400, "ValidationException", text)
+        asked = [b["toolUse"].get("toolUseId") for b in content if "toolUse" in b]
+    if asked:
+        text = MISSING_TOOL_RESULTS.format(index=len(messages), ids=", ".join(asked))
+        return HttpError(400, "ValidationException", text)
     return None
 
 
@@ -149,17 +180,18 @@ def converse_frames(reply: Reply, started: float) -> Iterator[tuple[float, bytes
             yield pacer.next_delay_ms(), event_frame("contentBlockDelta", delta)
         yield 0.0, event_frame("contentBlockStop", {"contentBlockIndex": index})
         index += 1
-    if reply.tool is not None:
-        tool_use_id = reply.tool.id or f"tooluse_{uuid.uuid4().hex[:22]}"
-        start = {"toolUse": {"toolUseId": tool_use_id, "name": reply.tool.name}}
+    for tool in reply.tools:
+        tool_use_id = tool.id or f"tooluse_{uuid.uuid4().hex[:22]}"
+        start = {"toolUse": {"toolUseId": tool_use_id, "name": tool.name}}
         yield 0.0, event_frame("contentBlockStart", {"contentBlockIndex": index, "start": start})
-        for fragment in reply.tool_fragments():
+        for fragment in reply.tool_fragments(tool):
             if pacer.fault_due:
                 yield 0.0, _fault(reply)
                 return
             delta = {"contentBlockIndex": index, "delta": {"toolUse": {"input": fragment}}}
             yield pacer.next_delay_ms(), event_frame("contentBlockDelta", delta)
         yield 0.0, event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
     if pacer.fault_due:
         yield 0.0, _fault(reply)
         return

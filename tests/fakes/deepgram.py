@@ -21,7 +21,7 @@ import json
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +79,9 @@ class FakeDeepgram:
     - ``idle_timeout_s``: a listen socket without audio or KeepAlive this long closes 1011.
     - ``drop_after_bytes``: close a listen socket with 1011 once it has received this many
       audio bytes; fires once (reset to None), a test may set it again.
+    - ``drop_after_messages``: close every listen socket with 1011 right after it has sent this
+      many messages (a failing endpoint that accepts each stream, answers, then drops it);
+      stays armed until set back to None.
     - ``reject_handshake_status``: refuse every WebSocket handshake with this HTTP status.
     - ``tts_ws_fail``: ``"refuse"`` the speak handshake (503), or ``"drop"`` the speak socket
       after a sentence's first audio frame.
@@ -96,6 +99,7 @@ class FakeDeepgram:
         speech_threshold: int = DEFAULT_SPEECH_THRESHOLD,
         idle_timeout_s: float = 10.0,
         drop_after_bytes: int | None = None,
+        drop_after_messages: int | None = None,
         reject_handshake_status: int | None = None,
         tts_ws_fail: Literal["refuse", "drop"] | None = None,
         rest_fail_status: int | None = None,
@@ -108,6 +112,7 @@ class FakeDeepgram:
         self.speech_threshold = speech_threshold
         self.idle_timeout_s = idle_timeout_s
         self.drop_after_bytes = drop_after_bytes
+        self.drop_after_messages = drop_after_messages
         self.reject_handshake_status = reject_handshake_status
         self.tts_ws_fail = tts_ws_fail
         self.rest_fail_status = rest_fail_status
@@ -180,7 +185,9 @@ class FakeDeepgram:
         self.listen_connections.append(record)
         recognizer = ScriptedRecognizer(params, self.script, threshold=self.speech_threshold)
         outbox: _Outbox = asyncio.Queue()
-        sender = asyncio.create_task(_send_listen_messages(ws, record, recognizer, outbox))
+        sender = asyncio.create_task(
+            _send_listen_messages(ws, record, recognizer, outbox, lambda: self.drop_after_messages)
+        )
         try:
             await self._serve_listen(ws, record, recognizer, outbox)
         finally:
@@ -325,8 +332,10 @@ async def _send_listen_messages(
     record: ListenConnection,
     recognizer: ScriptedRecognizer,
     outbox: _Outbox,
+    drop_after: Callable[[], int | None],
 ) -> None:
-    """Sends the recognizer's messages in order, each no earlier than its time (latency)."""
+    """Sends the recognizer's messages in order, each no earlier than its time (latency);
+    closes the socket once ``drop_after()`` messages went out."""
     loop = asyncio.get_running_loop()
     while True:
         not_before, message = await outbox.get()
@@ -337,6 +346,10 @@ async def _send_listen_messages(
                 await ws.send_str(json.dumps(message))
                 record.sent.append(message)
                 recognizer.sent(message)
+                limit = drop_after()
+                if limit is not None and len(record.sent) >= limit:
+                    await _close(ws, record, 1011, "NET-0000: connection dropped (fault)")
+                    return
         except ConnectionError:
             pass
         finally:

@@ -27,6 +27,19 @@ INTERIM_INTERVAL_S = 0.3  # audio time between interim results while speech last
 EMPTY_FINAL_AFTER_S = 3.0  # Deepgram also finalizes stretches of silence, with no words
 _ENCODINGS = {"mulaw": 1, "linear16": 2}  # the encodings the fake decodes: bytes per sample
 _PUNCTUATION = string.punctuation + "¿¡"
+# The language codes Deepgram serves with Nova-3 (its changelog, 2025-02 to 2026-08); any other
+# is refused at the handshake. Spain's ``es-ES`` is not one: Nova-3 Spanish is es / es-419.
+NOVA3_LANGUAGES = frozenset(
+    {
+        *("en", "en-US", "en-AU", "en-GB", "en-IN", "en-NZ", "es", "es-419", "fr", "fr-CA"),
+        *("pt", "pt-BR", "pt-PT", "de", "de-CH", "nl", "nl-BE", "sv", "sv-SE", "da", "da-DK"),
+        *("it", "tr", "no", "id", "bg", "cs", "fi", "hi", "hu", "ja", "ko", "ko-KR", "pl", "ru"),
+        *("uk", "vi", "ca", "et", "el", "lv", "lt", "ms", "ro", "sk", "be", "bn", "bs", "hr"),
+        *("kn", "mk", "mr", "sr", "sl", "ta", "tl", "te", "zh", "zh-CN", "zh-Hans", "zh-TW"),
+        *("zh-Hant", "zh-HK", "th", "th-TH", "pa", "pa-IN", "ne", "multi"),
+    }
+)
+NO_SUCH_COMBINATION = "No such model/language/tier combination found."
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +146,8 @@ class ListenParams:
         language = query.get("language", "en")
         if language == "multi" and not model.startswith(("nova-3", "nova-2")):
             raise ValueError(f"language=multi needs a Nova-2 or Nova-3 model, got model={model}")
+        if model.startswith("nova-3") and language not in NOVA3_LANGUAGES:
+            raise ValueError(NO_SUCH_COMBINATION)
         return cls(
             model=model,
             encoding=encoding,

@@ -13,7 +13,7 @@ import json
 import socket
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -33,16 +33,20 @@ class ToolUse:
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer: text streamed a word per delta, then optionally a tool call.
+    """One scripted answer: text streamed a word per delta, then optionally tool calls
+    (``tool``, then ``more_tools``).
 
     ``stop_reason`` uses Bedrock's names (each fake translates); empty means ``tool_use`` with a
     tool and ``end_turn`` without. With ``fail_after`` set, the stream sends that many deltas
     and then the vendor's in-stream error ``fail_with`` instead of the rest.
     ``reported_latency_ms`` fixes Bedrock's ``metrics.latencyMs`` (default: the time taken).
+    A request that offers no tool (or forbids calling one) gets the text alone: a model cannot
+    call a tool it was not given (``without_tools``).
     """
 
     text: str = DEFAULT_REPLY_TEXT
     tool: ToolUse | None = None
+    more_tools: tuple[ToolUse, ...] = ()
     stop_reason: str = ""
     first_token_ms: float = 0.0
     inter_token_ms: float = 0.0
@@ -56,23 +60,42 @@ class Reply:
         words = self.text.split(" ")
         return [word if i == 0 else " " + word for i, word in enumerate(words) if self.text]
 
-    def tool_fragments(self) -> list[str]:
-        """The tool input's JSON in three pieces cut mid-token, as models stream it."""
-        if self.tool is None:
+    @property
+    def tools(self) -> tuple[ToolUse, ...]:
+        """Every tool call of the reply, in order."""
+        return ((self.tool,) if self.tool is not None else ()) + self.more_tools
+
+    def tool_fragments(self, tool: ToolUse | None = None) -> list[str]:
+        """A tool input's JSON (the first tool's by default) in three pieces cut mid-token, as
+        models stream it."""
+        tool = tool if tool is not None else self.tool
+        if tool is None:
             return []
-        raw = json.dumps(self.tool.input)
+        raw = json.dumps(tool.input)
         cut = max(1, len(raw) // 3)
         return [piece for piece in (raw[:cut], raw[cut : 2 * cut], raw[2 * cut :]) if piece]
+
+    def without_tools(self) -> Reply:
+        """What a model offered no tool answers instead: the text (some words if the script
+        had none), ending the turn."""
+        return replace(
+            self,
+            text=self.text or DEFAULT_REPLY_TEXT,
+            tool=None,
+            more_tools=(),
+            stop_reason="" if self.stop_reason == "tool_use" else self.stop_reason,
+        )
 
     @property
     def final_stop_reason(self) -> str:
         """The stop reason the reply ends with, in Bedrock's names."""
-        return self.stop_reason or ("tool_use" if self.tool else "end_turn")
+        return self.stop_reason or ("tool_use" if self.tools else "end_turn")
 
     @property
     def output_tokens(self) -> int:
         """Tokens the reply reports: one per delta."""
-        return len(self.text_deltas()) + len(self.tool_fragments())
+        fragments = sum(len(self.tool_fragments(tool)) for tool in self.tools)
+        return len(self.text_deltas()) + fragments
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class FakeOpenAI(FakeLlmServer):
         scripted = problem or self.next_reply(recorded.model)
         if isinstance(scripted, HttpError):
             return error_response(scripted)
+        if not body.get("tools") or body.get("tool_choice") == "none":
+            scripted = scripted.without_tools()  # no tool may be called: words only
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         chunks = completion_chunks(scripted, recorded.model, include_usage)
@@ -118,17 +120,17 @@ def completion_chunks(
 
     yield 0.0, chunk({"role": "assistant", "content": ""})
     deltas: list[dict[str, Any]] = [{"content": piece} for piece in reply.text_deltas()]
-    if reply.tool is not None:
-        call_id = reply.tool.id or f"call_{uuid.uuid4().hex[:24]}"
-        for i, fragment in enumerate(reply.tool_fragments()):
-            call: dict[str, Any] = {"index": 0, "function": {"arguments": fragment}}
+    for position, tool in enumerate(reply.tools):
+        call_id = tool.id or f"call_{uuid.uuid4().hex[:24]}"
+        for i, fragment in enumerate(reply.tool_fragments(tool)):
+            call: dict[str, Any] = {"index": position, "function": {"arguments": fragment}}
             if i == 0:
                 # The first delta of a call names it; later ones carry arguments only.
                 call = {
-                    "index": 0,
+                    "index": position,
                     "id": call_id,
                     "type": "function",
-                    "function": {"name": reply.tool.name, "arguments": fragment},
+                    "function": {"name": tool.name, "arguments": fragment},
                 }
             deltas.append({"tool_calls": [call]})
     for delta in deltas:

@@ -21,7 +21,7 @@ import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import EventStreamError
+from botocore.exceptions import ClientError, EventStreamError
 from tests.fakes.anthropic import API_VERSION, DEFAULT_API_KEY, FakeAnthropic
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.llm_server import HttpError, Reply, ToolUse
@@ -29,6 +29,19 @@ from tests.fakes.openai import FakeOpenAI
 
 MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 MESSAGES = [{"role": "user", "content": [{"text": "I need sales."}]}]
+# A model calls only tools it was given: the requests whose reply calls one offer it.
+TRANSFER_SCHEMA: dict[str, object] = {"type": "object", "properties": {"dept": {"type": "string"}}}
+TOOL_CONFIG = {
+    "tools": [
+        {
+            "toolSpec": {
+                "name": "transfer_call",
+                "description": "Transfer the caller",
+                "inputSchema": {"json": TRANSFER_SCHEMA},
+            }
+        }
+    ]
+}
 TOOL_REPLY = Reply(
     text="Transferring you now.",
     tool=ToolUse("transfer_call", {"dept": "sales", "reason": "pricing question"}, id="tool_1"),
@@ -93,7 +106,9 @@ async def test_boto3_reads_bedrock_events_exactly_as_real_bedrock_sends_them(
     bedrock.script(TOOL_REPLY)
 
     def read() -> list[dict[str, Any]]:
-        response = boto3_client(bedrock.url).converse_stream(modelId=MODEL_ID, messages=MESSAGES)
+        response = boto3_client(bedrock.url).converse_stream(
+            modelId=MODEL_ID, messages=MESSAGES, toolConfig=TOOL_CONFIG
+        )
         return list(response["stream"])
 
     assert await asyncio.to_thread(read) == EXPECTED_EVENTS
@@ -109,9 +124,37 @@ async def test_aiobotocore_reads_the_same_events(bedrock: FakeBedrock) -> None:
     async with get_session().create_client(
         "bedrock-runtime", region_name="us-east-1", endpoint_url=bedrock.url, config=config
     ) as client:
-        response = await client.converse_stream(modelId=MODEL_ID, messages=MESSAGES)
+        response = await client.converse_stream(
+            modelId=MODEL_ID, messages=MESSAGES, toolConfig=TOOL_CONFIG
+        )
         events = [event async for event in response["stream"]]
     assert events == EXPECTED_EVENTS
+
+
+async def test_bedrock_fake_refuses_a_tool_use_left_without_its_result_as_bedrock_does(
+    bedrock: FakeBedrock,
+) -> None:
+    unanswered = [
+        *MESSAGES,
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t1", "name": "transfer_call", "input": {}}}],
+        },
+        {"role": "user", "content": [{"text": "Hello? Are you there?"}]},
+    ]
+
+    def send() -> ClientError:
+        with pytest.raises(ClientError) as raised:
+            boto3_client(bedrock.url).converse_stream(
+                modelId=MODEL_ID, messages=unanswered, toolConfig=TOOL_CONFIG
+            )
+        return raised.value
+
+    error = await asyncio.to_thread(send)
+    assert error.response["Error"]["Code"] == "ValidationException"
+    assert error.response["Error"]["Message"] == (
+        "Expected toolResult blocks at messages.2.content for the following Ids: t1"
+    )
 
 
 async def test_in_stream_throttling_raises_botocore_event_stream_error(
@@ -175,6 +218,13 @@ async def test_anthropic_sdk_assembles_the_fake_stream_into_text_and_tool_use() 
             model="claude-3-7-sonnet-20250219",
             max_tokens=100,
             messages=[{"role": "user", "content": "I need sales."}],
+            tools=[
+                {
+                    "name": "transfer_call",
+                    "description": "Transfer the caller",
+                    "input_schema": TRANSFER_SCHEMA,
+                }
+            ],
         ) as stream:
             message = await stream.get_final_message()
         await client.close()
@@ -216,6 +266,16 @@ async def test_openai_sdk_assembles_the_fake_stream_into_text_and_tool_calls() -
         async with client.chat.completions.stream(
             model="llama3.1:8b",
             messages=[{"role": "user", "content": "I need sales."}],
+            tools=[
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "transfer_call",
+                        "description": "Transfer the caller",
+                        "parameters": TRANSFER_SCHEMA,
+                    },
+                }
+            ],
             stream_options={"include_usage": True},
         ) as stream:
             completion = await stream.get_final_completion()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropic
@@ -30,8 +31,16 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.anthropic_api import AnthropicLlm
+from aybiza.providers.llm.prompting import NO_MORE_TOOLS
 
 HELLO = LlmRequest(system="You are a phone agent.", messages=(Message("user", "Hello?"),))
+# A model calls only tools it was given: requests whose reply calls one offer it.
+TRANSFER = ToolSpec(
+    "transfer_call",
+    "Transfer the caller",
+    {"type": "object", "properties": {"dept": {"type": "string"}}},
+)
+WITH_TOOLS = replace(HELLO, tools=(TRANSFER,))
 LONG_TEXT = " ".join(f"word{i}" for i in range(60))
 
 
@@ -75,7 +84,7 @@ async def test_input_json_deltas_are_joined_into_one_tool_call(
 ) -> None:
     arguments = {"dept": "sales", "note": "wants a quote", "priority": 2}
     fake.script(Reply(text="Transferring you.", tool=ToolUse("transfer_call", arguments, "tu_1")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[:3] == [
         TextDelta("Transferring"),
         TextDelta(" you."),
@@ -256,3 +265,15 @@ async def test_cancelling_the_consumer_closes_the_connection(
     with pytest.raises(asyncio.CancelledError):
         await task
     await fake.wait_disconnect(timeout_s=5)
+
+
+async def test_a_request_allowing_no_tool_sends_tool_choice_none(
+    engine: AnthropicLlm, fake: FakeAnthropic
+) -> None:
+    fake.script(Reply(text="Let me transfer.", tool=ToolUse("transfer_call", {}, "tu_1")))
+    events = await collect(engine, replace(WITH_TOOLS, tool_choice="none"))
+    body = fake.requests[0].body
+    assert body["tool_choice"] == {"type": "none"}
+    assert [tool["name"] for tool in body["tools"]] == ["transfer_call"]
+    assert body["system"].endswith(NO_MORE_TOOLS)
+    assert not any(isinstance(event, ToolCall) for event in events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -32,8 +33,16 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.bedrock import BedrockLlm
+from aybiza.providers.llm.prompting import NO_MORE_TOOLS
 
 HELLO = LlmRequest(system="You are a phone agent.", messages=(Message("user", "Hello?"),))
+# A model calls only tools it was given: requests whose reply calls one offer it.
+TRANSFER = ToolSpec(
+    "transfer_call",
+    "Transfer the caller",
+    {"type": "object", "properties": {"dept": {"type": "string"}}},
+)
+WITH_TOOLS = replace(HELLO, tools=(TRANSFER,))
 LONG_TEXT = " ".join(f"word{i}" for i in range(60))
 
 
@@ -91,7 +100,7 @@ async def test_tool_input_fragments_are_joined_into_one_tool_call(
 ) -> None:
     arguments = {"dept": "sales", "note": "wants a quote", "priority": 2}
     fake.script(Reply(text="Transferring you.", tool=ToolUse("transfer_call", arguments, "tu_1")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[:2] == [TextDelta("Transferring"), TextDelta(" you.")]
     assert events[2] == ToolCall(id="tu_1", name="transfer_call", arguments=arguments)
     assert isinstance(events[3], AnswerEnd) and events[3].stop_reason == "tool_use"
@@ -102,7 +111,7 @@ async def test_a_tool_call_without_text_uses_block_zero(
     engine: BedrockLlm, fake: FakeBedrock
 ) -> None:
     fake.script(Reply(text="", tool=ToolUse("end_call", {}, "tu_2")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[0] == ToolCall(id="tu_2", name="end_call", arguments={})
     assert isinstance(events[1], AnswerEnd) and events[1].stop_reason == "tool_use"
 
@@ -192,6 +201,36 @@ async def test_english_without_tools_sends_no_language_line_and_no_tool_config(
     assert "toolConfig" not in body
     # The engine's default model, as the region's inference profile.
     assert fake.requests[0].model == "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+
+async def test_a_request_allowing_no_tool_has_no_tool_config_and_writes_tool_blocks_as_text(
+    engine: BedrockLlm, fake: FakeBedrock
+) -> None:
+    # Item 14: Bedrock has no toolChoice "none", and refuses tool blocks without toolConfig.
+    fake.script(Reply(text="", tool=ToolUse("transfer_call", {"dept": "sales"}, "tu_9")))
+    request = replace(
+        WITH_TOOLS,
+        tool_choice="none",
+        messages=(
+            Message("user", "Sales, please."),
+            Message("assistant", "", [ToolCall("t1", "transfer_call", {"dept": "sales"})]),
+            Message("user", tool_results=[ToolResult("t1", {"ok": False}, is_error=True)]),
+        ),
+    )
+    events = await collect(engine, request)
+    body = fake.requests[0].body
+    assert "toolConfig" not in body
+    assert body["system"][0]["text"] == f"You are a phone agent.\n\n{NO_MORE_TOOLS}"
+    assert body["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [{"text": '(I called transfer_call with {"dept": "sales"}.)'}],
+        },
+        {"role": "user", "content": [{"text": '(transfer_call failed: {"ok": false})'}]},
+    ]
+    # Offered no tool, the model answers in words (the fake, like Bedrock, calls none).
+    assert not any(isinstance(event, ToolCall) for event in events)
+    assert isinstance(events[-1], AnswerEnd) and events[-1].stop_reason == "end_turn"
 
 
 async def test_a_base_id_in_a_region_without_profile_is_refused_as_invalid(

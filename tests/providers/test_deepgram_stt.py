@@ -19,6 +19,7 @@ from aybiza.providers.errors import (
     EngineError,
     EngineUnavailableError,
     InvalidRequestError,
+    ReconnectGaveUpError,
 )
 from aybiza.providers.stt.deepgram import DeepgramStt
 from aybiza.providers.stt.deepgram_results import LanguageMatcher, parse_listen_message
@@ -133,7 +134,8 @@ async def test_stream_url_has_the_documented_parameters_and_one_keyterm_each(
 
 @pytest.mark.parametrize(
     ("languages", "expected"),
-    [(("en-US", "es-ES"), "multi"), (("es-ES",), "es-ES")],
+    # A single es-ES goes to Nova-3 as "es": Nova-3 has no es-ES (item 16).
+    [(("en-US", "es-ES"), "multi"), (("es-ES",), "es")],
 )
 async def test_language_is_multi_only_when_detecting_among_several(
     fake: FakeDeepgram, languages: tuple[str, ...], expected: str
@@ -414,3 +416,46 @@ async def test_a_server_that_accepts_and_drops_at_once_is_not_redialled_forever(
     assert isinstance(recognition.error, EngineUnavailableError)
     assert "closed before any result" in str(recognition.error)
     assert accepted == 4  # the first connection, then three reconnects that also dropped
+
+
+class SimulatedTime:
+    """The reconnect backoff's clock and sleep: waits are recorded and pass at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_item12_failing_endpoint_gets_at_most_10_reconnects_a_minute_then_gives_up() -> None:
+    # Every stream is accepted, answers once (SpeechStarted for the resent speech) and is
+    # dropped: before the fix each drop was redialled at once, thousands of times a minute.
+    async with FakeDeepgram(transcripts=[REFUND], drop_after_messages=1) as fake:
+        time_ = SimulatedTime()
+        stt = DeepgramStt(FAKE_API_KEY, base_url=fake.url, clock=time_.clock, sleep=time_.sleep)
+        stream = await stt.open_stream(SttOptions())
+        recognition = Recognition(stream)
+        await send(stream, speech(20))
+        await recognition.ended()
+        await stream.close()
+
+    assert isinstance(recognition.error, ReconnectGaveUpError)
+    assert isinstance(recognition.error, EngineUnavailableError)  # what callers already catch
+    assert "10 reconnects in the last 60 s" in str(recognition.error)
+    assert recognition.error.attempts == 10
+    assert len(fake.listen_connections) == 11  # the first connection and 10 reconnects
+    assert all(connection.close_code == 1011 for connection in fake.listen_connections)
+    # Exponential backoff with jitter: the n-th wait is between half and all of
+    # min(8 s, 0.25 s x 2^n); the 11th wait found the minute's budget spent.
+    assert len(time_.waits) == 11
+    for n, wait in enumerate(time_.waits):
+        ceiling = min(8.0, 0.25 * 2**n)
+        assert ceiling / 2 <= wait <= ceiling, (n, wait)
+    assert time_.now < 60

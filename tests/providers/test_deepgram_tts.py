@@ -275,11 +275,16 @@ def test_base_urls_pair_websocket_and_http_schemes(
     ("voice", "model"),
     [
         (VoiceOptions(model="aura-2-thalia-en"), "aura-2-thalia-en"),
-        (VoiceOptions(model="aura-asteria-en"), "aura-asteria-en"),
+        # Item 16: Aura-1 names are sent as their Aura-2 voices; every Aura-2 language has one.
+        (VoiceOptions(model="aura-asteria-en"), "aura-2-asteria-en"),
+        (VoiceOptions(model="aura-helios-en"), "aura-2-draco-en"),
         (VoiceOptions(model="en-us", language="en-US"), "aura-2-thalia-en"),
         (VoiceOptions(model="es", language="es-ES"), "aura-2-celeste-es"),
-        (VoiceOptions(model="fr", language="fr-FR"), "aura-2-thalia-en"),
+        (VoiceOptions(model="fr", language="fr-FR"), "aura-2-agathe-fr"),
+        (VoiceOptions(model="pt", language="pt-BR"), "aura-2-thalia-en"),
     ],
 )
-def test_voice_names_aura_as_is_others_by_language(voice: VoiceOptions, model: str) -> None:
+def test_voice_names_aura_2_as_is_aura_1_mapped_others_by_language(
+    voice: VoiceOptions, model: str
+) -> None:
     assert deepgram_voice(voice) == model

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aybiza.agents.flow_spec import FlowSpec
+import pytest
+
+from aybiza.agents.flow_spec import MISSING_TOOL_CODE, FlowSpec
+from aybiza.agents.schema import validate_agent_config
+from aybiza.config import Settings
 from aybiza.providers.base import (
     AnswerEnd,
     LlmEngine,
@@ -18,6 +22,7 @@ from aybiza.providers.base import (
     ToolResult,
 )
 from aybiza.providers.llm.flow import FlowEngine, FlowSession
+from aybiza.providers.registry import EngineRegistry
 
 
 @dataclass
@@ -287,3 +292,137 @@ async def test_sessions_of_one_engine_are_independent() -> None:
 
     assert (await say(second, "tuesday")).text == "Sorry, say book or hours."
     assert (await say(first, "tuesday")).text.startswith("Booked for tuesday.")
+
+
+BOOKING = flow(
+    {
+        "main": {
+            "type": "listen",
+            "capture": "when",
+            "branches": [{"keywords": ["bye"], "next": "bye"}, {"next": "book"}],
+        },
+        "book": {
+            "type": "tool",
+            "tool": "book_appointment",
+            "arguments": {"at": "{{when}}"},
+            "next": "booked",
+            "on_error": "failed",
+            "on_missing": "no_tool",
+        },
+        "booked": {"type": "say", "text": "Booked for {{when}}.", "next": "main"},
+        "failed": {"type": "say", "text": "Sorry, that booking failed.", "next": "main"},
+        "no_tool": {"type": "say", "text": "I cannot book on this line.", "next": "main"},
+        "bye": {"type": "end", "text": "Goodbye!"},
+    }
+)
+
+
+def answered(call: ToolCall, result: ToolResult, text: str = "friday") -> tuple[Message, ...]:
+    """The context after the call loop ran ``call``: the caller, the tool use, its result."""
+    return (
+        Message(role="user", text=text),
+        Message(role="assistant", tool_calls=[call]),
+        Message(role="user", tool_results=[result]),
+    )
+
+
+async def test_item17_a_tool_node_with_outcome_branches_waits_for_the_outcome() -> None:
+    session = FlowEngine(BOOKING).open_session("CA1")
+
+    answer = await say(session, "friday")
+
+    # Nothing about the booking is said before the tool has answered.
+    assert answer.text == ""
+    [call] = answer.tool_calls
+    assert (call.name, call.arguments) == ("book_appointment", {"at": "friday"})
+    assert answer.end.stop_reason == "tool_use"
+    assert isinstance(session, FlowSession)
+    assert session.node_id == "book" and session.awaiting_tool_call == call.id
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        ({"booked": True}, "Booked for friday."),
+        ({"error": "HTTP 500"}, "Sorry, that booking failed."),
+        ({"error": "unknown tool", "code": MISSING_TOOL_CODE}, "I cannot book on this line."),
+    ],
+    ids=["ok", "error", "missing"],
+)
+async def test_item17_the_flow_branches_on_the_tools_outcome(
+    result: dict[str, Any], expected: str
+) -> None:
+    session = FlowEngine(BOOKING).open_session("CA1")
+    [call] = (await say(session, "friday")).tool_calls
+
+    is_error = "error" in result
+    answer = await ask(session, *answered(call, ToolResult(call.id, result, is_error)))
+
+    assert answer.text == expected
+    assert answer.tool_calls == [] and answer.end.stop_reason == "end_turn"
+    assert isinstance(session, FlowSession)
+    assert session.node_id == "main" and session.awaiting_tool_call is None
+
+
+async def test_a_missing_tool_follows_on_error_when_there_is_no_on_missing() -> None:
+    nodes = BOOKING.model_dump()["nodes"]
+    del nodes["book"]["on_missing"], nodes["no_tool"]
+    session = FlowEngine(flow(nodes)).open_session("CA1")
+    [call] = (await say(session, "friday")).tool_calls
+
+    missing = ToolResult(call.id, {"error": "unknown tool", "code": MISSING_TOOL_CODE}, True)
+    answer = await ask(session, *answered(call, missing))
+
+    assert answer.text == "Sorry, that booking failed."
+
+
+async def test_an_outcome_that_never_came_back_counts_as_an_error() -> None:
+    # The caller spoke over the tool, so its result never reached the context: the flow does
+    # not claim a booking it cannot know was made, and does not act on the words either.
+    session = FlowEngine(BOOKING).open_session("CA1")
+    await say(session, "friday")
+
+    answer = await say(session, "bye")
+
+    assert answer.text == "Sorry, that booking failed."
+    assert answer.tool_calls == []
+    assert isinstance(session, FlowSession) and not session.finished
+
+
+async def test_with_tools_switched_off_a_tool_node_takes_its_missing_branch_at_once() -> None:
+    session = FlowEngine(BOOKING, tools_enabled=False).open_session("CA1")
+
+    answer = await say(session, "friday")
+
+    assert answer.text == "I cannot book on this line."
+    assert answer.tool_calls == [] and answer.end.stop_reason == "end_turn"
+
+
+async def test_without_outcome_branches_a_tool_node_goes_on_at_once_as_before() -> None:
+    session = FlowEngine(MENU).open_session("CA1")
+    await say(session, "book")
+
+    answer = await say(session, "friday")
+
+    assert [call.name for call in answer.tool_calls] == ["book_appointment"]
+    assert answer.text == "Booked for friday. How can I help?"
+    assert isinstance(session, FlowSession) and session.awaiting_tool_call is None
+
+
+async def test_an_agent_with_tools_switched_off_gets_a_flow_that_makes_no_tool_calls() -> None:
+    config = validate_agent_config(
+        {
+            "name": "No tools",
+            "automation": {"tools_enabled": False},
+            "flow": BOOKING.model_dump(exclude_none=True),
+        }
+    )
+    registry = EngineRegistry(Settings())
+    try:
+        llm = registry.resolve(config, "agent@1.0.0").llm
+        answer = await say(llm.open_session("CA1"), "friday")
+    finally:
+        await registry.aclose()
+
+    assert answer.text == "I cannot book on this line."
+    assert answer.tool_calls == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from tests.fakes.llm_server import HttpError, Reply, ToolUse
@@ -30,11 +31,19 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.openai_compat import OpenAICompatibleLlm
+from aybiza.providers.llm.prompting import NO_MORE_TOOLS
 
 API_KEY = "sk-local"
 HELLO = LlmRequest(
     system="You are a phone agent.", model="llama3.1:8b", messages=(Message("user", "Hello?"),)
 )
+# A model calls only tools it was given: requests whose reply calls one offer it.
+TRANSFER = ToolSpec(
+    "transfer_call",
+    "Transfer the caller",
+    {"type": "object", "properties": {"dept": {"type": "string"}}},
+)
+WITH_TOOLS = replace(HELLO, tools=(TRANSFER,))
 LONG_TEXT = " ".join(f"word{i}" for i in range(60))
 
 
@@ -78,7 +87,7 @@ async def test_argument_fragments_are_joined_into_one_tool_call(
 ) -> None:
     arguments = {"dept": "sales", "note": "wants a quote", "priority": 2}
     fake.script(Reply(text="Transferring you.", tool=ToolUse("transfer_call", arguments, "call_1")))
-    events = await collect(engine)
+    events = await collect(engine, WITH_TOOLS)
     assert events[:3] == [
         TextDelta("Transferring"),
         TextDelta(" you."),
@@ -255,3 +264,14 @@ async def test_cancelling_the_consumer_closes_the_connection(
     with pytest.raises(asyncio.CancelledError):
         await task
     await fake.wait_disconnect(timeout_s=5)
+
+
+async def test_a_request_allowing_no_tool_sends_tool_choice_none(
+    engine: OpenAICompatibleLlm, fake: FakeOpenAI
+) -> None:
+    fake.script(Reply(text="Let me transfer.", tool=ToolUse("transfer_call", {}, "call_1")))
+    events = await collect(engine, replace(WITH_TOOLS, tool_choice="none"))
+    body = fake.requests[0].body
+    assert body["tool_choice"] == "none"
+    assert body["messages"][0]["content"].endswith(NO_MORE_TOOLS)
+    assert not any(isinstance(event, ToolCall) for event in events)

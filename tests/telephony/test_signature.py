@@ -1,4 +1,4 @@
-from aybiza.telephony.signature import public_url, valid_signature, websocket_signature_valid
+from aybiza.telephony.twilio.signature import public_url, valid_signature, websocket_signature_valid
 
 
 def test_twilio_published_vector_validates() -> None:

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from aybiza.telephony.twilio_wire import (
+from aybiza.telephony.twilio.wire import (
     Connected,
     Dtmf,
     Mark,

@@ -15,6 +15,16 @@ from aybiza.agents.schema import AgentConfig, validate_agent_config
 DEMO_PHONE_NUMBER = "+15005550006"
 # Where "speak to a person" is transferred (another Twilio test number).
 DEMO_TRANSFER_NUMBER = "+15005550009"
+# Said when the booking tool failed: nothing was booked.
+NOT_BOOKED = (
+    "Sorry, I could not book that appointment just now, so nothing is booked. You can call "
+    "again later, or say speak to a person."
+)
+# Said when the tenant has no booking tool (a fresh install): nothing was booked.
+NO_BOOKING_SYSTEM = (
+    "Sorry, I could not book that, because no booking system is connected to this line yet. "
+    "Nothing is booked. You can say speak to a person."
+)
 
 _SYSTEM_PROMPT = (
     "You are the phone support agent for ACME. You can book appointments, tell callers the "
@@ -105,7 +115,7 @@ _FLOW: dict[str, Any] = {
                         "thursday",
                         "friday",
                     ],
-                    "next": "booked",
+                    "next": "book",
                 }
             ],
             "fallback": {
@@ -114,13 +124,20 @@ _FLOW: dict[str, Any] = {
             "max_retries": 2,
             "on_max_retries": "person",
         },
-        # The booking goes to the tenant's ``book_appointment`` HTTP tool and a confirmation
-        # is texted (built-in ``send_sms``); without them the flow still confirms by voice.
-        "booked": {"type": "say", "text": "You are booked for {{when}}.", "next": "book"},
+        # The booking goes to the tenant's ``book_appointment`` HTTP tool. The flow waits for
+        # its outcome: only a booking that worked is confirmed and texted (built-in
+        # ``send_sms``); a failed or missing booking tool is owned up to.
         "book": {
             "type": "tool",
             "tool": "book_appointment",
             "arguments": {"when": "{{when}}"},
+            "next": "booked",
+            "on_error": "not_booked",
+            "on_missing": "no_booking_system",
+        },
+        "booked": {
+            "type": "say",
+            "text": "You are booked for {{when}}.",
             "next": "confirm_by_text",
         },
         "confirm_by_text": {
@@ -129,6 +146,8 @@ _FLOW: dict[str, Any] = {
             "arguments": {"body": "ACME: you are booked for {{when}}. Call us to change it."},
             "next": "anything_else",
         },
+        "not_booked": {"type": "say", "text": NOT_BOOKED, "next": "anything_else"},
+        "no_booking_system": {"type": "say", "text": NO_BOOKING_SYSTEM, "next": "anything_else"},
         "hours": {
             "type": "say",
             "text": "We are open Monday to Friday, nine to five, and closed at weekends.",

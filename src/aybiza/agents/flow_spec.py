@@ -5,7 +5,8 @@
 - ``say``: speak ``text``, then go on to ``next`` without waiting for the caller.
 - ``listen``: speak the optional ``prompt``, wait for the caller and pick a branch by keywords
   or keypad digits; when nothing matches, speak the ``fallback``.
-- ``tool``: ask the platform to run a tool, then go on to ``next``.
+- ``tool``: ask the platform to run a tool, then go on to ``next``; with ``on_error`` or
+  ``on_missing`` the flow waits for the tool's outcome and branches on it.
 - ``transfer``: speak the optional ``text``, then transfer the call ``to`` a number or SIP URI.
 - ``end``: speak the optional ``text``, then hang up.
 
@@ -27,6 +28,12 @@ NODE_TYPES = frozenset({"say", "listen", "tool", "transfer", "end"})
 TRANSFER_TOOL = "transfer_call"
 END_CALL_TOOL = "end_call"
 CALL_CONTROL_TOOLS = frozenset({TRANSFER_TOOL, END_CALL_TOOL})
+
+ToolOutcomeKind = Literal["ok", "error", "missing"]
+"""How a tool node's tool call ended: it worked, it failed, or the agent has no such tool."""
+# An error result whose content carries ``{"code": MISSING_TOOL_CODE}`` says the agent has no
+# tool of that name (the tool runner sets it); a flow tells it apart from a tool that failed.
+MISSING_TOOL_CODE = "unknown_tool"
 
 # Node ids appear inside dotted error paths, so they may not contain dots or spaces.
 NODE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -108,12 +115,26 @@ class ListenNode(_Strict):
 
 
 class ToolNode(_Strict):
-    """Ask the platform to run ``tool`` with ``arguments`` (placeholders filled), then go on."""
+    """Ask the platform to run ``tool`` with ``arguments`` (placeholders filled).
+
+    Without ``on_error`` and ``on_missing`` the flow goes on to ``next`` at once: the tool runs
+    after the words before it are spoken, whatever its outcome. With either of them the flow
+    waits for the outcome: ``next`` when the tool worked, ``on_error`` when it failed or its
+    outcome never came back (unset: ``next``), ``on_missing`` when the agent has no such tool
+    (unset: ``on_error``, then ``next``).
+    """
 
     type: Literal["tool"]
     tool: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     arguments: dict[str, Any] = Field(default_factory=dict)
     next: NodeId
+    on_error: NodeId | None = Field(
+        default=None, description="Where to go when the tool failed (waits for the outcome)."
+    )
+    on_missing: NodeId | None = Field(
+        default=None,
+        description="Where to go when the agent has no such tool (waits for the outcome).",
+    )
 
     @field_validator("tool")
     @classmethod
@@ -122,6 +143,24 @@ class ToolNode(_Strict):
         if tool in CALL_CONTROL_TOOLS:
             raise ValueError(f"{tool!r} is reserved: use a transfer or end node")
         return tool
+
+    @property
+    def waits_for_outcome(self) -> bool:
+        """True when the node branches on the tool's outcome, so the flow waits for it."""
+        return self.on_error is not None or self.on_missing is not None
+
+    def after(self, outcome: ToolOutcomeKind) -> str:
+        """The node the flow goes to once the tool's outcome is known."""
+        if outcome == "missing":
+            return self.on_missing or self.on_error or self.next
+        if outcome == "error":
+            return self.on_error or self.next
+        return self.next
+
+    def exits(self) -> list[tuple[str, str]]:
+        """(field, node id) of every way out of the node."""
+        fields = (("next", self.next), ("on_error", self.on_error), ("on_missing", self.on_missing))
+        return [(name, target) for name, target in fields if target is not None]
 
 
 class TransferNode(_Strict):
@@ -172,8 +211,10 @@ class FlowSpec(_Strict):
         refs = [("start", self.start)]
         for node_id, node in self.nodes.items():
             base = f"nodes.{node_id}"
-            if isinstance(node, SayNode | ToolNode):
+            if isinstance(node, SayNode):
                 refs.append((f"{base}.next", node.next))
+            elif isinstance(node, ToolNode):
+                refs.extend((f"{base}.{name}", target) for name, target in node.exits())
             elif isinstance(node, ListenNode):
                 refs.extend(
                     (f"{base}.branches.{i}.next", b.next) for i, b in enumerate(node.branches)
@@ -221,26 +262,51 @@ class FlowSpec(_Strict):
         return texts
 
     def _silent_loops(self) -> list[FieldError]:
-        """Say/tool chains that come back to themselves would speak forever."""
+        """Say/tool chains that come back to themselves would speak (or call tools) forever,
+        whichever way each tool's outcome goes; each loop is reported once, at its first node."""
         problems: list[FieldError] = []
         in_reported_loop: set[str] = set()
-        for node_id in self.nodes:
-            if node_id in in_reported_loop:
+        for node_id, node in self.nodes.items():
+            if node_id in in_reported_loop or not isinstance(node, SayNode | ToolNode):
                 continue
-            seen = [node_id]
-            node = self.nodes[node_id]
-            while isinstance(node, SayNode | ToolNode):
-                if node.next == node_id:
-                    chain = " -> ".join([*seen, node_id])
-                    message = f"say/tool nodes loop without waiting for the caller: {chain}"
-                    problems.append(FieldError(f"nodes.{node_id}.next", message, node.next))
-                    in_reported_loop.update(seen)
-                    break
-                if node.next in seen:
-                    break  # a loop not through node_id; reported when its own nodes are checked
-                seen.append(node.next)
-                node = self.nodes[node.next]
+            loop = self._loop_back_to(node_id)
+            if loop is not None:
+                exit_field, chain = loop
+                path = " -> ".join(chain)
+                message = f"say/tool nodes loop without waiting for the caller: {path}"
+                # chain[1] is where the reported exit leads: the value the author wrote there.
+                problems.append(FieldError(f"nodes.{node_id}.{exit_field}", message, chain[1]))
+                in_reported_loop.update(chain)
         return problems
+
+    def _loop_back_to(self, start: str) -> tuple[str, list[str]] | None:
+        """A path of say/tool nodes from ``start`` back to it: the exit of ``start`` it leaves
+        by, and the node ids along it (``start`` at both ends); None when there is none."""
+        visited = {start}
+        # Depth first, ``next`` before the outcome branches, so the reported chain is the
+        # one an author reads first.
+        stack: list[tuple[str, list[str], str | None]] = [(start, [start], None)]
+        while stack:
+            node_id, chain, first_exit = stack.pop()
+            exits = _silent_exits(self.nodes[node_id])
+            for exit_field, target in exits:
+                if target == start:
+                    return first_exit or exit_field, [*chain, start]
+            for exit_field, target in reversed(exits):
+                if target in visited or not isinstance(self.nodes[target], SayNode | ToolNode):
+                    continue
+                visited.add(target)
+                stack.append((target, [*chain, target], first_exit or exit_field))
+        return None
+
+
+def _silent_exits(node: FlowNode) -> list[tuple[str, str]]:
+    """Ways out of a node that do not wait for the caller."""
+    if isinstance(node, SayNode):
+        return [("next", node.next)]
+    if isinstance(node, ToolNode):
+        return node.exits()
+    return []
 
 
 def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from aybiza.agents import defaults
 from aybiza.agents.errors import AgentConfigError, FieldError, field_errors, located_error
 from aybiza.agents.flow_spec import NODE_TYPES, FlowSpec
 from aybiza.agents.speech import SttOptions, VoiceOptions
@@ -105,7 +106,12 @@ class AutomationConfig(_Block):
     """Tool use by the model."""
 
     tools_enabled: bool = Field(default=True, description="Offer tools to the model.")
-    max_tool_calls: int = Field(default=5, ge=0, le=50, description="Per caller turn.")
+    max_tool_calls: int = Field(
+        default=defaults.MAX_TOOL_CALLS,
+        ge=0,
+        le=50,
+        description="Tool calls per caller turn; at the cap the model answers without tools.",
+    )
     async_workflows: bool = Field(default=False, description="Run workflows after the call.")
     tools: list[NonEmpty] = Field(
         default_factory=list,
@@ -118,35 +124,46 @@ class ParametersConfig(_Block):
     """Timing and generation knobs; each name or description carries its unit."""
 
     max_response_time: int = Field(
-        default=1500,
+        default=defaults.MAX_RESPONSE_MS,
         gt=0,
         le=60_000,
         description="ms from the end of the caller's turn to the agent's first audio; past it "
         "the pipeline may speak a filler phrase.",
     )
     interruption_threshold: float = Field(
-        default=0.5,
+        default=defaults.INTERRUPTION_THRESHOLD,
         ge=0.0,
         le=1.0,
         description="0..1, how hard the caller must speak to interrupt the agent: barge-in "
         "needs at least 150 + 500 x threshold ms of caller speech (0.7 -> 500 ms).",
     )
-    context_window: int = Field(default=32_000, gt=0, description="Tokens of history kept.")
-    temperature: float = Field(default=0.3, ge=0.0, le=1.0, description="Model sampling.")
-    max_call_duration_s: int = Field(default=1800, gt=0, description="Seconds before hang-up.")
+    context_window: int = Field(
+        default=defaults.CONTEXT_WINDOW_TOKENS, gt=0, description="Tokens of history kept."
+    )
+    temperature: float = Field(
+        default=defaults.TEMPERATURE, ge=0.0, le=1.0, description="Model sampling."
+    )
+    max_call_duration_s: int = Field(
+        default=defaults.MAX_CALL_DURATION_S, gt=0, description="Seconds before hang-up."
+    )
     end_of_turn_silence_ms: int = Field(
-        default=500, ge=100, le=5000, description="VAD silence (ms) that ends the caller's turn."
+        default=defaults.END_OF_TURN_SILENCE_MS,
+        ge=100,
+        le=5000,
+        description="VAD silence (ms) that ends the caller's turn.",
     )
     filler_phrases: list[NonEmpty] = Field(
-        default_factory=lambda: ["One moment."],
+        default_factory=lambda: list(defaults.FILLER_PHRASES),
         description="Spoken while a slow answer or tool call is pending.",
     )
-    max_tokens: int = Field(default=300, gt=0, le=8192, description="Tokens per answer.")
+    max_tokens: int = Field(
+        default=defaults.MAX_TOKENS, gt=0, le=8192, description="Tokens per answer."
+    )
 
     @property
-    def min_interruption_speech_ms(self) -> int:
-        """Caller speech (ms) needed before the agent stops talking: 150 + 500 x threshold."""
-        return round(150 + 500 * self.interruption_threshold)
+    def min_voice_ms(self) -> int:
+        """Voiced caller speech (ms) needed before the agent stops talking."""
+        return defaults.min_voice_ms(self.interruption_threshold)
 
 
 class PhoneIntegrationConfig(_Block):
@@ -166,7 +183,7 @@ class PhoneIntegrationConfig(_Block):
 
 
 def _default_backchannels() -> list[str]:
-    return ["uh-huh", "uh huh", "mm-hmm", "mhm", "yeah", "yep", "okay", "ok", "right", "sure"]
+    return list(defaults.BACKCHANNEL_PHRASES)
 
 
 class SpeechConfig(_Block):
@@ -177,7 +194,16 @@ class SpeechConfig(_Block):
     )
     keyterms: list[NonEmpty] = Field(default_factory=list, description="Words to boost.")
     endpointing_ms: int = Field(
-        default=300, ge=10, le=5000, description="Silence (ms) the recogniser waits to finalise."
+        default=defaults.ENDPOINTING_MS,
+        ge=10,
+        le=5000,
+        description="Silence (ms) the recogniser waits to finalise.",
+    )
+    interruption_min_words: int = Field(
+        default=defaults.MIN_WORDS,
+        ge=1,
+        le=20,
+        description="Recognised words (not backchannel) needed before the agent stops talking.",
     )
     backchannel_phrases: list[NonEmpty] = Field(
         default_factory=_default_backchannels,

@@ -60,3 +60,7 @@ GC_PAUSES = Histogram(
     ["generation"],
     buckets=_SMALL_BUCKETS,
 )
+PROTOCOL_WARNINGS = Counter(
+    "aybiza_protocol_warnings_total",
+    "Carrier protocol problems noted on calls (a second start, a second media connection).",
+)

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.analytics.events import CallEvents
-from aybiza.analytics.recording import Speaker, TurnRecord
+from aybiza.analytics.recording import CallStats, Speaker, TurnRecord
 from aybiza.store.models import Call, TranscriptLine, Turn, utcnow
 from aybiza.store.writer import StoreWriter
 
@@ -34,11 +34,6 @@ class StoreCallRecorder:
         self._call_sid = call_sid
         self._events = events
         self._seq = 0
-
-    def started(self, stream_sid: str) -> None:
-        """The media stream started (``call.started``)."""
-        values = {"status": "in-progress", "stream_sid": stream_sid, "started_at": utcnow()}
-        self._update_call(values, self._events.call_started if self._events else None)
 
     def transcript(self, speaker: Speaker, text: str) -> None:
         """A final caller line or a heard agent line (``transcript.final``)."""
@@ -81,14 +76,14 @@ class StoreCallRecorder:
 
         self._writer.submit(write)
 
-    def ended(self, reason: str, stats: dict[str, Any], transfer_to: str | None) -> None:
+    def ended(self, reason: str, stats: CallStats, transfer_to: str | None) -> None:
         """The call is over (``call.ended`` with the full report)."""
         self._update_call(
             {
                 "status": "completed",
                 "ended_reason": reason,
                 "ended_at": utcnow(),
-                "stats": dict(stats),
+                "stats": stats.as_dict(),
                 "transfer_to": transfer_to,
             },
             self._events.call_ended if self._events else None,

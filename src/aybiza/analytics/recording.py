@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 Speaker = Literal["caller", "agent"]
+# A call's status as the API shows it.
+CallStatus = Literal["queued", "ringing", "in-progress", "completed"]
+# Why a call ended. Carriers' own reasons (a SIP status, a refusal) are recorded as given.
+EndedReason = Literal[
+    "caller-hangup",
+    "agent-ended",
+    "transferred",
+    "api-hangup",
+    "max-duration",
+    "stt-failed",
+    "stream-closed",
+    "stream-failed",
+    "server-lost",
+    "server-shutdown",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+    "unknown-number",
+    "concurrency-limit",
+    "no-agent-version",
+]
 
 
 @dataclass(slots=True)
@@ -21,6 +43,31 @@ class TurnRecord:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class CallStats:
+    """What one call's loop counted, stored on the call (``stats``) when it ends."""
+
+    frames_in: int = 0
+    barge_ins: int = 0
+    fillers: int = 0
+    turns: int = 0
+    duration_s: float | None = None
+    # Messages sent to the recogniser (caller audio is batched while the caller is quiet).
+    stt_messages: int | None = None
+    greeting_latency_ms: float | None = None
+    stt_error: str | None = None
+    # A warm transfer's summary, read to the person who answers.
+    transfer_summary: str | None = None
+    malformed_messages: int | None = None
+    # Carrier protocol problems the operator should see (a second start, a second stream).
+    protocol_warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON for the call row: unset values and empty lists left out."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if value not in (None, [])}
+
+
 class CallRecorder(Protocol):
     def transcript(self, speaker: Speaker, text: str) -> None:
         """A caller line once final, an agent line once heard."""
@@ -28,5 +75,5 @@ class CallRecorder(Protocol):
     def turn(self, record: TurnRecord) -> None:
         """A finished (or interrupted) turn with its timings."""
 
-    def ended(self, reason: str, stats: dict[str, Any], transfer_to: str | None) -> None:
+    def ended(self, reason: str, stats: CallStats, transfer_to: str | None) -> None:
         """The call is over."""

@@ -17,7 +17,7 @@ from aybiza.api.errors import error_responses
 from aybiza.security.keys import Scope
 from aybiza.services.call_records import CallRecords
 from aybiza.services.call_specs import CallCreate
-from aybiza.services.carrier_calls import CarrierCalls
+from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.services.tenants import Principal
 from aybiza.store.calls import CallFilter
 
@@ -174,7 +174,7 @@ def _service(request: Request) -> CallRecords:
     "",
     status_code=201,
     response_model=CallReport,
-    responses=error_responses(401, 403, 409, 422, 502),
+    responses=error_responses(401, 403, 409, 422, 502, 503),
     summary="Place an outbound call through Twilio",
 )
 async def place_call(body: CallCreate, request: Request, principal: Controller) -> CallReport:
@@ -182,7 +182,7 @@ async def place_call(body: CallCreate, request: Request, principal: Controller) 
     agent (the number's, or ``agent_id``) talks. The call starts ``queued`` and counts
     against the tenant's concurrency limit (``409 concurrency_limit`` when full). Twilio's
     refusals answer ``502 call_failed`` with its code in ``twilio_code``."""
-    carrier: CarrierCalls = request.app.state.carrier_calls
+    carrier: OutboundCalls = request.app.state.outbound_calls
     call_id = await carrier.place(principal.tenant_id, body)
     return CallReport.model_validate(await _service(request).report(principal.tenant_id, call_id))
 

@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aybiza.errors import CarrierError, Conflict, Forbidden, Invalid, NotFound, ServiceError
+from aybiza.errors import (
+    CarrierError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unavailable,
+)
 from aybiza.store.paging import CursorError
 
 log = structlog.get_logger(__name__)
@@ -28,6 +36,9 @@ class ErrorDetail(BaseModel):
     required_scope: str | None = Field(default=None, description="On 403: the scope needed.")
     twilio_code: int | None = Field(
         default=None, description="On 502 from Twilio: Twilio's error code, when it gave one."
+    )
+    carrier_code: int | None = Field(
+        default=None, description="On 502 from another carrier: its error code (SIP status)."
     )
 
 
@@ -89,6 +100,7 @@ _DESCRIPTIONS = {
     404: "No such object for this tenant (other tenants' objects look the same).",
     409: "Conflicts with the current state.",
     502: "Twilio refused or failed (its error code in `twilio_code`).",
+    503: "The server is shutting down (draining): retry, on another server.",
     422: "Invalid request: every bad field is listed with its JSON path.",
 }
 
@@ -150,10 +162,13 @@ def _service_response(exc: ServiceError) -> JSONResponse:
     if isinstance(exc, Invalid):
         problems = [{"field": e.path, "message": e.message} for e in exc.errors]
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
+    if isinstance(exc, Unavailable):
+        return error_response(503, exc.code, exc.message, exc.field, headers={"Retry-After": "1"})
     status = next((code for kind, code in _STATUSES if isinstance(exc, kind)), 502)
     extra: dict[str, str | int] = {}
-    if isinstance(exc, CarrierError) and exc.twilio_code is not None:
-        extra["twilio_code"] = exc.twilio_code
+    if isinstance(exc, CarrierError) and exc.carrier_code is not None:
+        name = "twilio_code" if exc.carrier == "twilio" else "carrier_code"
+        extra[name] = exc.carrier_code
     return error_response(status, exc.code, exc.message, exc.field, extra=extra)
 
 

@@ -14,9 +14,9 @@ from aybiza.api.errors import error_responses
 from aybiza.security.keys import Scope
 from aybiza.services.number_specs import NumberCreate, NumberUpdate
 from aybiza.services.numbers import NumberService, sip_view
-from aybiza.services.provisioning import IMPORTED
 from aybiza.services.tenants import Principal
 from aybiza.store.models import PhoneNumber
+from aybiza.telephony.provisioning import IMPORTED
 
 router = APIRouter(prefix="/v1/phone-numbers", tags=["phone numbers"])
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aybiza.automation.dtmf import DIGITS_PATTERN, GAP_MS, PAUSE_MS, TONE_MS, dtmf_audio
-from aybiza.automation.sms import SmsError, TwilioAccount, send_sms
+from aybiza.automation.messaging import SmsError, SmsSender
 from aybiza.conversation.tools import CallControls, ToolPolicy
 from aybiza.providers.base import ToolSpec
 
@@ -22,12 +22,12 @@ class ToolFailure(Exception):
 @dataclass(frozen=True, slots=True)
 class LiveCall:
     """The call a tool runs in: its controls, the caller's number, the number the call came
-    in on (SMS are sent from it) and the Twilio account for SMS (None: not configured)."""
+    in on (SMS are sent from it) and the sender of its SMS (None: not configured)."""
 
     controls: CallControls
     caller_number: str = ""
     platform_number: str = ""
-    sms_account: TwilioAccount | None = None
+    sms: SmsSender | None = None
 
 
 BUILTIN_SPECS: dict[str, ToolSpec] = {
@@ -101,7 +101,7 @@ async def _send_dtmf(digits: str, call: LiveCall) -> dict[str, Any]:
 
 
 async def _send_sms(body: str, call: LiveCall) -> dict[str, Any]:
-    if call.sms_account is None:
+    if call.sms is None:
         raise ToolFailure(
             "SMS is not configured: the number has no Twilio account and the platform has no "
             "TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN"
@@ -109,9 +109,7 @@ async def _send_sms(body: str, call: LiveCall) -> dict[str, Any]:
     if not call.caller_number.startswith("+") or not call.platform_number.startswith("+"):
         raise ToolFailure("SMS needs the caller's and the agent's phone numbers (E.164)")
     try:
-        return await send_sms(
-            call.sms_account, to=call.caller_number, from_=call.platform_number, body=body
-        )
+        return await call.sms.send(to=call.caller_number, from_=call.platform_number, body=body)
     except SmsError as exc:
         raise ToolFailure(str(exc)) from exc
 

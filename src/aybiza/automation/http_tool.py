@@ -7,16 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from aybiza.automation.outbound import (
-    OutboundError,
-    OutboundRequest,
-    json_body,
-    response_content,
-    send,
-)
+from aybiza.automation.answers import response_content
 from aybiza.automation.tool_store import LoadedTool
+from aybiza.outbound.sender import OutboundError, OutboundRequest, Retries, Sender, json_body
 
 TOOL_HEADER = "AYBIZA-Tool"
 CALL_HEADER = "AYBIZA-Call-Id"
@@ -34,25 +27,24 @@ class ToolOutcome:
     attempts: int = 1
 
 
-def attempts_allowed(tool: LoadedTool) -> int:
-    """Attempts an HTTP tool gets: retries only when it is idempotent."""
-    return 1 + tool.options.retries if tool.options.idempotent else 1
+def retries_of(tool: LoadedTool) -> Retries:
+    """Attempts an HTTP tool gets (retries only when it is idempotent) and their backoff."""
+    attempts = 1 + tool.options.retries if tool.options.idempotent else 1
+    return Retries(attempts=attempts, backoff_s=_BACKOFF_S)
 
 
 def time_budget_s(tool: LoadedTool) -> float:
     """The longest an HTTP tool can take with every attempt and backoff, plus a margin so the
     tool's own timeout (a clear error) fires before the call loop's."""
-    attempts = attempts_allowed(tool)
-    backoff = sum(_BACKOFF_S * 2.0**i for i in range(attempts - 1))
-    return float(attempts * (tool.options.timeout_s + 1.0) + backoff + 1.0)
+    retries = retries_of(tool)
+    return retries.attempts * (tool.options.timeout_s + 1.0) + retries.longest_wait_s() + 1.0
 
 
 async def run_http_tool(
     tool: LoadedTool,
     arguments: dict[str, Any],
     *,
-    client: httpx.AsyncClient,
-    allow_private: bool,
+    sender: Sender,
     call_id: str,
     tool_call_id: str,
 ) -> ToolOutcome:
@@ -66,19 +58,12 @@ async def run_http_tool(
         body=b"" if get else json_body(arguments),
         params={key: _query_value(value) for key, value in arguments.items()} if get else {},
         headers={**tool.headers, TOOL_HEADER: tool.name, CALL_HEADER: call_id},
-        signing_secret=tool.secret,
+        signing_secrets=(tool.secret,) if tool.secret else (),
         # The same key on every attempt: an idempotent endpoint can recognise a repeat.
         idempotency_key=f"{call_id}:{tool_call_id}",
     )
     try:
-        response = await send(
-            client,
-            request,
-            timeout_s=options.timeout_s,
-            allow_private=allow_private,
-            attempts=attempts_allowed(tool),
-            backoff_s=_BACKOFF_S,
-        )
+        response = await sender.send(request, timeout_s=options.timeout_s, retries=retries_of(tool))
     except OutboundError as exc:
         return ToolOutcome({"error": f"{tool.name}: {exc.message}"}, True, exc.kind, exc.attempts)
     content = response_content(response)

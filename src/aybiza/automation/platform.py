@@ -10,13 +10,9 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.schema import AgentConfig
+from aybiza.automation.messaging import Messaging
 from aybiza.automation.settings import AutomationSettings
-from aybiza.automation.tool_runner import (
-    AgentToolRunner,
-    TranscriptSource,
-    build_tool_runner,
-    outbound_client,
-)
+from aybiza.automation.tool_runner import AgentToolRunner, TranscriptSource, build_tool_runner
 from aybiza.automation.tool_store import ToolService
 from aybiza.automation.workflows.analysis import CallAnalyzer
 from aybiza.automation.workflows.arq_runner import ArqRunner
@@ -27,6 +23,9 @@ from aybiza.automation.workflows.steps import StepServices
 from aybiza.automation.workflows.store import WorkflowService
 from aybiza.config import Settings
 from aybiza.conversation.tools import CallControls
+from aybiza.outbound.connector import Network
+from aybiza.outbound.guard import Guard
+from aybiza.outbound.sender import Sender
 from aybiza.providers.registry import EngineRegistry
 from aybiza.security.secretbox import SecretBox
 from aybiza.store.database import Database
@@ -35,7 +34,10 @@ from aybiza.store.writer import StoreWriter
 
 class Automation:
     """Tools, workflows and their runner for this process (``runner``: in-process by default,
-    arq when ``AYBIZA_WORKFLOW_RUNNER=arq``, or the one given)."""
+    arq when ``AYBIZA_WORKFLOW_RUNNER=arq``, or the one given; ``messaging``: how tools send
+    SMS, given by the carrier that can). ``sender``: the process's
+    outbound sender (else one of its own, guarded by ``settings.outbound_allow_cidrs`` and
+    opening sockets through ``network``, closed by ``stop()``)."""
 
     def __init__(
         self,
@@ -47,25 +49,29 @@ class Automation:
         registry: EngineRegistry | None = None,
         writer: StoreWriter | None = None,
         runner: WorkflowRunner | None = None,
+        sender: Sender | None = None,
+        messaging: Messaging | None = None,
+        network: Network | None = None,
     ) -> None:
         self._runs_created = False
         self.database = database
         self.box = box
         self.settings = settings
+        self.messaging = messaging
         self.automation = automation or AutomationSettings.from_env()
         self.writer = writer
-        self.http = outbound_client()
-        self.tools = ToolService(database, box)
-        self.workflows = WorkflowService(database, box)
+        self._owns_sender = sender is None
+        self.sender = sender or Sender(Guard(settings.outbound_allow_cidrs), network=network)
+        self.tools = ToolService(database, box, self.sender.guard)
+        self.workflows = WorkflowService(database, box, self.sender.guard)
         self.analyzer = CallAnalyzer(database, registry)
         self.executor = WorkflowExecutor(
             database,
             StepServices(
                 database=database,
                 box=box,
-                http=self.http,
+                sender=self.sender,
                 analyzer=self.analyzer,
-                allow_private=self.automation.allow_private_tool_urls,
             ),
             lease_s=self.automation.workflow_lease_s,
         )
@@ -94,9 +100,10 @@ class Automation:
         await self.runner.start()
 
     async def stop(self) -> None:
-        """Stop the runner and close the HTTP client."""
+        """Stop the runner (and close the sender if it is this engine's own)."""
         await self.runner.stop()
-        await self.http.aclose()
+        if self._owns_sender:
+            await self.sender.aclose()
 
     def wake(self) -> None:
         """New runs were committed: look for due work now."""
@@ -134,10 +141,10 @@ class Automation:
             database=self.database,
             box=self.box,
             settings=self.settings,
-            automation_settings=self.automation,
+            messaging=self.messaging,
             writer=self.writer,
             events=self.events,
             transcript=transcript,
-            http=self.http,
+            sender=self.sender,
             tool_names=tool_names,
         )

@@ -14,16 +14,10 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-def _flag(name: str) -> bool:
-    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True, slots=True)
 class AutomationSettings:
     """Knobs with their defaults; units in the names.
 
-    ``allow_private_tool_urls``: let HTTP tools and workflow steps reach private, loopback and
-    link-local addresses (``AYBIZA_ALLOW_PRIVATE_TOOL_URLS=1``; for on-premises set-ups and tests).
     ``workflow_runner``: ``inprocess`` (default: runs in the server process) or ``arq``
     (workers on Redis: ``python -m aybiza.automation.workflows.worker --runner arq``);
     ``redis_url`` and ``workflow_queue`` locate the arq queue. ``workflow_lease_s``: how long a
@@ -32,7 +26,6 @@ class AutomationSettings:
     ``workflow_concurrency``: runs advanced at once per process.
     """
 
-    allow_private_tool_urls: bool = False
     workflow_runner: RunnerKind = "inprocess"
     redis_url: str = "redis://127.0.0.1:6379/0"
     workflow_queue: str = "aybiza:workflows"
@@ -42,15 +35,15 @@ class AutomationSettings:
 
     @classmethod
     def from_env(cls) -> AutomationSettings:
-        """Read ``AYBIZA_ALLOW_PRIVATE_TOOL_URLS``, ``AYBIZA_WORKFLOW_RUNNER``,
-        ``AYBIZA_REDIS_URL``, ``AYBIZA_WORKFLOW_QUEUE``, ``AYBIZA_WORKFLOW_LEASE_S``,
-        ``AYBIZA_WORKFLOW_POLL_S`` and ``AYBIZA_WORKFLOW_CONCURRENCY``."""
+        """Read ``AYBIZA_WORKFLOW_RUNNER``, ``AYBIZA_REDIS_URL``, ``AYBIZA_WORKFLOW_QUEUE``,
+        ``AYBIZA_WORKFLOW_LEASE_S``, ``AYBIZA_WORKFLOW_POLL_S`` and
+        ``AYBIZA_WORKFLOW_CONCURRENCY``. (Which addresses tools and steps may reach is the
+        process's ``AYBIZA_OUTBOUND_ALLOW_CIDRS``, in ``aybiza.config``.)"""
         runner = (_env("AYBIZA_WORKFLOW_RUNNER") or "inprocess").lower()
         if runner not in ("inprocess", "arq"):
             raise ValueError(f"AYBIZA_WORKFLOW_RUNNER must be 'inprocess' or 'arq', got {runner!r}")
         defaults = cls()
         return cls(
-            allow_private_tool_urls=_flag("AYBIZA_ALLOW_PRIVATE_TOOL_URLS"),
             workflow_runner="arq" if runner == "arq" else "inprocess",
             redis_url=_env("AYBIZA_REDIS_URL") or defaults.redis_url,
             workflow_queue=_env("AYBIZA_WORKFLOW_QUEUE") or defaults.workflow_queue,

@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
 import structlog
 
-from aybiza.agents.flow_spec import ToolNode
+from aybiza.agents.flow_spec import MISSING_TOOL_CODE, ToolNode
 from aybiza.agents.schema import AgentConfig
 from aybiza.automation.arguments import ArgumentsValidator
 from aybiza.automation.builtins import (
@@ -27,14 +26,16 @@ from aybiza.automation.builtins import (
     run_builtin,
 )
 from aybiza.automation.http_tool import ToolOutcome, run_http_tool, time_budget_s
+from aybiza.automation.messaging import Messaging
 from aybiza.automation.preconditions import TranscriptEntry, violation
 from aybiza.automation.records import ToolCallLog, ToolEvents
 from aybiza.automation.redaction import redact
-from aybiza.automation.settings import AutomationSettings
-from aybiza.automation.sms import twilio_account
 from aybiza.automation.tool_store import LoadedTool, ToolService
 from aybiza.config import Settings
 from aybiza.conversation.tools import CALL_ENDING, TRANSFER_CALL, CallControls, ToolPolicy
+from aybiza.outbound.connector import Network
+from aybiza.outbound.guard import Guard
+from aybiza.outbound.sender import Sender
 from aybiza.providers.base import ToolCall, ToolResult, ToolSpec
 from aybiza.security.secretbox import SecretBox
 from aybiza.store.automation_models import ToolCallRecord
@@ -75,18 +76,16 @@ class AgentToolRunner:
         call: LiveCall,
         tools: dict[str, LoadedTool],
         log_: ToolCallLog,
-        http: httpx.AsyncClient,
-        allow_private: bool = False,
+        sender: Sender,
         transcript: TranscriptSource | None = None,
-        owns_http: bool = False,
+        owns_sender: bool = False,
     ) -> None:
         self._tenant_id = tenant_id
         self._call = call
         self._tools = tools
         self._log = log_
-        self._http = http
-        self._owns_http = owns_http
-        self._allow_private = allow_private
+        self._sender = sender
+        self._owns_sender = owns_sender
         self._transcript = transcript
         self._validators = {
             name: ArgumentsValidator(self._schema(tool)) for name, tool in tools.items()
@@ -158,7 +157,8 @@ class AgentToolRunner:
         if tool is None or tool.kind in CALL_ENDING:
             offered = ", ".join(spec.name for spec in self.specs()) or "none"
             message = f"unknown tool {call.name!r}; the tools you can use are: {offered}"
-            return ToolOutcome({"error": message}, True, "unknown_tool")
+            # The code lets a flow's tool node tell a missing tool from one that failed.
+            return ToolOutcome({"error": message, "code": MISSING_TOOL_CODE}, True, "unknown_tool")
         problem = self._validators[call.name].problem(call.arguments)
         if problem is not None:
             message = f"invalid arguments, nothing was done: {problem}"
@@ -171,8 +171,7 @@ class AgentToolRunner:
             return await run_http_tool(
                 tool,
                 call.arguments,
-                client=self._http,
-                allow_private=self._allow_private,
+                sender=self._sender,
                 call_id=self._call.controls.call_id,
                 tool_call_id=call.id,
             )
@@ -214,10 +213,10 @@ class AgentToolRunner:
         await self._log.flush()
 
     async def aclose(self) -> None:
-        """The call is over: store what is pending and release the HTTP client if owned."""
+        """The call is over: store what is pending and close the sender if owned."""
         await self.flush()
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_sender:
+            await self._sender.aclose()
 
 
 async def build_tool_runner(
@@ -228,23 +227,26 @@ async def build_tool_runner(
     database: Database,
     box: SecretBox,
     settings: Settings | None = None,
-    automation_settings: AutomationSettings | None = None,
+    messaging: Messaging | None = None,
     writer: StoreWriter | None = None,
     events: ToolEvents | None = None,
     transcript: TranscriptSource | None = None,
-    http: httpx.AsyncClient | None = None,
+    sender: Sender | None = None,
+    network: Network | None = None,
     tool_names: Sequence[str] | None = None,
 ) -> AgentToolRunner:
     """The runner for one call to an agent of ``tenant_id``.
 
     Loads the agent's tools (``automation.tools`` and its flow's tool nodes) from the tenant's
-    definitions, built-ins where the tenant defined none; reads the call's numbers and the Twilio
-    account for SMS. ``writer``: the process's store writer (tool calls are recorded through it);
+    definitions, built-ins where the tenant defined none; reads the call's numbers and finds the
+    sender of its SMS through ``messaging`` (None: SMS is not configured). ``writer``: the
+    process's store writer (tool calls are recorded through it);
     ``events``: workflows triggered by ``tool.completed``; ``transcript``: the conversation so
-    far, for preconditions; ``http``: a shared client (else the runner owns one: ``aclose()``);
-    ``tool_names``: the tools to offer instead of the agent's own list."""
+    far, for preconditions; ``sender``: the process's outbound sender (else the runner owns
+    one, guarded by ``settings.outbound_allow_cidrs`` and opening sockets through ``network``,
+    closed by ``aclose()``); ``tool_names``: the tools to offer instead of the agent's own
+    list."""
     settings = settings or Settings.from_env()
-    automation_settings = automation_settings or AutomationSettings.from_env()
     names = list(tool_names) if tool_names is not None else attached_tool_names(agent_config)
     defined = await ToolService(database, box).load(tenant_id, names)
     tools: dict[str, LoadedTool] = {}
@@ -255,29 +257,21 @@ async def build_tool_runner(
             tools[name] = builtin_tool(name)
         else:
             log.warning("automation.unknown_tool", tenant=tenant_id, tool=name)
-    live = await _live_call(database, box, settings, tenant_id, controls)
-    owns_http = http is None
-    client = http if http is not None else outbound_client()
+    live = await _live_call(database, messaging, tenant_id, controls)
+    owns_sender = sender is None
     return AgentToolRunner(
         tenant_id=tenant_id,
         call=live,
         tools=tools,
         log_=ToolCallLog(database, writer, events),
-        http=client,
-        allow_private=automation_settings.allow_private_tool_urls,
+        sender=sender or Sender(Guard(settings.outbound_allow_cidrs), network=network),
         transcript=transcript,
-        owns_http=owns_http,
+        owns_sender=owns_sender,
     )
 
 
-def outbound_client() -> httpx.AsyncClient:
-    """An HTTP client for tools and workflow steps: no redirects, no proxies from the
-    environment (they would bypass the SSRF guard's pinning)."""
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False)
-
-
 async def _live_call(
-    database: Database, box: SecretBox, settings: Settings, tenant_id: str, controls: CallControls
+    database: Database, messaging: Messaging | None, tenant_id: str, controls: CallControls
 ) -> LiveCall:
     async with database.session() as session:
         call = await session.get(Call, controls.call_id)
@@ -295,5 +289,5 @@ async def _live_call(
         controls=controls,
         caller_number=caller,
         platform_number=platform,
-        sms_account=twilio_account(settings, box, number),
+        sms=messaging.sender_for(number) if messaging is not None else None,
     )

@@ -12,6 +12,7 @@ from aybiza.agents.errors import FieldError
 from aybiza.automation.arguments import schema_problem
 from aybiza.automation.preconditions import PreconditionSpec
 from aybiza.conversation.tools import CALL_ENDING
+from aybiza.outbound.guard import Guard
 
 BUILTIN_KINDS = ("send_dtmf", "send_sms", "collect_digits", "end_call", "transfer_call")
 ToolKind = Literal["http", "send_dtmf", "send_sms", "collect_digits", "end_call", "transfer_call"]
@@ -94,9 +95,10 @@ class ToolUpdate(BaseModel):
 
 
 def definition_problems(
-    name: str, kind: str, parameters: dict[str, Any] | None, options: ToolOptions
+    name: str, kind: str, parameters: dict[str, Any] | None, options: ToolOptions, guard: Guard
 ) -> list[FieldError]:
-    """Every rule across fields that the definition breaks."""
+    """Every rule across fields that the definition breaks (``guard``: which URLs may be
+    configured, without DNS)."""
     problems: list[FieldError] = []
     if name in BUILTIN_KINDS and kind != name:
         problems.append(
@@ -105,7 +107,7 @@ def definition_problems(
     if kind in CALL_ENDING and name != kind:
         problems.append(FieldError("name", f"a {kind} tool must be named {kind!r}", name))
     if kind == "http":
-        problems.extend(_http_problems(parameters, options))
+        problems.extend(_http_problems(parameters, options, guard))
     else:
         if parameters is not None:
             problems.append(
@@ -125,7 +127,9 @@ def definition_problems(
     return problems
 
 
-def _http_problems(parameters: dict[str, Any] | None, options: ToolOptions) -> list[FieldError]:
+def _http_problems(
+    parameters: dict[str, Any] | None, options: ToolOptions, guard: Guard
+) -> list[FieldError]:
     problems: list[FieldError] = []
     if parameters is not None:
         problem = schema_problem(parameters)
@@ -133,15 +137,23 @@ def _http_problems(parameters: dict[str, Any] | None, options: ToolOptions) -> l
             problems.append(FieldError("parameters", problem))
     if options.url is None:
         problems.append(FieldError("options.url", "http tools need the URL to call"))
+    elif not _absolute_http(options.url):
+        problems.append(FieldError("options.url", "expected an absolute http(s) URL", options.url))
     else:
-        parts = urlsplit(options.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(
-                FieldError("options.url", "expected an absolute http(s) URL", options.url)
-            )
+        problem = guard.url_problem(options.url)
+        if problem is not None:
+            problems.append(FieldError("options.url", problem, options.url))
     for header in options.headers or {}:
         if header.lower() in RESERVED_HEADERS:
             problems.append(
                 FieldError(f"options.headers.{header}", "is set by the platform", header)
             )
     return problems
+
+
+def _absolute_http(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False

@@ -21,6 +21,7 @@ from aybiza.automation.tool_specs import (
     definition_problems,
 )
 from aybiza.errors import Conflict, Invalid, NotFound
+from aybiza.outbound.guard import Guard
 from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
 from aybiza.store.automation_models import ToolDefinition
@@ -72,13 +73,17 @@ def _headers(row: ToolDefinition, box: SecretBox) -> dict[str, str]:
 class ToolService:
     """Business rules for tool definitions of one tenant at a time."""
 
-    def __init__(self, database: Database, box: SecretBox) -> None:
+    def __init__(self, database: Database, box: SecretBox, guard: Guard | None = None) -> None:
         self._database = database
         self._box = box
+        # Only public targets may be configured unless the operator's allow-list says more.
+        self._guard = guard if guard is not None else Guard()
 
     async def create(self, tenant_id: str, spec: ToolCreate) -> ToolWithSecret:
         """Store a new tool with a fresh signing secret; 409 when the name is taken."""
-        problems = definition_problems(spec.name, spec.kind, spec.parameters, spec.options)
+        problems = definition_problems(
+            spec.name, spec.kind, spec.parameters, spec.options, self._guard
+        )
         if problems:
             raise Invalid(problems, code="invalid_tool")
         secret = new_webhook_secret()
@@ -131,7 +136,7 @@ class ToolService:
             checked = parameters if row.kind == "http" else change.parameters
             headers = options.headers if options.headers is not None else _headers(row, self._box)
             probe = options.model_copy(update={"headers": headers or None})
-            problems = definition_problems(row.name, row.kind, checked, probe)
+            problems = definition_problems(row.name, row.kind, checked, probe, self._guard)
             if problems:
                 raise Invalid(problems, code="invalid_tool")
             if change.description is not None:

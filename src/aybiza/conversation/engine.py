@@ -85,8 +85,19 @@ class Conversation:
         if results:
             self.messages.append(Message(role="user", tool_results=results))
 
-    def request(self, model: str | None = None) -> LlmRequest:
-        """The request for the next answer: context trimmed to the window, roles alternating."""
+    def replace_tool_result(self, result: ToolResult) -> bool:
+        """Put ``result`` in place of the result already in the context for its tool call (a
+        tool that finished after the caller interrupted it); whether there was one."""
+        for message in reversed(self.messages):
+            for index, old in enumerate(message.tool_results):
+                if old.tool_call_id == result.tool_call_id:
+                    message.tool_results[index] = result
+                    return True
+        return False
+
+    def request(self, model: str | None = None, *, tools_allowed: bool = True) -> LlmRequest:
+        """The request for the next answer: context trimmed to the window, roles alternating;
+        without ``tools_allowed`` the model must answer without calling a tool."""
         settings = self.settings
         messages = trim_to_window(
             merge_roles(self.messages),
@@ -102,6 +113,7 @@ class Conversation:
             max_tokens=settings.max_tokens,
             tools=self._tools,
             language=self.language,
+            tool_choice="auto" if tools_allowed or not self._tools else "none",
         )
 
     async def respond(
@@ -111,14 +123,20 @@ class Conversation:
         deadline_s: float | None = None,
         attempts: list[Attempt] | None = None,
         engine: str = "",
+        tools_allowed: bool = True,
     ) -> AsyncIterator[ConversationEvent]:
         """Stream the answer to the context so far, cut into sentences, from the first of
-        ``models`` that answers (see ``failover``); ``attempts`` records each model tried."""
+        ``models`` that answers (see ``failover``); ``attempts`` records each model tried.
+        Without ``tools_allowed`` the model is asked to answer without calling a tool."""
         chunker = SentenceChunker()
         first = True
+
+        def request_for(model: str) -> LlmRequest:
+            return self.request(model, tools_allowed=tools_allowed)
+
         events = respond_with_failover(
             self._session,
-            self.request,
+            request_for,
             models or (self.settings.model,),
             deadline_s=deadline_s,
             attempts=attempts if attempts is not None else [],

@@ -74,3 +74,8 @@ class ModelRouter:
             if by_tier[name] not in models:
                 models.append(by_tier[name])
         return ModelChoice(tier=tier, models=tuple(models), reason=reason)
+
+    def after_tool_results(self) -> ModelChoice:
+        """The models for the request that follows tool results within a turn: the model acts
+        on what the tools returned, so ``complex`` first (rule 1)."""
+        return self.choose("", after_tool_use=True)

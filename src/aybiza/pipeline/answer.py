@@ -15,12 +15,12 @@ from aybiza.conversation.failover import Attempt
 from aybiza.conversation.tools import CALL_ENDING, ToolRunner
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.timings import TurnTimings
-from aybiza.providers.base import AnswerEnd, ToolCall, ToolResult, TtsSession, Usage
+from aybiza.pipeline.tool_batch import PhraseSpeaker, ToolBatch
+from aybiza.providers.base import AnswerEnd, ToolCall, TtsSession, Usage
 
 log = structlog.get_logger(__name__)
 
 FillerSource = Callable[[], Awaitable[bytes]]
-PhraseSpeaker = Callable[[str], Awaitable[None]]
 
 
 class AgentAnswer:
@@ -28,6 +28,11 @@ class AgentAnswer:
     is synthesized and played, so the model never waits on speech and speech never waits on the
     rest of the answer. Cancelling ``run()`` (barge-in) stops the model and synthesis at once;
     the attributes keep what was produced so far for the turn record.
+
+    Tools run between model rounds (``ToolBatch``), at most ``max_tool_calls`` per answer; once
+    they are used up, the next round asks the model to answer without tools, and a tool it asks
+    for anyway is not run and ends the answer. Rounds after tool results go to
+    ``models_after_tools`` (the router's ``complex`` first) when given.
     """
 
     def __init__(
@@ -44,10 +49,12 @@ class AgentAnswer:
         runner: ToolRunner | None = None,
         max_tool_calls: int = 5,
         speak_phrase: PhraseSpeaker | None = None,
+        models_after_tools: tuple[str, ...] = (),
     ) -> None:
         self._runner = runner
         self._max_tool_calls = max_tool_calls
         self._speak_phrase = speak_phrase
+        self._models_after_tools = models_after_tools
         self._conversation = conversation
         self._tts = tts
         self._models = models
@@ -76,10 +83,12 @@ class AgentAnswer:
             else None
         )
         budget = self._max_tool_calls
+        models = self._models
+        tools_allowed = True
         try:
             while True:
                 start = len(self.utterance.sentences)
-                calls = await self._round()
+                calls = await self._round(models, tools_allowed=tools_allowed)
                 tools = [call for call in calls if call.name not in CALL_ENDING]
                 if not tools or self._runner is None:
                     return
@@ -87,14 +96,21 @@ class AgentAnswer:
                 text = " ".join(s.text for s in self.utterance.sentences[start:])
                 self._conversation.add_agent(text, tools)
                 self.committed_sentences = len(self.utterance.sentences)
-                results = []
-                for call in tools:
-                    if budget <= 0:
-                        results.append(_over_budget(call, self._max_tool_calls))
-                        continue
-                    budget -= 1
-                    results.append(await self._run_tool(call))
-                self._conversation.add_tool_results(results)
+                batch = ToolBatch(
+                    self._runner,
+                    self._conversation,
+                    limit=self._max_tool_calls,
+                    runs=self.tool_runs,
+                    speak_phrase=self._speak_phrase,
+                )
+                budget -= await batch.run(tools, budget if tools_allowed else 0)
+                if not tools_allowed:
+                    return  # asked for a tool when told it had none left: not run, answer over
+                # The model now acts on tool results: the router sends that to ``complex``.
+                models = self._models_after_tools or models
+                # At the cap the model answers without tools, so a turn makes at most
+                # max_tool_calls + 1 model requests.
+                tools_allowed = budget > 0
         except Exception as exc:  # an engine failed: the turn ends, the call goes on
             self.error = f"{type(exc).__name__}: {exc}"
             log.warning("answer.failed", error=self.error)
@@ -104,11 +120,13 @@ class AgentAnswer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await filler
 
-    async def _round(self) -> list[ToolCall]:
+    async def _round(self, models: tuple[str, ...], *, tools_allowed: bool) -> list[ToolCall]:
         """One model answer, spoken sentence by sentence as it streams; its tool calls."""
         sentences: asyncio.Queue[Sentence | None] = asyncio.Queue()
         before = len(self.tool_calls)
-        producer = asyncio.create_task(self._produce(sentences), name="answer-model")
+        producer = asyncio.create_task(
+            self._produce(sentences, models, tools_allowed), name="answer-model"
+        )
         try:
             while (sentence := await sentences.get()) is not None:
                 await self._speak(sentence)
@@ -120,41 +138,21 @@ class AgentAnswer:
                     await producer
         return self.tool_calls[before:]
 
-    async def _run_tool(self, call: ToolCall) -> ToolResult:
-        assert self._runner is not None
-        policy = self._runner.policy(call.name)
-        if policy.speak_during_execution and self._speak_phrase is not None:
-            await self._speak_phrase(policy.speak_during_execution)
-        started = time.monotonic()
-        task = asyncio.create_task(
-            asyncio.wait_for(self._runner.run(call), policy.timeout_s), name=f"tool-{call.name}"
-        )
-        try:
-            # A tool that must finish is shielded: a barge-in cancels the answer, not the tool.
-            result = await (asyncio.shield(task) if policy.finish_on_barge_in else task)
-        except TimeoutError:
-            result = ToolResult(
-                call.id, {"error": f"{call.name} timed out after {policy.timeout_s:g} s"}, True
-            )
-        self.tool_runs.append(
-            {
-                "name": call.name,
-                "arguments": call.arguments,
-                "is_error": result.is_error,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            }
-        )
-        return result
-
-    async def _produce(self, sentences: asyncio.Queue[Sentence | None]) -> None:
+    async def _produce(
+        self,
+        sentences: asyncio.Queue[Sentence | None],
+        models: tuple[str, ...],
+        tools_allowed: bool,
+    ) -> None:
         if self.timings.llm_request is None:
             self.timings.llm_request = time.monotonic()
         try:
             events = self._conversation.respond(
-                self._models,
+                models,
                 deadline_s=self._max_response_s,
                 attempts=self.attempts,
                 engine=self._engine,
+                tools_allowed=tools_allowed,
             )
             async for event in events:
                 if isinstance(event, FirstToken):
@@ -207,6 +205,12 @@ class AgentAnswer:
         metrics.FILLERS.inc()
 
     @property
+    def asked_for_tools(self) -> bool:
+        """Whether the model asked for a tool in this answer: its next answer acts on a tool's
+        result, which the router sends to the ``complex`` model."""
+        return bool(self.tool_calls)
+
+    @property
     def model(self) -> str | None:
         """The model whose answer was used."""
         won = [attempt.model for attempt in self.attempts if attempt.outcome == "won"]
@@ -229,8 +233,3 @@ def _combined(previous: AnswerEnd | None, latest: AnswerEnd) -> AnswerEnd:
         previous.usage.output_tokens + latest.usage.output_tokens,
     )
     return AnswerEnd(latest.stop_reason, usage, latest.latency_ms)
-
-
-def _over_budget(call: ToolCall, limit: int) -> ToolResult:
-    message = f"not run: at most {limit} tool calls per caller turn (automation.max_tool_calls)"
-    return ToolResult(call.id, {"error": message}, is_error=True)

@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
-from aybiza.pipeline.transport import CallTransport
+from aybiza.pipeline.transport import MediaConnection
 
 
 @dataclass(slots=True)
@@ -57,7 +57,7 @@ class Playout:
     ``u<utterance>s<sentence>c<chunk>``. A mark echoed before a ``clear`` proves its audio was
     heard; marks Twilio echoes after a ``clear`` are ignored (their audio was dropped)."""
 
-    def __init__(self, transport: CallTransport) -> None:
+    def __init__(self, transport: MediaConnection) -> None:
         self._transport = transport
         self._utterances: dict[int, Utterance] = {}
         self._pending: dict[str, int] = {}  # mark name -> bytes it confirms

@@ -10,22 +10,21 @@ from typing import Any
 import structlog
 
 from aybiza.analytics import metrics
-from aybiza.analytics.recording import CallRecorder
+from aybiza.analytics.recording import CallRecorder, CallStats
 from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.conversation.engine import Conversation, ConversationSettings
 from aybiza.conversation.tools import CALL_ENDING, CALL_ENDING_SPECS, ToolRunner
 from aybiza.pipeline.answer import AgentAnswer
 from aybiza.pipeline.controls import LiveCallControls
-from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.recognition_feed import RecognitionFeed, hold_ms
 from aybiza.pipeline.timings import TurnTimings
-from aybiza.pipeline.transport import CallTransport
+from aybiza.pipeline.transport import MediaConnection
+from aybiza.pipeline.turn_detector import TurnDetector
 from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
-from aybiza.pipeline.vad import VoiceActivityDetector
 from aybiza.pipeline.voices import CallVoices
 from aybiza.providers.base import SttStream, ToolResult
 from aybiza.providers.engines import Engines
@@ -37,16 +36,18 @@ _GREETING_CHUNK_BYTES = SAMPLE_RATE_HZ
 
 
 class CallSession:
-    """Owns one call's state. The carrier adapter calls ``on_audio``/``on_mark``/``on_dtmf``/
-    ``on_stop`` in the order messages arrive; recognition events arrive on one task; the agent's
-    side of each turn runs on one task that a barge-in cancels. ``finished`` is set when the call
-    is over, whoever ended it; ``ended_reason`` says why."""
+    """Owns one call's state. The carrier calls ``on_audio``/``on_mark``/``on_dtmf``/``on_stop``
+    in the order its messages arrive; recognition events arrive on one task; the agent's side of
+    each turn runs on one task that a barge-in cancels. The plan's policies decide:
+    ``TurnDetector`` when the caller has finished, ``InterruptionPolicy`` what caller speech stops
+    the agent, ``ModelRouter`` which model answers. ``finished`` is set when the call is over,
+    whoever ended it; ``ended_reason`` says why and ``transfer_to`` where the caller goes."""
 
     def __init__(
         self,
         plan: CallPlan,
         engines: Engines,
-        transport: CallTransport,
+        transport: MediaConnection,
         recorder: CallRecorder,
         phrases: PhraseCache,
         tools: ToolRunner | None = None,
@@ -56,15 +57,13 @@ class CallSession:
         self.recorder = recorder
         self.voices = CallVoices(plan, engines, phrases)
         self.playout = Playout(transport)
-        self.vad = VoiceActivityDetector(end_silence_ms=plan.end_of_turn_silence_ms)
-        self.policy = InterruptionPolicy.from_phrases(
-            plan.min_interruption_speech_ms, plan.backchannels
-        )
+        self.turns = TurnDetector(plan.end_of_turn_silence_ms)
+        self.policy = plan.interruption
         self.tools = tools if plan.tools_enabled else None
         # Only a model reads tool specs; a flow's tool nodes call the runner directly.
         specs = (
             (*CALL_ENDING_SPECS, *(self.tools.specs() if self.tools else ()))
-            if plan.tools_enabled and engines.llm.name != "flow"
+            if plan.uses_tools
             else ()
         )
         self.conversation = Conversation(
@@ -82,16 +81,12 @@ class CallSession:
         self.finished = asyncio.Event()
         self.ended_reason: str | None = None
         self.transfer_to: str | None = None
-        self.stats: dict[str, Any] = {"frames_in": 0, "barge_ins": 0, "fillers": 0, "turns": 0}
+        self.stats = CallStats()
         self._stt: SttStream | None = None
         self._feed: RecognitionFeed | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._current: AgentTurn | None = None
         self._turns = 0
-        self._segments: list[str] = []
-        self._interim = ""
-        self._finalize_requested = False
-        self._last_voiced_at: float | None = None
         self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
         self.controls = LiveCallControls(plan, self.playout, self.keypad)
         self._started_at = 0.0
@@ -130,9 +125,9 @@ class CallSession:
         if self.tools is not None:
             with contextlib.suppress(Exception):
                 await self.tools.aclose()
-        self.stats["duration_s"] = round(time.monotonic() - self._started_at, 3)
+        self.stats.duration_s = round(time.monotonic() - self._started_at, 3)
         if self._feed is not None:
-            self.stats["stt_messages"] = self._feed.messages_sent
+            self.stats.stt_messages = self._feed.messages_sent
         self.recorder.ended(reason, self.stats, self.transfer_to)
         metrics.CALLS_ENDED.labels(reason).inc()
         metrics.CALLS_ACTIVE.dec()
@@ -142,18 +137,18 @@ class CallSession:
 
     async def on_audio(self, frame: bytes) -> None:
         """One inbound 20 ms μ-law frame from the caller."""
-        self.stats["frames_in"] += 1
-        state = self.vad.feed(frame)
+        self.stats.frames_in += 1
+        state = self.turns.on_frame(frame)
         if self._feed is not None:
             await self._feed.push(frame, hold_ms=hold_ms(state))
-        if state.started:
-            self._interim = ""
-        if state.speaking and state.silence_ms == 0:
-            self._last_voiced_at = time.monotonic()
-            if self.playout.speaking and self.policy.interrupts(state.speech_ms, self._interim):
-                await self._barge_in()
+        voiced_now = state.speaking and state.silence_ms == 0
+        if (
+            voiced_now
+            and self.playout.speaking
+            and self.policy.interrupts(state.speech_ms, self.turns.interim)
+        ):
+            await self._barge_in()
         if state.ended and self._stt is not None:
-            self._finalize_requested = True
             await self._stt.finalize()
 
     def on_mark(self, name: str) -> None:
@@ -170,11 +165,18 @@ class CallSession:
         if not self.plan.tools_enabled:
             return
         self.tools = runner
-        if self.engines.llm.name != "flow":
+        if self.plan.uses_tools:
             self.conversation.set_tools((*CALL_ENDING_SPECS, *runner.specs()))
 
     async def on_stop(self) -> None:
         await self.end("caller-hangup")
+
+    def warn(self, warning: str) -> None:
+        """A carrier protocol problem the operator should see on the call record."""
+        if len(self.stats.protocol_warnings) < 20:
+            self.stats.protocol_warnings.append(warning)
+        metrics.PROTOCOL_WARNINGS.inc()
+        log.warning("call.protocol_warning", call_sid=self.plan.call_sid, warning=warning)
 
     # ------------------------------------------------------------------ turn taking
 
@@ -182,36 +184,28 @@ class CallSession:
         assert self._stt is not None
         try:
             async for event in self._stt.events():
+                finished: str | None = None
                 if event.kind == "speech_started":
-                    self._interim = ""
+                    self.turns.on_speech_started()
                 elif event.kind == "interim":
-                    self._interim = event.text
+                    self.turns.on_interim(event.text)
                     if self.playout.speaking and self.policy.interrupts(
-                        self.vad.state.speech_ms, event.text
+                        self.turns.state.speech_ms, event.text
                     ):
                         await self._barge_in()
                 elif event.kind == "final":
                     if event.language:
                         self._heard_language = event.language
-                    if event.text.strip():
-                        self._segments.append(event.text.strip())
-                    if event.speech_final or self._finalize_requested:
-                        await self._utterance_complete()
+                    finished = self.turns.on_final(event.text, speech_final=event.speech_final)
                 else:
-                    await self._utterance_complete()
+                    finished = self.turns.on_end_of_speech()
+                if finished:
+                    await self._caller_said(finished, self.turns.speech_end)
         except Exception as exc:
             metrics.ENGINE_ERRORS.labels("stt", self.engines.stt.name).inc()
             log.exception("call.stt_failed", call_sid=self.plan.call_sid)
-            self.stats["stt_error"] = f"{type(exc).__name__}: {exc}"
+            self.stats.stt_error = f"{type(exc).__name__}: {exc}"
             self._spawn(self.end("stt-failed"), "end")
-
-    async def _utterance_complete(self) -> None:
-        text = " ".join(self._segments)
-        self._segments.clear()
-        self._interim = ""
-        self._finalize_requested = False
-        if text:
-            await self._caller_said(text, self._last_voiced_at or time.monotonic())
 
     async def _caller_said(self, text: str, speech_end: float) -> None:
         """A caller utterance is final: answer it (or let a backchannel pass)."""
@@ -260,6 +254,10 @@ class CallSession:
             runner=self.tools,
             max_tool_calls=plan.max_tool_calls,
             speak_phrase=self._speak_phrase,
+            # What follows tool results within the turn goes to the complex model.
+            models_after_tools=(
+                plan.router.after_tool_results().models if plan.router is not None else ()
+            ),
         )
         self._turns += 1
         turn = AgentTurn(
@@ -292,7 +290,7 @@ class CallSession:
             return
         current.interrupted = True
         await self.playout.clear()
-        self.stats["barge_ins"] += 1
+        self.stats.barge_ins += 1
         metrics.BARGE_INS.inc()
         await self._cancel_turn(current)
         # Streaming engines may still hold text or audio of the cancelled answer.
@@ -319,9 +317,9 @@ class CallSession:
         if answer is None:
             return
         observe_timings(answer)
-        self.stats["turns"] += 1
-        self.stats["fillers"] += int(answer.filler_spoken)
-        self._after_tool_use = answer.end is not None and answer.end.stop_reason == "tool_use"
+        self.stats.turns += 1
+        self.stats.fillers += int(answer.filler_spoken)
+        self._after_tool_use = answer.asked_for_tools
         note_language = bool(turn.language) and (
             self.plan.detect_language or turn.language != self.plan.language
         )
@@ -350,7 +348,7 @@ class CallSession:
                 self.transfer_to = str(call.arguments.get("to", "")) or None
                 summary = str(call.arguments.get("summary", "")).strip()
                 if summary:  # a warm transfer: the person answering hears it first
-                    self.stats["transfer_summary"] = summary[:500]
+                    self.stats.transfer_summary = summary[:500]
                 await self.end("transferred")
                 return
 
@@ -371,7 +369,7 @@ class CallSession:
                 )
                 if offset == 0:
                     metrics.GREETING_LATENCY.observe(time.monotonic() - self._started_at)
-                    self.stats["greeting_latency_ms"] = round(
+                    self.stats.greeting_latency_ms = round(
                         (time.monotonic() - self._started_at) * 1000, 2
                     )
             self.playout.finish_sentence(turn.utterance, index)

@@ -1,12 +1,17 @@
-"""What the call loop needs from a carrier connection (Twilio Media Streams, later SIP/RTP)."""
+"""What the call loop needs from a carrier's media connection (Twilio Media Streams, SIP/RTP,
+the browser, the in-process test carrier)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 
-class CallTransport(Protocol):
-    """Outbound side of a call's media connection. Audio is μ-law 8 kHz."""
+class MediaConnection(Protocol):
+    """Outbound side of a call's media connection. Audio is μ-law 8 kHz.
+
+    Inbound, the carrier calls ``CallSession.on_audio`` (20 ms frames), ``on_mark`` and
+    ``on_dtmf`` in the order its messages arrive. When ``CallSession.finished`` is set the
+    carrier ends its side: hang up, or transfer the caller to ``CallSession.transfer_to``."""
 
     async def send_media(self, mulaw: bytes) -> None:
         """Queue audio for the caller to hear."""
@@ -18,4 +23,4 @@ class CallTransport(Protocol):
         """Drop all queued audio at once (barge-in)."""
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """End the media connection (the carrier then runs what follows the stream)."""
+        """End the media connection (the carrier then runs what follows the media)."""

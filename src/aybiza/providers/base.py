@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from aybiza.agents import defaults
 from aybiza.agents.speech import SttOptions, VoiceOptions
 
 # ---------------------------------------------------------------- speech-to-text
@@ -159,10 +160,14 @@ class LlmRequest:
     messages: tuple[Message, ...]
     model: str = ""
     temperature: float = 0.3
-    max_tokens: int = 512
+    max_tokens: int = defaults.MAX_TOKENS
     tools: tuple[ToolSpec, ...] = ()
     # The language the caller is speaking (BCP 47), so the model answers in it.
     language: str = "en-US"
+    # "none": the model must answer in words, calling no tool (the turn's tool calls are used
+    # up). Each adapter says so the way its vendor allows; ``tools`` still describe the tool
+    # calls already in ``messages``.
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +205,12 @@ class LlmSession(Protocol):
 
 
 class LlmEngine(Protocol):
-    """A language-model engine shared by every call in the process."""
+    """A language-model engine shared by every call in the process. ``is_scripted``: the
+    engine follows the agent's flow rather than a model (it reads no tool specs: a flow's tool
+    nodes call the tools themselves, and it has one "model", the flow)."""
 
     name: str
+    is_scripted: bool
 
     def open_session(self, call_id: str) -> LlmSession:
         """A session for one call."""

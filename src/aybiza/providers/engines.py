@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aybiza.providers.base import LlmEngine, SttEngine, TtsEngine
 
@@ -17,11 +17,16 @@ class Engines:
     reason: str = ""
     # The embedded voice that takes over when a cloud voice fails mid-call.
     fallback_tts: TtsEngine | None = None
+    # What the engines were sent in place of the agent's own names (``voice_mapped``:
+    # ``"aura-asteria-en -> aura-2-asteria-en"``, ``stt_language``: ``"es-ES -> es"``).
+    notes: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, str]:
+        """What the call record keeps as ``engines``."""
         return {
             "stt": self.stt.name,
             "tts": self.tts.name,
             "llm": self.llm.name,
             "reason": self.reason,
+            **self.notes,
         }

@@ -49,3 +49,16 @@ class InvalidRequestError(EngineError):
 
 class AuthenticationError(EngineError):
     """The credentials were refused."""
+
+
+class ReconnectGaveUpError(EngineUnavailableError):
+    """A live stream lost its connection and stopped reconnecting: the endpoint kept refusing
+    or dropping it, or it needed more reconnects than its budget allows (``attempts`` made in
+    ``window_s``). The stream is over; the call should move to another engine."""
+
+    def __init__(
+        self, engine: str, message: str, *, attempts: int, window_s: float | None = None
+    ) -> None:
+        super().__init__(engine, message)
+        self.attempts = attempts
+        self.window_s = window_s

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aybiza.agents.errors import FieldError
 from aybiza.agents.flow_spec import FlowSpec
@@ -21,7 +22,11 @@ from aybiza.providers.base import LlmEngine, SttEngine, TtsEngine
 from aybiza.providers.engines import Engines
 from aybiza.providers.llm.flow import FlowEngine
 from aybiza.providers.stt.pocketsphinx import PocketsphinxStt
+from aybiza.providers.tts.aura_voices import voice_mapping
 from aybiza.providers.tts.espeak import EspeakTts
+
+if TYPE_CHECKING:
+    from aybiza.providers.stt.deepgram import DeepgramStt
 
 # Spoken by agents that have no flow when no cloud model can run: the caller hears why.
 NO_MODEL_FLOW = FlowSpec.model_validate(
@@ -112,14 +117,29 @@ class EngineRegistry:
             why=f"voice {config.voice.model} is {'an Aura' if aura else 'not a Deepgram'} voice",
         )
         llm = self._llm(config, agent_key)
-        stt: SttEngine = self._deepgram_stt() if stt_cloud else self._pocketsphinx()
+        notes: dict[str, str] = {}
+        stt: SttEngine
+        if stt_cloud:
+            deepgram = self._deepgram_stt()
+            options = config.stt_options()
+            sent = deepgram.listen_language(options)
+            if sent != options.language:
+                notes["stt_language"] = f"{options.language} -> {sent}"
+            stt = deepgram
+        else:
+            stt = self._pocketsphinx()
         tts: TtsEngine = self._deepgram_tts() if tts_cloud else self._espeak()
+        if tts_cloud:
+            mapped = voice_mapping([config.voice.model, *config.voice.language_voices.values()])
+            if mapped is not None:
+                notes["voice_mapped"] = mapped
         return Engines(
             stt=stt,
             tts=tts,
             llm=llm.engine,
             reason="; ".join((stt_reason, tts_reason, llm.reason)),
             fallback_tts=self._espeak() if tts_cloud else None,
+            notes=notes,
         )
 
     def _pick(
@@ -158,7 +178,7 @@ class EngineRegistry:
         if config.flow is not None:
             missing = f"; {' / '.join(wanted)} not configured" if wanted else ""
             return LlmChoice(
-                self._flow_engine(agent_key, config.flow),
+                self._flow_engine(agent_key, config.flow, config.automation.tools_enabled),
                 False,
                 f"llm=flow (the agent defines a flow{missing})",
             )
@@ -200,7 +220,7 @@ class EngineRegistry:
             instance = self._instances["espeak"] = EspeakTts()
         return instance  # type: ignore[return-value]
 
-    def _deepgram_stt(self) -> SttEngine:
+    def _deepgram_stt(self) -> DeepgramStt:
         settings = self._settings
         instance = self._instances.get("deepgram-stt")
         if instance is None:
@@ -258,10 +278,10 @@ class EngineRegistry:
             instance = self._instances[name] = engine
         return instance  # type: ignore[return-value]
 
-    def _flow_engine(self, key: str, flow: FlowSpec) -> FlowEngine:
+    def _flow_engine(self, key: str, flow: FlowSpec, tools_enabled: bool = True) -> FlowEngine:
         engine = self._flows.get(key)
         if engine is None:
-            engine = self._flows[key] = FlowEngine(flow)
+            engine = self._flows[key] = FlowEngine(flow, tools_enabled=tools_enabled)
         return engine
 
     async def aclose(self) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from aybiza.agents.schema import AgentConfig
 from aybiza.agents.speech import VoiceOptions
 from aybiza.conversation.routing import ModelRouter
+from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.plan import CallPlan
 from aybiza.providers.engines import Engines
-
-# Aura-2 voices per language, used when the agent switches to a caller's language and has no
-# voice of its own for it (Deepgram's Aura-2 speaks English and Spanish).
-AURA2_VOICES = {"en": "aura-2-thalia-en", "es": "aura-2-celeste-es"}
+from aybiza.providers.tts.aura_voices import aura_voice_for, is_aura
 
 
 def build_plan(
@@ -18,7 +16,7 @@ def build_plan(
 ) -> CallPlan:
     params = config.parameters
     models = config.models
-    cloud_llm = engines.llm.name != "flow"
+    scripted = engines.llm.is_scripted
     languages = tuple(config.language.supported)
     return CallPlan(
         call_id=call_id,
@@ -26,7 +24,7 @@ def build_plan(
         agent_key=agent_key,
         greeting=config.greeting,
         system_prompt=config.system_prompt,
-        model=models.default if cloud_llm else "flow",
+        model="flow" if scripted else models.default,
         temperature=params.temperature,
         max_tokens=params.max_tokens,
         context_window=params.context_window,
@@ -34,14 +32,18 @@ def build_plan(
         voice=config.voice_options(),
         stt=config.stt_options(),
         end_of_turn_silence_ms=params.end_of_turn_silence_ms,
-        min_interruption_speech_ms=params.min_interruption_speech_ms,
-        backchannels=tuple(config.speech.backchannel_phrases),
+        interruption=InterruptionPolicy.from_phrases(
+            params.min_voice_ms,
+            config.speech.backchannel_phrases,
+            config.speech.interruption_min_words,
+        ),
         max_response_ms=params.max_response_time,
         filler_phrases=tuple(params.filler_phrases),
         max_call_duration_s=params.max_call_duration_s,
-        router=ModelRouter(models.default, models.fast, models.complex) if cloud_llm else None,
+        router=None if scripted else ModelRouter(models.default, models.fast, models.complex),
         languages=languages,
         tools_enabled=config.automation.tools_enabled,
+        uses_tools=config.automation.tools_enabled and not scripted,
         max_tool_calls=config.automation.max_tool_calls,
         detect_language=config.language.auto_detect and len(languages) > 1,
         voices=_voices(config, languages),
@@ -49,17 +51,16 @@ def build_plan(
 
 
 def _voices(config: AgentConfig, languages: tuple[str, ...]) -> dict[str, VoiceOptions]:
-    """A voice per supported language: the agent's own where configured, else an Aura-2 voice
-    of that language when the agent speaks with Aura, else the agent's voice model (the
-    embedded engine picks its voice by language)."""
+    """A voice per supported language: the agent's own where configured, else, when the agent
+    speaks with Aura, its voice if that speaks the language or Aura-2's voice of the language
+    (``providers.tts.aura_voices``), else the agent's voice model (the embedded engine picks
+    its voice by language)."""
     voices: dict[str, VoiceOptions] = {}
     own = config.voice.language_voices
     for language in languages:
         model = own.get(language)
-        if model is None and language != config.language.primary:
-            base = language.split("-")[0]
-            if config.voice.model.startswith("aura") and base in AURA2_VOICES:
-                model = AURA2_VOICES[base]
+        if model is None and is_aura(config.voice.model):
+            model = aura_voice_for(language, config.voice.model)
         voices[language] = VoiceOptions(
             model=model or config.voice.model, language=language, speed=1.0
         )

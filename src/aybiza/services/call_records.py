@@ -8,8 +8,8 @@ from typing import Any
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.report import call_report
 from aybiza.errors import Conflict, NotFound, invalid
-from aybiza.services.carrier_calls import CarrierCalls
 from aybiza.services.live_calls import LiveCalls
+from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.store.calls import CallFilter, filtered_calls, tenant_call
 from aybiza.store.database import Database
 from aybiza.store.models import Call, utcnow
@@ -37,7 +37,7 @@ class CallRecords:
         prices: PriceTable,
         live: LiveCalls,
         writer: StoreWriter,
-        carrier: CarrierCalls | None = None,
+        carrier: OutboundCalls | None = None,
     ) -> None:
         self._database = database
         self._prices = prices

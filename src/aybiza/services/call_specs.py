@@ -1,5 +1,5 @@
 """What a request to place an outbound call may contain (the rules that need the database are
-in ``aybiza.services.carrier_calls``)."""
+in ``aybiza.services.outbound_calls``)."""
 
 from __future__ import annotations
 

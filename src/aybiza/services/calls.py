@@ -1,74 +1,82 @@
-"""Call set-up: route an incoming call to its agent, record it, and build its call loop."""
+"""The platform's side of the carrier boundary: admit a carrier's call, open its call loop when
+media starts, take its progress, and say what follows its media (``CallIntake``)."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 
 import structlog
 
-from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.events import CallEvents
 from aybiza.analytics.recorder import StoreCallRecorder
-from aybiza.automation.platform import Automation
-from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.session import CallSession
-from aybiza.pipeline.transport import CallTransport
-from aybiza.providers.registry import EngineRegistry
-from aybiza.services.admission import Admission, Refused, admit
-from aybiza.services.call_plan import build_plan
+from aybiza.pipeline.transport import MediaConnection
+from aybiza.services.admission import admit
+from aybiza.services.call_assembly import CallAssembly
+from aybiza.services.call_leases import CallLeases
+from aybiza.services.drain import Drain
 from aybiza.services.live_calls import LiveCalls
+from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.store.calls import call_by_sid
 from aybiza.store.database import Database
-from aybiza.store.models import Agent, AgentVersion
+from aybiza.store.models import Call, PhoneNumber, utcnow
 from aybiza.store.writer import StoreWriter
+from aybiza.telephony.carrier import (
+    Admission,
+    AfterMedia,
+    CallProgress,
+    IncomingCall,
+    MediaRefused,
+    Refused,
+)
 
 log = structlog.get_logger(__name__)
 
 
-class CallSetupError(Exception):
-    """A media stream cannot become a call; the message says why (sent as the close reason)."""
-
-
 class CallService:
-    """Admits incoming calls and builds their call loops; ``live`` tracks the loops running
-    in this process, ``events`` queues the tenants' webhook events."""
+    """Admits incoming calls and builds their call loops (``CallIntake`` for every carrier);
+    ``live`` tracks the loops running in this process, ``events`` queues the tenants' webhook
+    events."""
 
     def __init__(
         self,
         database: Database,
         writer: StoreWriter,
-        registry: EngineRegistry,
-        phrases: PhraseCache,
+        assembly: CallAssembly,
         *,
+        outbound: OutboundCalls | None = None,
         live: LiveCalls | None = None,
         events: CallEvents | None = None,
         rng: random.Random | None = None,
         operator_tenant: str = "demo",
-        automation: Automation | None = None,
+        leases: CallLeases | None = None,
+        drain: Drain | None = None,
     ) -> None:
-        self._automation = automation
+        self._leases = leases
+        self._drain = drain
         self._database = database
         self._writer = writer
-        self._registry = registry
-        self._phrases = phrases
+        self._assembly = assembly
         self.live = live if live is not None else LiveCalls()
         self._events = events if events is not None else CallEvents(PriceTable())
+        self._outbound = outbound
         # Weighted A/B routing; tests seed it.
         self._rng = rng if rng is not None else random.Random()
         self._operator_tenant = operator_tenant
-        self._configs: dict[str, AgentConfig] = {}
 
-    async def incoming(self, form: Mapping[str, str], call_id: str | None = None) -> Admission:
-        """Record the incoming call (or the answered outbound call ``call_id``) and decide who
-        answers it: ``Routed`` to an agent version, or ``Refused`` (unknown number, tenant at
-        its concurrency limit), still recorded.
-
-        Raises ``Invalid`` for form fields Twilio would never send."""
+    async def admit(self, call: IncomingCall) -> Admission:
+        """Record the incoming call (or the answered outbound call ``call.call_id``) and decide
+        who answers it: ``Routed`` to an agent version, or ``Refused`` (unknown number, tenant
+        at its concurrency limit), still recorded."""
         async with self._database.writing() as session:
+            draining = self._drain is not None and self._drain.draining and call.call_id is None
             admission = await admit(
-                session, form, self._rng, operator_tenant=self._operator_tenant, call_id=call_id
+                session,
+                call,
+                self._rng,
+                operator_tenant=self._operator_tenant,
+                draining=draining,
             )
             refused_for_tenant = isinstance(admission, Refused) and admission.tenant_id is not None
             if refused_for_tenant:
@@ -78,50 +86,78 @@ class CallService:
         return admission
 
     async def open_session(
-        self, *, call_sid: str, stream_sid: str, transport: CallTransport
+        self, carrier_call_id: str, media_id: str, connection: MediaConnection
     ) -> CallSession:
-        """Build the call loop for a stream that just sent ``start``."""
+        """Build the call loop of a call whose media just started. A second media connection
+        for a call that already has a loop is refused (and noted on the call)."""
         async with self._database.writing() as session:
-            call = await call_by_sid(session, call_sid)
+            call = await call_by_sid(session, carrier_call_id)
             if call is None or call.agent_version_id is None or call.tenant_id is None:
-                raise CallSetupError(
-                    f"no call {call_sid}: calls must arrive through POST /twilio/voice first"
-                )
+                raise MediaRefused(f"no call {carrier_call_id}", "unknown-call")
             if call.ended_at is not None:
-                raise CallSetupError(f"call {call_sid} has already ended")
-            version = await session.get(AgentVersion, call.agent_version_id)
-            agent = await session.get(Agent, version.agent_id) if version else None
-            if version is None or agent is None:
-                raise CallSetupError(f"the agent of call {call_sid} no longer exists")
-            config = self._config(version)
-            agent_key = f"{version.agent_id}@{version.version}"
-            engines = self._registry.resolve(config, agent_key)
-            call.engines = engines.describe()
+                raise MediaRefused(f"call {carrier_call_id} has already ended", "ended")
+            running = self.live.get(call.id)
+            if running is not None or call.started_at is not None:
+                warning = f"a second media connection ({media_id}) was refused"
+                if running is not None:
+                    running.warn(warning)
+                log.warning("call.duplicate_media", call_id=call.id, media_id=media_id)
+                raise MediaRefused(
+                    f"call {carrier_call_id} already has a media connection", "duplicate"
+                )
+            prepared = await self._assembly.prepare(session, call)
+            call.engines = prepared.engines.describe()
+            if self._leases is not None:
+                self._leases.lease(call)
+            # Written with the lease, before any audio: a crash from here on leaves a call that
+            # the lease sweep ends (``server-lost``).
+            call.status, call.stream_sid, call.started_at = "in-progress", media_id, utcnow()
+            await self._events.call_started(session, call.id)
         recorder = StoreCallRecorder(
             self._writer,
             call_id=call.id,
             tenant_id=call.tenant_id,
-            call_sid=call_sid,
+            call_sid=carrier_call_id,
             events=self._events,
         )
-        recorder.started(stream_sid)
-        plan = build_plan(config, engines, call_id=call.id, call_sid=call_sid, agent_key=agent_key)
-        log.info("call.started", call_sid=call_sid, agent=agent.name, engines=engines.reason)
-        call_loop = CallSession(plan, engines, transport, recorder, self._phrases)
-        if self._automation is not None and plan.tools_enabled:
-            runner = await self._automation.tool_runner(
-                tenant_id=call.tenant_id,
-                agent_config=config,
-                controls=call_loop.controls,
-                transcript=lambda: call_loop.conversation.messages,
-            )
-            call_loop.attach_tools(runner)
+        call_loop = await self._assembly.build(prepared, connection, recorder)
         self.live.add(call.id, call_loop)
         return call_loop
 
-    def _config(self, version: AgentVersion) -> AgentConfig:
-        # Versions are immutable, so a validated configuration is cached for good.
-        config = self._configs.get(version.id)
-        if config is None:
-            config = self._configs[version.id] = validate_agent_config(version.config)
-        return config
+    async def progress(self, update: CallProgress) -> None:
+        """A carrier's progress report (handled with the outbound calls it mostly concerns)."""
+        if self._outbound is not None:
+            await self._outbound.progress(update)
+
+    async def after_media(self, carrier_call_id: str) -> AfterMedia:
+        """Transfer if the agent asked to; a call whose media never started goes to the
+        number's fallback (and is recorded as ended: no call loop will)."""
+        async with self._database.writing() as session:
+            call = await call_by_sid(session, carrier_call_id)
+            if call is None:
+                return AfterMedia()
+            number = (
+                await session.get(PhoneNumber, call.phone_number_id)
+                if call.phone_number_id
+                else None
+            )
+            never_started = call.started_at is None and call.ended_at is None
+            if never_started:
+                # Otherwise the call would count against the tenant's concurrency limit.
+                call.status, call.ended_reason, call.ended_at = (
+                    "completed",
+                    "stream-failed",
+                    utcnow(),
+                )
+        own = number.e164 if number is not None else None
+        if call.transfer_to:
+            summary = str((call.stats or {}).get("transfer_summary") or "")
+            return AfterMedia(call.id, call.transfer_to, summary, platform_number=own)
+        if never_started and number is not None and number.fallback_number:
+            return AfterMedia(call.id, fallback=number.fallback_number, platform_number=own)
+        return AfterMedia(call.id)
+
+    async def transfer_summary(self, call_id: str) -> str:
+        async with self._database.session() as session:
+            call = await session.get(Call, call_id)
+        return str((call.stats or {}).get("transfer_summary") or "") if call else ""

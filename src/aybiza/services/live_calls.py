@@ -13,6 +13,7 @@ import contextlib
 import structlog
 from sqlalchemy import select
 
+from aybiza.background import BackgroundLoop
 from aybiza.pipeline.session import CallSession
 from aybiza.store.database import Database
 from aybiza.store.models import Call
@@ -28,7 +29,8 @@ class LiveCalls:
     def __init__(self) -> None:
         self._sessions: dict[str, CallSession] = {}
         self._watchers: set[asyncio.Task[None]] = set()
-        self._poller: asyncio.Task[None] | None = None
+        self._poller: BackgroundLoop | None = None
+        self._database: Database | None = None
 
     def add(self, call_id: str, session: CallSession) -> None:
         """Track a call loop until it finishes."""
@@ -40,6 +42,10 @@ class LiveCalls:
     def get(self, call_id: str) -> CallSession | None:
         """The running loop of a call, if it runs in this process."""
         return self._sessions.get(call_id)
+
+    def call_ids(self) -> list[str]:
+        """The ids of the calls whose loop runs here."""
+        return list(self._sessions)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -55,39 +61,39 @@ class LiveCalls:
     def start_polling(self, database: Database, interval_s: float) -> None:
         """Poll the database for hang-ups requested through other processes."""
         if self._poller is None:
-            self._poller = asyncio.create_task(self._poll(database, interval_s), name="hangups")
+            self._database = database
+            self._poller = BackgroundLoop("hangups", self._poll_once, interval_s=interval_s)
+            self._poller.start()
 
     async def stop(self) -> None:
         """Stop polling and watching (call loops themselves end with their streams)."""
-        tasks = [*self._watchers, *([self._poller] if self._poller else [])]
+        if self._poller is not None:
+            await self._poller.stop()
+            self._poller = None
+        tasks = list(self._watchers)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._poller = None
 
     async def _forget_when_finished(self, call_id: str, session: CallSession) -> None:
         await session.finished.wait()
         if self._sessions.get(call_id) is session:
             del self._sessions[call_id]
 
-    async def _poll(self, database: Database, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            if not self._sessions:
-                continue
-            try:
-                async with database.session() as db:
-                    rows = await db.execute(
-                        select(Call.id).where(
-                            Call.id.in_(list(self._sessions)),
-                            Call.hangup_requested_at.is_not(None),
-                        )
-                    )
-                    requested = list(rows.scalars())
-            except Exception:
-                log.exception("hangups.poll_failed")
-                continue
-            for call_id in requested:
-                await self.hangup(call_id)
+    async def _poll_once(self) -> None:
+        """Hang up this process's calls whose hang-up another process recorded."""
+        if not self._sessions or self._database is None:
+            return None
+        async with self._database.session() as db:
+            rows = await db.execute(
+                select(Call.id).where(
+                    Call.id.in_(list(self._sessions)),
+                    Call.hangup_requested_at.is_not(None),
+                )
+            )
+            requested = list(rows.scalars())
+        for call_id in requested:
+            await self.hangup(call_id)
+        return None

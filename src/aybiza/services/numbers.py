@@ -15,16 +15,16 @@ from aybiza.agents.errors import FieldError
 from aybiza.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.security.secretbox import SecretBox
 from aybiza.services.number_specs import NumberCreate, NumberUpdate, SipTrunk
-from aybiza.services.provisioning import (
+from aybiza.store.database import Database
+from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
+from aybiza.store.paging import Page, fetch_page
+from aybiza.store.queries import is_row_id
+from aybiza.telephony.provisioning import (
     IMPORTED,
     NumberProvisioner,
     NumberRequest,
     ProvisioningError,
 )
-from aybiza.store.database import Database
-from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import is_row_id
 
 log = structlog.get_logger(__name__)
 
@@ -277,7 +277,7 @@ def _carrier_fields(spec: NumberCreate) -> list[FieldError]:
 
 def _carrier_failed(exc: ProvisioningError) -> CarrierError:
     return CarrierError(
-        str(exc), field=exc.field, code="provisioning_failed", twilio_code=exc.twilio_code
+        str(exc), field=exc.field, code="provisioning_failed", carrier_code=exc.carrier_code
     )
 
 

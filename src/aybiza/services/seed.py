@@ -12,11 +12,11 @@ from aybiza.agents.demo import DEMO_AGENT, DEMO_PHONE_NUMBER
 from aybiza.security.key_file import read_private_file, write_private_file
 from aybiza.security.keys import Scope, generate_key, hash_key
 from aybiza.services.agents import checked_agent, insert_agent
-from aybiza.services.provisioning import EXTERNAL
 from aybiza.store.calls import number_by_e164
 from aybiza.store.database import Database
 from aybiza.store.models import ApiKey, PhoneNumber, Tenant
 from aybiza.store.queries import serialize_bootstrap, tenant_by_name
+from aybiza.telephony.provisioning import EXTERNAL
 
 DEMO_TENANT = "demo"
 DEMO_KEY_FILE = "demo.key"

@@ -15,7 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aybiza.errors import NotFound
+from aybiza.errors import NotFound, invalid
+from aybiza.outbound.guard import Guard
 from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
 from aybiza.store.database import Database
@@ -92,14 +93,22 @@ class EndpointWithSecret:
 
 
 class WebhookService:
-    """Business rules for webhook endpoints; scoped to one tenant."""
+    """Business rules for webhook endpoints; scoped to one tenant. ``guard`` decides which URLs
+    may be configured (only public targets unless the operator's allow-list says more)."""
 
-    def __init__(self, database: Database, box: SecretBox) -> None:
+    def __init__(self, database: Database, box: SecretBox, guard: Guard) -> None:
         self._database = database
         self._box = box
+        self._guard = guard
+
+    def _check_url(self, url: str) -> None:
+        problem = self._guard.url_problem(url)
+        if problem is not None:
+            raise invalid("url", problem, url)
 
     async def create(self, tenant_id: str, spec: WebhookCreate) -> EndpointWithSecret:
         """Register an endpoint with a fresh secret."""
+        self._check_url(spec.url)
         secret = new_webhook_secret()
         row = WebhookEndpoint(
             tenant_id=tenant_id,
@@ -138,6 +147,8 @@ class WebhookService:
         self, tenant_id: str, endpoint_id: str, patch: WebhookUpdate
     ) -> WebhookEndpoint:
         """Change the fields sent (null leaves a field as it is)."""
+        if patch.url is not None:
+            self._check_url(patch.url)
         async with self._database.writing() as session:
             row = await _endpoint(session, tenant_id, endpoint_id)
             if patch.url is not None:

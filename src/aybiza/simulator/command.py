@@ -70,6 +70,15 @@ def call(
             help="Twilio auth token used to sign the webhook and the stream.",
         ),
     ] = None,
+    account_sid: Annotated[
+        str | None,
+        typer.Option(
+            "--account-sid",
+            envvar="TWILIO_ACCOUNT_SID",
+            help="AccountSid sent with the webhook, as Twilio sends its account's "
+            "(default: a random one).",
+        ),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -110,6 +119,7 @@ def call(
             dtmf=dtmf,
             save=save,
             auth_token=auth_token,
+            account_sid=account_sid,
             api_key=api_key,
             timeout_s=timeout,
         )
@@ -143,6 +153,7 @@ async def _call(
     dtmf: str | None,
     save: Path | None,
     auth_token: str | None,
+    account_sid: str | None,
     api_key: str | None,
     timeout_s: float,
 ) -> int:
@@ -158,7 +169,9 @@ async def _call(
 
     with console.status(f"calling {to} at {url}") as status:
         try:
-            simulated = await SimulatedCall.dial(url, to=to, from_=from_, auth_token=auth_token)
+            simulated = await SimulatedCall.dial(
+                url, to=to, from_=from_, auth_token=auth_token, account_sid=account_sid
+            )
         except SimulatorError as exc:
             console.print(f"[red]✗ {escape(str(exc))}[/red]")
             return 1

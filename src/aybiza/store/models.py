@@ -166,10 +166,13 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_calls_tenant_status", "tenant_id", "status"),
+        Index("ix_calls_status_lease", "status", "lease_until"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    # Which carrier brought the call: twilio, sip, browser (``aybiza.telephony.carrier``).
+    carrier: Mapped[str] = mapped_column(String(20), default="twilio", server_default="twilio")
     stream_sid: Mapped[str | None] = mapped_column(String(64))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     agent_version: Mapped[str | None] = mapped_column(String(64))
@@ -186,6 +189,9 @@ class Call(Base):
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     transfer_to: Mapped[str | None] = mapped_column(String(200))
     hangup_requested_at: Mapped[datetime | None]
+    # The server process running the call's loop, and until when its lease holds.
+    worker_id: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]

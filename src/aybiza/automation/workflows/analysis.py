@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 
 from aybiza.agents.errors import AgentConfigError
 from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.automation.workflows import embedded
+from aybiza.automation.workflows.sentiment import SENTIMENTS
 from aybiza.providers.base import LlmEngine, LlmRequest, Message, TextDelta
 from aybiza.providers.registry import EngineRegistry
+from aybiza.store.automation_models import ToolCallRecord
 from aybiza.store.calls import turns_and_lines
 from aybiza.store.database import Database
 from aybiza.store.models import AgentVersion, Call
 
 log = structlog.get_logger(__name__)
 
-SENTIMENTS = ("positive", "neutral", "negative")
 SYSTEM = (
     "You analyse transcripts of phone calls between a caller and an AI phone agent. Answer "
     "with exactly one JSON object and nothing else: no prose, no code fences."
@@ -73,6 +75,14 @@ class CallAnalyzer:
                 else None
             )
             turns, lines = await turns_and_lines(session, call_id)
+            tools = (
+                await session.execute(
+                    select(ToolCallRecord.tool_call_id, ToolCallRecord.name, ToolCallRecord.outcome)
+                    .where(ToolCallRecord.call_id == call_id)
+                    .order_by(ToolCallRecord.started_at)
+                )
+            ).all()
+        tool_calls = [(row.tool_call_id, row.name, row.outcome) for row in tools]
         config = _agent_config(version)
         transcript = embedded.Transcript(
             lines=[(line.speaker, line.text) for line in lines],
@@ -81,9 +91,11 @@ class CallAnalyzer:
         )
         engine = self._engine(config, version)
         if engine is not None and config is not None:
-            result = await self._with_model(engine, config, transcript, fields, instructions)
+            result = await self._with_model(
+                engine, config, transcript, fields, instructions, tool_calls
+            )
         else:
-            result = await self._embedded(config, transcript, fields, call_id)
+            result = await self._embedded(config, transcript, fields, call_id, tool_calls)
         if not standard:
             result = {key: result[key] for key in ("method", "fields")}
         return result
@@ -92,7 +104,7 @@ class CallAnalyzer:
         if self._registry is None or config is None or version is None:
             return None
         engine = self._registry.resolve(config, f"{version.agent_id}@{version.version}").llm
-        return None if engine.name == "flow" else engine
+        return None if engine.is_scripted else engine
 
     async def _embedded(
         self,
@@ -100,9 +112,16 @@ class CallAnalyzer:
         transcript: embedded.Transcript,
         fields: Mapping[str, str],
         call_id: str,
+        tool_calls: Sequence[tuple[str, str, str]],
     ) -> dict[str, Any]:
         if config is not None and config.flow is not None:
-            slots = await embedded.flow_slots(config.flow, transcript.caller_turns, call_id)
+            slots = await embedded.flow_slots(
+                config.flow,
+                transcript.caller_turns,
+                call_id,
+                {tool_call_id: outcome for tool_call_id, _name, outcome in tool_calls},
+                tools_enabled=config.automation.tools_enabled,
+            )
             transcript = embedded.Transcript(
                 transcript.lines, transcript.caller_turns, transcript.ended_reason, slots
             )
@@ -115,11 +134,13 @@ class CallAnalyzer:
         transcript: embedded.Transcript,
         fields: Mapping[str, str],
         instructions: str,
+        tool_calls: Sequence[tuple[str, str, str]],
     ) -> dict[str, Any]:
         model = config.models.default
+        prompt = _prompt(transcript, fields, instructions, [row[1:] for row in tool_calls])
         request = LlmRequest(
             system=SYSTEM,
-            messages=(Message(role="user", text=_prompt(transcript, fields, instructions)),),
+            messages=(Message(role="user", text=prompt),),
             model=model,
             temperature=0.0,
             max_tokens=1024,
@@ -160,18 +181,37 @@ def _agent_config(version: AgentVersion | None) -> AgentConfig | None:
         return None
 
 
-def _prompt(transcript: embedded.Transcript, fields: Mapping[str, str], instructions: str) -> str:
+def _prompt(
+    transcript: embedded.Transcript,
+    fields: Mapping[str, str],
+    instructions: str,
+    tool_calls: Sequence[tuple[str, str]] = (),
+) -> str:
     lines = "\n".join(
         f"{'Caller' if speaker == 'caller' else 'Agent'}: {text}"
         for speaker, text in transcript.lines
     )[-_MAX_TRANSCRIPT_CHARS:]
     wanted = "\n".join(f'  - "{name}": {text}' for name, text in fields.items()) or "  (none)"
     extra = f"\nAlso: {instructions}\n" if instructions else ""
+    tools = (
+        "\nTools the agent ran, in order (name: outcome): "
+        + ", ".join(f"{name}: {outcome}" for name, outcome in tool_calls)
+        + ".\n"
+        if tool_calls
+        else ""
+    )
     return (
         f"Transcript:\n{lines or '(empty)'}\n\nThe call ended: {transcript.ended_reason}.\n"
-        f"{extra}\nReturn a JSON object with these keys:\n"
+        f"{tools}{extra}\n"
+        'Judge the whole call, not its last line. A polite closing such as "No, thank you" '
+        'in answer to "Anything else?" is courtesy, not a negative answer. A call succeeded '
+        "when the agent did what the caller called for; it failed when the agent said it could "
+        "not, a tool it needed failed, the agent never understood the caller, or the caller "
+        "gave up.\n\n"
+        "Return a JSON object with these keys:\n"
         '- "summary": two or three sentences on what the caller wanted and what happened\n'
-        '- "sentiment": the caller\'s overall sentiment, "positive", "neutral" or "negative"\n'
+        '- "sentiment": the caller\'s overall sentiment over the whole call, "positive", '
+        '"neutral" or "negative"\n'
         '- "success": true when the agent achieved what the caller called for, else false\n'
         '- "success_reason": one sentence explaining success\n'
         '- "fields": an object with exactly these keys, each the value stated in the call '

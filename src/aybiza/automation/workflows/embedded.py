@@ -1,13 +1,16 @@
-"""The embedded extractor: post-call analysis without any cloud model, by documented rules.
+"""The embedded extractor: post-call analysis without any cloud model, by documented rules that
+read the whole call (both sides, every turn), never just its last line.
 
 - ``summary``: the caller's first substantive line, the agent's last line and how the call ended.
-- ``sentiment``: the caller's lines scored with a small lexicon (positive minus negative words,
-  "not"/"no"/"never" just before a word flips it): > 0 positive, < 0 negative, else neutral.
-- ``success``: the agent ended or transferred the call (not a hang-up or an error), the caller
-  was not negative, and every requested field was found.
+- ``sentiment``: each caller line casts one vote from a small lexicon (thanks are never
+  negative); the call's sentiment is the sign of the sum (``sentiment``).
+- ``success``: the call was finished (by the agent, or by a caller who closed it or whose errand
+  was done), the agent did not end up saying it could not do something, understood the caller,
+  the caller's last words were not negative and every requested field was found (``outcome``).
 - ``fields``: a slot the agent's flow captured under the same name (the caller's turns are
-  replayed through the flow), else a pattern chosen by words in the field's name or description
-  (email, phone, date, time, number/amount, name, yes/no); else null.
+  replayed through the flow, each tool call answered as it was answered during the call), else a
+  pattern chosen by words in the field's name or description (email, phone, date, time,
+  number/amount, name, yes/no); else null.
 """
 
 from __future__ import annotations
@@ -17,67 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aybiza.agents.flow_spec import FlowSpec
-from aybiza.providers.base import LlmRequest, Message
+from aybiza.agents.flow_spec import CALL_CONTROL_TOOLS, MISSING_TOOL_CODE, FlowSpec
+from aybiza.automation.workflows.outcome import call_outcome
+from aybiza.automation.workflows.sentiment import caller_sentiment
+from aybiza.providers.base import LlmRequest, Message, ToolCall, ToolResult
 from aybiza.providers.llm.flow import FlowEngine
 
 METHOD = "embedded-rules"
-POSITIVE = frozenset(
-    (
-        "great",
-        "good",
-        "thanks",
-        "thank",
-        "perfect",
-        "excellent",
-        "wonderful",
-        "awesome",
-        "happy",
-        "glad",
-        "love",
-        "lovely",
-        "helpful",
-        "appreciate",
-        "nice",
-        "amazing",
-        "fantastic",
-        "brilliant",
-        "pleased",
-        "yes",
-        "sure",
-    )
-)
-NEGATIVE = frozenset(
-    (
-        "bad",
-        "terrible",
-        "awful",
-        "angry",
-        "annoyed",
-        "frustrated",
-        "frustrating",
-        "upset",
-        "hate",
-        "horrible",
-        "useless",
-        "ridiculous",
-        "unacceptable",
-        "disappointed",
-        "disappointing",
-        "worst",
-        "poor",
-        "complaint",
-        "wrong",
-        "problem",
-        "cancel",
-        "refund",
-        "broken",
-        "waiting",
-        "rude",
-    )
-)
-_NEGATORS = frozenset({"not", "no", "never", "don't", "didn't", "isn't", "wasn't", "can't"})
-_AGENT_ENDINGS = ("agent-ended", "transferred")
 _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("email", "e-mail"), re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
     (("phone", "mobile", "callback"), re.compile(r"\+?\d[\d\s().-]{6,}\d")),
@@ -127,27 +76,49 @@ class Transcript:
         return [text for speaker, text in self.lines if speaker == "agent" and text.strip()]
 
 
-async def flow_slots(flow: FlowSpec, caller_turns: Sequence[str], call_id: str) -> dict[str, str]:
-    """The slots the flow captured, by replaying the caller's turns through it."""
-    session = FlowEngine(flow).open_session(f"analysis-{call_id}")
+async def flow_slots(
+    flow: FlowSpec,
+    caller_turns: Sequence[str],
+    call_id: str,
+    tool_outcomes: Mapping[str, str] | None = None,
+    *,
+    tools_enabled: bool = True,
+) -> dict[str, str]:
+    """The slots the flow captured, by replaying the caller's turns through it.
+
+    The replay runs under the call's own id, so its tool calls have the ids they had during the
+    call; each is answered with the outcome recorded then (``tool_outcomes``: tool call id ->
+    ``ok``, ``unknown_tool`` or another failure), so a flow that branched on a tool's outcome
+    takes the same branch again. A tool call with no record never ran: it is not answered.
+    """
+    outcomes = tool_outcomes or {}
+    session = FlowEngine(flow, tools_enabled=tools_enabled).open_session(call_id)
     for text in caller_turns:
-        request = LlmRequest(system="", messages=(Message(role="user", text=text),))
-        async for _event in session.respond(request):
-            pass
+        messages: list[Message] = [Message(role="user", text=text)]
+        while True:
+            calls: list[ToolCall] = []
+            async for event in session.respond(LlmRequest(system="", messages=tuple(messages))):
+                if isinstance(event, ToolCall) and event.name not in CALL_CONTROL_TOOLS:
+                    calls.append(event)
+            results = [_recorded_result(call, outcomes) for call in calls if call.id in outcomes]
+            if not results:
+                break
+            messages += [
+                Message(role="assistant", tool_calls=calls),
+                Message(role="user", tool_results=results),
+            ]
     return dict(session.slots)
 
 
-def sentiment(lines: Sequence[str]) -> str:
-    """``positive``, ``neutral`` or ``negative`` from the lexicon score of ``lines``."""
-    score = 0
-    for line in lines:
-        words = re.findall(r"[a-z']+", line.lower())
-        for index, word in enumerate(words):
-            weight = 1 if word in POSITIVE else -1 if word in NEGATIVE else 0
-            if weight and index > 0 and words[index - 1] in _NEGATORS:
-                weight = -weight
-            score += weight
-    return "positive" if score > 0 else "negative" if score < 0 else "neutral"
+def _recorded_result(call: ToolCall, outcomes: Mapping[str, str]) -> ToolResult:
+    outcome = outcomes[call.id]
+    if outcome == "ok":
+        return ToolResult(call.id, {})
+    content = {
+        "error": outcome,
+        **({"code": MISSING_TOOL_CODE} if outcome == "unknown_tool" else {}),
+    }
+    return ToolResult(call.id, content, is_error=True)
 
 
 def extract_field(name: str, description: str, transcript: Transcript) -> str | None:
@@ -192,23 +163,12 @@ def _clip(text: str, limit: int = 160) -> str:
 def analyze(transcript: Transcript, fields: Mapping[str, str]) -> dict[str, Any]:
     """The whole analysis: summary, sentiment, success (with a reason) and the fields."""
     values = {name: extract_field(name, text, transcript) for name, text in fields.items()}
-    mood = sentiment(transcript.caller_lines)
     missing = [name for name, value in values.items() if value is None]
-    if transcript.ended_reason not in _AGENT_ENDINGS:
-        success, reason = (
-            False,
-            f"the call ended without the agent finishing it ({transcript.ended_reason})",
-        )
-    elif mood == "negative":
-        success, reason = False, "the caller sounded negative"
-    elif missing:
-        success, reason = False, f"not found in the call: {', '.join(missing)}"
-    else:
-        success, reason = True, "the agent completed the call and every field was found"
+    outcome = call_outcome(transcript.lines, transcript.ended_reason, missing)
     return {
         "summary": summarize(transcript),
-        "sentiment": mood,
-        "success": success,
-        "success_reason": reason,
+        "sentiment": caller_sentiment(transcript.caller_lines),
+        "success": outcome.success,
+        "success_reason": outcome.reason,
         "fields": values,
     }

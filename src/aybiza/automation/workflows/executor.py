@@ -8,8 +8,9 @@ the run's new position in one transaction, only while the lease is still this pr
 - a step interrupted mid-attempt (the process was killed) is attempted again by whichever
   process takes the run once the lease has expired, with the same ``Idempotency-Key``, so the
   receiver can tell the repeat from a new request and the side effect happens once;
-- a failed attempt is retried after ``backoff_s * 2**(attempt-1)`` (the run waits in the
-  database, due again at that time) until ``max_attempts``; delays wait the same way.
+- a failed attempt is retried after ``backoff_s * 2**(attempt-1)`` plus jitter (the outbound
+  sender's ``Retries``; the run waits in the database, due again at that time) until
+  ``max_attempts``; delays wait the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import time
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from aybiza.automation.workflows.steps import (
     execute_step,
     next_position,
 )
+from aybiza.outbound.sender import Retries
 from aybiza.store.automation_models import WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
 from aybiza.store.models import utcnow
@@ -73,8 +76,10 @@ class WorkflowExecutor:
         *,
         lease_s: float = 30.0,
         owner: str | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._database = database
+        self._rng = rng if rng is not None else random.Random()
         self._services = services
         self._lease = timedelta(seconds=lease_s)
         self.owner = owner or process_owner()
@@ -296,7 +301,8 @@ class WorkflowExecutor:
     ) -> Advanced:
         policy = step.retry
         again = retryable and attempt < policy.max_attempts
-        delay = min(policy.backoff_s * 2 ** (attempt - 1), policy.max_backoff_s)
+        retries = Retries(policy.max_attempts, policy.backoff_s, policy.max_backoff_s)
+        delay = retries.delay_s(attempt, self._rng)
         async with self._database.writing() as session:
             run = await self._locked(session, run_id)
             row = await _step_row(session, run_id, step.id)

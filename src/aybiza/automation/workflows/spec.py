@@ -8,11 +8,13 @@ forward to a later step (or ``"end"``), never back, so every run finishes.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aybiza.agents.errors import FieldError
 from aybiza.automation.tool_specs import HeaderName, HeaderValue, ToolName, ToolUrl
+from aybiza.outbound.guard import Guard
 
 StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 END = "end"
@@ -28,7 +30,7 @@ class _Spec(BaseModel):
 
 class RetryPolicy(_Spec):
     """Attempts of a step: after a failed attempt the next waits
-    ``backoff_s * 2**(attempt - 1)`` seconds (at most ``max_backoff_s``)."""
+    ``backoff_s * 2**(attempt - 1)`` seconds plus up to 10% jitter (at most ``max_backoff_s``)."""
 
     max_attempts: int = Field(default=3, ge=1, le=20)
     backoff_s: float = Field(default=2.0, ge=0.0, le=3600.0)
@@ -151,10 +153,11 @@ class WorkflowUpdate(_Spec):
 
 
 def workflow_problems(
-    trigger: TriggerSpec, steps: list[Step], *, stored: bool = False
+    trigger: TriggerSpec, steps: list[Step], guard: Guard, *, stored: bool = False
 ) -> list[FieldError]:
     """Every rule across fields that the definition breaks (``stored``: steps read back from
-    the database, which carry their sealed headers)."""
+    the database, which carry their sealed headers and whose URLs were checked when stored;
+    ``guard``: which URLs may be configured, without DNS)."""
     problems: list[FieldError] = []
     if trigger.event == "schedule" and trigger.every_s is None:
         problems.append(FieldError("trigger.every_s", "a schedule needs every_s (seconds)"))
@@ -174,6 +177,10 @@ def workflow_problems(
     for index, step in enumerate(steps):
         if not stored and isinstance(step, HttpStep) and step.headers_sealed is not None:
             problems.append(FieldError(f"steps.{index}.headers_sealed", "unknown field"))
+        if not stored and isinstance(step, HttpStep | WebhookStep):
+            problem = _url_problem(step.url, guard)
+            if problem is not None:
+                problems.append(FieldError(f"steps.{index}.url", problem, step.url))
         if not isinstance(step, ConditionStep):
             continue
         for label, target in (("then", step.then), ("else", step.otherwise)):
@@ -197,3 +204,14 @@ def workflow_problems(
                     FieldError(f"steps.{index}.type", "extract needs a call: not on schedules")
                 )
     return problems
+
+
+def _url_problem(url: str, guard: Guard) -> str | None:
+    """The guard's verdict on a step's URL; a placeholder in the scheme or host (filled in per
+    run) leaves the verdict to the send-time check."""
+    scheme, _, rest = url.partition("://")
+    try:
+        templated_host = "{{" in scheme or "{{" in urlsplit(f"http://{rest}").netloc
+    except ValueError:  # e.g. an unclosed IPv6 bracket: the guard names the problem
+        templated_host = False
+    return None if templated_host else guard.url_problem(url)

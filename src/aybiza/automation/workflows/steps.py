@@ -9,17 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aybiza.automation.outbound import (
-    OutboundError,
-    OutboundRequest,
-    OutboundResponse,
-    json_body,
-    response_content,
-    send,
-)
+from aybiza.automation.answers import response_content
 from aybiza.automation.redaction import redact
 from aybiza.automation.workflows.analysis import AnalysisError, CallAnalyzer
 from aybiza.automation.workflows.spec import (
@@ -31,6 +23,13 @@ from aybiza.automation.workflows.spec import (
     WebhookStep,
 )
 from aybiza.automation.workflows.templates import holds, render
+from aybiza.outbound.sender import (
+    OutboundError,
+    OutboundRequest,
+    OutboundResponse,
+    Sender,
+    json_body,
+)
 from aybiza.security.secretbox import SecretBox
 from aybiza.store.automation_models import CallAnalysis
 from aybiza.store.database import Database
@@ -53,14 +52,13 @@ class StepFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StepServices:
-    """What steps use: the database, the secret box, an HTTP client, the SSRF switch and the
-    call analyzer."""
+    """What steps use: the database, the secret box, the outbound sender and the call
+    analyzer."""
 
     database: Database
     box: SecretBox
-    http: httpx.AsyncClient
+    sender: Sender
     analyzer: CallAnalyzer
-    allow_private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +122,7 @@ async def _http(
         body=b"" if query or body is None else json_body(body),
         params=params,
         headers=headers,
-        signing_secret=_secret(run, services) if step.sign else None,
+        signing_secrets=_secrets(run, services) if step.sign else (),
         idempotency_key=key,
     )
     shown = {"method": step.method, "url": url, "headers": redact(headers), "body": redact(body)}
@@ -152,7 +150,7 @@ async def _webhook(
         url=step.url,
         body=json_body(envelope),
         headers={"AYBIZA-Event": event, "AYBIZA-Workflow-Run": run.id},
-        signing_secret=_secret(run, services),
+        signing_secrets=_secrets(run, services),
         idempotency_key=key,
     )
     shown = {"method": "POST", "url": step.url, "body": redact(envelope)}
@@ -164,9 +162,7 @@ async def _send(
     request: OutboundRequest, timeout_s: float, services: StepServices
 ) -> OutboundResponse:
     try:
-        response = await send(
-            services.http, request, timeout_s=timeout_s, allow_private=services.allow_private
-        )
+        response = await services.sender.send(request, timeout_s=timeout_s)
     except OutboundError as exc:
         raise StepFailed(exc.message, retryable=exc.kind != "refused") from exc
     if response.ok:
@@ -176,8 +172,8 @@ async def _send(
     raise StepFailed(f"HTTP {response.status}: {snippet}", retryable=retryable)
 
 
-def _secret(run: RunView, services: StepServices) -> str | None:
-    return services.box.open(run.secret_sealed) if run.secret_sealed else None
+def _secrets(run: RunView, services: StepServices) -> tuple[str, ...]:
+    return (services.box.open(run.secret_sealed),) if run.secret_sealed else ()
 
 
 async def _extract(step: ExtractStep, run: RunView, services: StepServices) -> StepResult:

@@ -25,6 +25,7 @@ from aybiza.automation.workflows.spec import (
     workflow_problems,
 )
 from aybiza.errors import Conflict, Invalid, NotFound
+from aybiza.outbound.guard import Guard
 from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
 from aybiza.store.automation_models import Workflow, WorkflowRun, WorkflowStep
@@ -83,13 +84,15 @@ def first_fire(trigger: TriggerSpec, now: datetime) -> datetime | None:
 class WorkflowService:
     """Business rules for workflow definitions of one tenant at a time."""
 
-    def __init__(self, database: Database, box: SecretBox) -> None:
+    def __init__(self, database: Database, box: SecretBox, guard: Guard | None = None) -> None:
         self._database = database
         self._box = box
+        # Only public targets may be configured unless the operator's allow-list says more.
+        self._guard = guard if guard is not None else Guard()
 
     async def create(self, tenant_id: str, spec: WorkflowCreate) -> WorkflowWithSecret:
         """Store a new workflow with a fresh signing secret; 409 when the name is taken."""
-        problems = workflow_problems(spec.trigger, spec.steps)
+        problems = workflow_problems(spec.trigger, spec.steps, self._guard)
         if problems:
             raise Invalid(problems, code="invalid_workflow")
         secret = new_webhook_secret()
@@ -146,12 +149,12 @@ class WorkflowService:
             trigger = change.trigger or TriggerSpec.model_validate(row.trigger)
             steps = change.steps
             if steps is not None:
-                problems = workflow_problems(trigger, steps)
+                problems = workflow_problems(trigger, steps, self._guard)
             else:
                 current = WorkflowCreate.model_validate(
                     {"name": row.name, "trigger": row.trigger, "steps": row.steps}
                 ).steps
-                problems = workflow_problems(trigger, current, stored=True)
+                problems = workflow_problems(trigger, current, self._guard, stored=True)
             if problems:
                 raise Invalid(problems, code="invalid_workflow")
             if change.trigger is not None:

@@ -42,7 +42,7 @@ from aybiza.providers.errors import (
     ThrottledError,
 )
 from aybiza.providers.llm.bedrock_models import anthropic_model_id
-from aybiza.providers.llm.prompting import claude_turns, system_prompt
+from aybiza.providers.llm.prompting import claude_turns, request_system_prompt
 from aybiza.providers.llm.tool_input import parse_tool_input
 
 ENGINE = "anthropic"
@@ -76,6 +76,7 @@ class AnthropicLlm:
     """An ``LlmEngine`` on the Anthropic API; ``base_url`` is ``AYBIZA_ANTHROPIC_BASE_URL``."""
 
     name = "anthropic"
+    is_scripted = False
 
     def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
         self._client = anthropic.AsyncAnthropic(
@@ -110,7 +111,7 @@ class AnthropicSession:
 
     async def respond(self, request: LlmRequest) -> AsyncGenerator[LlmEvent, None]:
         """Stream one answer. Closing or cancelling the consumer closes the HTTP stream."""
-        system = system_prompt(request.system, request.language)
+        system = request_system_prompt(request)
         tools: list[ToolParam] = [
             {"name": tool.name, "description": tool.description, "input_schema": tool.input_schema}
             for tool in request.tools
@@ -123,6 +124,9 @@ class AnthropicSession:
                 messages=[_message(turn) for turn in claude_turns(request.messages)],
                 system=system if system.strip() else anthropic.omit,
                 tools=tools or anthropic.omit,
+                tool_choice={"type": "none"}
+                if tools and request.tool_choice == "none"
+                else anthropic.omit,
                 stream=True,
                 extra_body={"temperature": request.temperature},
                 extra_headers=self._auth_headers,

@@ -29,7 +29,11 @@ from aybiza.providers.base import (
 from aybiza.providers.errors import EngineUnavailableError
 from aybiza.providers.llm.bedrock_errors import BEDROCK_FAILURES, ENGINE, bedrock_error
 from aybiza.providers.llm.bedrock_models import bedrock_model_id
-from aybiza.providers.llm.prompting import claude_turns, system_prompt
+from aybiza.providers.llm.prompting import (
+    claude_turns,
+    request_system_prompt,
+    tool_blocks_as_text,
+)
 from aybiza.providers.llm.tool_input import parse_tool_input
 
 CONNECT_TIMEOUT_S = 3.0
@@ -50,6 +54,7 @@ class BedrockLlm:
     """
 
     name = "bedrock"
+    is_scripted = False
 
     def __init__(self, *, region: str, endpoint_url: str | None = None) -> None:
         self._region = region
@@ -130,19 +135,24 @@ class BedrockSession:
 
 
 def converse_stream_arguments(request: LlmRequest, region: str) -> dict[str, Any]:
-    """The keyword arguments of ``converse_stream`` for ``request``."""
+    """The keyword arguments of ``converse_stream`` for ``request``.
+
+    ``toolChoice`` has no "none": a request that allows no tool call leaves ``toolConfig`` out,
+    so the model cannot call one, and writes the turn's tool blocks as text, since Bedrock
+    refuses tool blocks without ``toolConfig``."""
+    tools_closed = request.tool_choice == "none"
+    turns = claude_turns(request.messages)
+    if tools_closed:
+        turns = claude_turns(tool_blocks_as_text(turns))
     arguments: dict[str, Any] = {
         "modelId": bedrock_model_id(request.model, region),
-        "messages": [
-            {"role": turn.role, "content": _content(turn)}
-            for turn in claude_turns(request.messages)
-        ],
+        "messages": [{"role": turn.role, "content": _content(turn)} for turn in turns],
         "inferenceConfig": {"maxTokens": request.max_tokens, "temperature": request.temperature},
     }
-    system = system_prompt(request.system, request.language)
+    system = request_system_prompt(request)
     if system.strip():
         arguments["system"] = [{"text": system}]
-    if request.tools:
+    if request.tools and not tools_closed:
         arguments["toolConfig"] = {
             "tools": [
                 {

@@ -2,14 +2,20 @@
 
 Each call gets a ``FlowSession`` that remembers where the caller is in the flow. A turn reads
 the last user message, moves through the graph until the flow must wait for the caller again
-(a listen node) or the call ends (transfer, end), and streams what to say a few words at a time
-as a cloud model would, so the rest of the pipeline cannot tell the difference.
+(a listen node), for a tool's outcome (a tool node with ``on_error``/``on_missing``) or the call
+ends (transfer, end), and streams what to say a few words at a time as a cloud model would, so
+the rest of the pipeline cannot tell the difference.
+
+A tool node that waits ends the answer with its tool call (``stop_reason`` ``tool_use``), as a
+model does; the call loop runs the tool and asks again with the result, and the flow goes on
+along the branch the outcome picks.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
 
 from aybiza.agents.flow_spec import (
     END_CALL_TOOL,
@@ -36,6 +42,7 @@ from aybiza.providers.llm.flow_matching import (
     fill_arguments,
     fill_slots,
     match_branch,
+    tool_outcome,
 )
 
 # Words per TextDelta: small enough to look like a streaming model, large enough to be cheap.
@@ -45,13 +52,27 @@ WORDS_PER_DELTA = 3
 _Part = str | ToolCall
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingTool:
+    """A tool node whose tool call was made and whose outcome the flow waits for."""
+
+    node: ToolNode
+    tool_call_id: str
+
+
 class FlowEngine:
-    """An ``LlmEngine`` that runs a ``FlowSpec``; it holds no per-call state itself."""
+    """An ``LlmEngine`` that runs a ``FlowSpec``; it holds no per-call state itself.
+
+    ``tools_enabled``: whether the agent's calls can run tools at all; when not, a tool node
+    makes no tool call and follows its missing-tool branch.
+    """
 
     name = "flow"
+    is_scripted = True
 
-    def __init__(self, flow: FlowSpec) -> None:
+    def __init__(self, flow: FlowSpec, *, tools_enabled: bool = True) -> None:
         self._flow = flow
+        self._tools_enabled = tools_enabled
 
     @property
     def flow(self) -> FlowSpec:
@@ -60,7 +81,7 @@ class FlowEngine:
 
     def open_session(self, call_id: str) -> FlowSession:
         """A session for one call, positioned before the flow's start node."""
-        return FlowSession(self._flow, call_id)
+        return FlowSession(self._flow, call_id, tools_enabled=self._tools_enabled)
 
     async def aclose(self) -> None:
         """Nothing to release: the engine holds no connections or models."""
@@ -74,9 +95,10 @@ class FlowSession:
     interrupted answer led to, ready to match the caller's next words against it.
     """
 
-    def __init__(self, flow: FlowSpec, call_id: str) -> None:
+    def __init__(self, flow: FlowSpec, call_id: str, *, tools_enabled: bool = True) -> None:
         self._flow = flow
         self._call_id = call_id
+        self._tools_enabled = tools_enabled
         self._node_id: str | None = None
         # The listen node awaiting the caller (None before the first turn and after the end).
         self._waiting: ListenNode | None = None
@@ -84,12 +106,18 @@ class FlowSession:
         self._retries = 0
         self._slots: dict[str, str] = {}
         self._tool_calls = 0
+        self._pending: _PendingTool | None = None
 
     @property
     def node_id(self) -> str | None:
-        """The listen node awaiting the caller, or the transfer/end node that finished the
-        call; ``None`` before the first turn."""
+        """The listen node awaiting the caller, the tool node awaiting its outcome, or the
+        transfer/end node that finished the call; ``None`` before the first turn."""
         return self._node_id
+
+    @property
+    def awaiting_tool_call(self) -> str | None:
+        """The id of the tool call whose outcome the flow waits for, if any."""
+        return self._pending.tool_call_id if self._pending is not None else None
 
     @property
     def finished(self) -> bool:
@@ -102,9 +130,15 @@ class FlowSession:
         return dict(self._slots)
 
     async def respond(self, request: LlmRequest) -> AsyncGenerator[LlmEvent, None]:
-        """Advance the flow with the last user message and stream what the agent says."""
+        """Advance the flow with the last user message (or the outcome of the tool it waits
+        for) and stream what the agent says."""
         caller, tool_results_only = _last_caller_input(request.messages)
-        parts = [] if tool_results_only else self._advance(caller)
+        if self._pending is not None:
+            parts = self._resume(self._pending, request.messages)
+        elif tool_results_only:
+            parts = []
+        else:
+            parts = self._advance(caller)
         words_spoken = 0
         tool_used = False
         for part in parts:
@@ -137,6 +171,17 @@ class FlowSession:
         self._answer(self._waiting, caller, parts)
         return parts
 
+    def _resume(self, pending: _PendingTool, messages: Sequence[Message]) -> list[_Part]:
+        """Go on from a waiting tool node along the branch its outcome picks.
+
+        Words the caller said while the tool ran are not matched: they answered no question
+        the flow asked, and the branch taken will ask its own.
+        """
+        self._pending = None
+        parts: list[_Part] = []
+        self._run_from(pending.node.after(tool_outcome(pending.tool_call_id, messages)), parts)
+        return parts
+
     def _answer(self, node: ListenNode, caller: CallerInput, parts: list[_Part]) -> None:
         branch = match_branch(node.branches, caller)
         if branch is not None:
@@ -155,7 +200,8 @@ class FlowSession:
     def _run_from(self, node_id: str, parts: list[_Part]) -> None:
         """Walk from ``node_id`` to the next listen node or the end of the call.
 
-        The flow's validation rejects say/tool loops, so this walk always stops.
+        The flow's validation rejects say/tool loops, so this walk always stops; it also stops
+        at a tool node that waits for its outcome.
         """
         while True:
             node = self._flow.nodes[node_id]
@@ -163,9 +209,15 @@ class FlowSession:
                 self._say(node.text, parts)
                 node_id = node.next
             elif isinstance(node, ToolNode):
-                parts.append(
-                    self._tool_call(node.tool, fill_arguments(node.arguments, self._slots))
-                )
+                if not self._tools_enabled:
+                    node_id = node.after("missing")
+                    continue
+                call = self._tool_call(node.tool, fill_arguments(node.arguments, self._slots))
+                parts.append(call)
+                if node.waits_for_outcome:
+                    self._pending = _PendingTool(node, call.id)
+                    self._node_id, self._waiting = node_id, None
+                    return
                 node_id = node.next
             elif isinstance(node, ListenNode):
                 self._node_id, self._waiting, self._retries = node_id, node, 0

@@ -1,5 +1,5 @@
-"""How the flow engine reads the caller and fills its text: keypad entries, keyword branches,
-``{{slot}}`` placeholders and sentence punctuation."""
+"""How the flow engine reads the caller and the tools and fills its text: keypad entries, keyword
+branches, tool outcomes, ``{{slot}}`` placeholders and sentence punctuation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from aybiza.agents.flow_spec import PLACEHOLDER, Branch
+from aybiza.agents.flow_spec import MISSING_TOOL_CODE, PLACEHOLDER, Branch, ToolOutcomeKind
+from aybiza.providers.base import Message
 
 # The pipeline forwards keypad presses as user text of this form.
 DTMF_MESSAGE = re.compile(r"^DTMF (\S+)$")
@@ -83,6 +84,23 @@ def match_branch(branches: Sequence[Branch], caller: CallerInput) -> Branch | No
         if best is not None:
             return best
     return next((branch for branch in branches if branch.is_catch_all), None)
+
+
+def tool_outcome(tool_call_id: str, messages: Sequence[Message]) -> ToolOutcomeKind:
+    """How the tool call ``tool_call_id`` ended, read from its result in ``messages``.
+
+    An error result marked with ``MISSING_TOOL_CODE`` is a missing tool. No result at all (the
+    caller interrupted before it came back, or nothing ran the tool) counts as an error: a flow
+    must never confirm what it does not know was done.
+    """
+    for message in reversed(messages):
+        for result in message.tool_results:
+            if result.tool_call_id != tool_call_id:
+                continue
+            if not result.is_error:
+                return "ok"
+            return "missing" if result.content.get("code") == MISSING_TOOL_CODE else "error"
+    return "error"
 
 
 def fill_slots(template: str, slots: Mapping[str, str]) -> str:

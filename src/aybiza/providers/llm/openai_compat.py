@@ -92,6 +92,7 @@ class OpenAICompatibleLlm:
     """
 
     name = "openai"
+    is_scripted = False
 
     def __init__(self, *, base_url: str, api_key: str | None = None) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
@@ -179,6 +180,8 @@ class OpenAICompatibleSession:
                 }
                 for tool in request.tools
             ]
+            if request.tool_choice == "none":
+                body["tool_choice"] = "none"
         started = time.monotonic()
         try:
             response = await self._engine.send(body)

@@ -20,7 +20,7 @@ from aybiza.providers.base import (
     Usage,
 )
 from aybiza.providers.errors import EngineUnavailableError, ModelStreamError
-from aybiza.providers.llm.prompting import system_prompt
+from aybiza.providers.llm.prompting import request_system_prompt
 from aybiza.providers.llm.tool_input import parse_tool_input
 
 ENGINE = "openai"
@@ -80,7 +80,7 @@ def error_text(error: Any) -> str:
 def chat_messages(request: LlmRequest) -> list[ChatMessage]:
     """The system prompt and the conversation as chat messages."""
     messages: list[ChatMessage] = []
-    system = system_prompt(request.system, request.language)
+    system = request_system_prompt(request)
     if system.strip():
         messages.append({"role": "system", "content": system})
     for message in request.messages:

@@ -6,9 +6,10 @@ speaks Spanish must hear Spanish, so a non-English call adds one line to the sys
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
-from aybiza.providers.base import Message
+from aybiza.providers.base import LlmRequest, Message
 
 # The user turn put before an opening assistant greeting: Claude's APIs require the first
 # message to be the user's, and this tells the model why there is no caller text yet.
@@ -47,12 +48,51 @@ def language_instruction(language: str) -> str | None:
     return f"Answer in {name} ({tag})."
 
 
-def system_prompt(system: str, language: str) -> str:
-    """The agent's system prompt plus the answer-language line when the call is not English."""
-    line = language_instruction(language)
-    if line is None:
+# Told to the model when the turn's tool calls are used up (``tool_choice="none"``).
+NO_MORE_TOOLS = (
+    "You cannot call any more tools for the caller's last request: answer the caller now, in "
+    "words, with what you already know."
+)
+
+
+def system_prompt(system: str, language: str, *, tools_closed: bool = False) -> str:
+    """The agent's system prompt plus the answer-language line when the call is not English,
+    and the no-more-tools line when the request allows no tool call."""
+    lines = [line for line in (language_instruction(language),) if line is not None]
+    if tools_closed:
+        lines.append(NO_MORE_TOOLS)
+    if not lines:
         return system
-    return f"{system.rstrip()}\n\n{line}" if system.strip() else line
+    return "\n\n".join(part for part in (system.rstrip(), *lines) if part.strip())
+
+
+def request_system_prompt(request: LlmRequest) -> str:
+    """``system_prompt`` for one request."""
+    return system_prompt(
+        request.system, request.language, tools_closed=request.tool_choice == "none"
+    )
+
+
+def tool_blocks_as_text(messages: Sequence[Message]) -> list[Message]:
+    """The messages with their tool calls and results written out as text, for a vendor that
+    cannot be told "no tool now" and refuses tool blocks in a request that offers no tools
+    (Bedrock: no ``toolChoice`` "none", and ``toolConfig`` is required with tool blocks)."""
+    names: dict[str, str] = {}
+    written: list[Message] = []
+    for message in messages:
+        parts: list[str] = []
+        for result in message.tool_results:
+            name = names.get(result.tool_call_id, "the tool")
+            outcome = "failed" if result.is_error else "returned"
+            parts.append(f"({name} {outcome}: {json.dumps(result.content, ensure_ascii=False)})")
+        if message.text.strip():
+            parts.append(message.text)
+        for call in message.tool_calls:
+            names[call.id] = call.name
+            arguments = json.dumps(call.arguments, ensure_ascii=False)
+            parts.append(f"(I called {call.name} with {arguments}.)")
+        written.append(Message(role=message.role, text="\n".join(parts)))
+    return written
 
 
 def claude_turns(messages: Sequence[Message]) -> list[Message]:

@@ -6,6 +6,8 @@ The engine builds each call's ``/v1/listen`` URL and opens a ``DeepgramStream`` 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aybiza.agents.speech import SttOptions
@@ -17,6 +19,8 @@ from aybiza.providers.stt.deepgram_stream import (
     ListenSettings,
     connect_listen,
 )
+from aybiza.providers.stt.nova3_languages import MULTILINGUAL, nova3_language
+from aybiza.providers.stt.reconnect_budget import Clock, ReconnectLimits, Sleep
 
 __all__ = ["DeepgramStream", "DeepgramStt"]
 
@@ -29,8 +33,13 @@ class DeepgramStt:
     - ``model``: the Deepgram model (``nova-3``; ``keyterm`` and ``language=multi`` need Nova-3).
     - ``keepalive_interval_s``: a KeepAlive goes out after this long without audio (Deepgram
       closes an idle stream after 10 s).
-    - ``reconnect_attempts``, ``reconnect_backoff_s``: after an unexpected close, connection
-      attempts and the wait before the second one (doubling after each failure).
+    - ``reconnect_attempts``: after an unexpected close, connection attempts before the stream
+      gives up (also the most connections in a row that may close before any result).
+    - ``reconnect_backoff_s``, ``reconnect_backoff_max_s``: the wait before a reconnect,
+      doubling with each reconnect since the last final result up to the maximum, each wait
+      between half and all of that (jitter).
+    - ``max_reconnects_per_minute``: past it the stream gives up (``ReconnectGaveUpError``).
+    - ``clock``, ``sleep``: what the reconnect backoff reads and waits with (tests simulate).
     - ``connect_timeout_s``: WebSocket handshake deadline.
     - ``close_timeout_s``: how long ``close()`` waits for the last results after CloseStream.
     """
@@ -46,8 +55,12 @@ class DeepgramStt:
         keepalive_interval_s: float = 4.0,
         reconnect_attempts: int = 3,
         reconnect_backoff_s: float = 0.25,
+        reconnect_backoff_max_s: float = 8.0,
+        max_reconnects_per_minute: int = 10,
         connect_timeout_s: float = 5.0,
         close_timeout_s: float = 2.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be a Deepgram API key, got an empty string")
@@ -59,14 +72,20 @@ class DeepgramStt:
             api_key=api_key,
             keepalive_interval_s=keepalive_interval_s,
             reconnect_attempts=reconnect_attempts,
-            reconnect_backoff_s=reconnect_backoff_s,
+            reconnect_limits=ReconnectLimits(
+                initial_backoff_s=reconnect_backoff_s,
+                max_backoff_s=max(reconnect_backoff_max_s, reconnect_backoff_s),
+                max_per_window=max_reconnects_per_minute,
+                window_s=60.0,
+                clock=clock,
+                sleep=sleep,
+            ),
             connect_timeout_s=connect_timeout_s,
             close_timeout_s=close_timeout_s,
         )
 
     def listen_url(self, options: SttOptions) -> str:
         """The ``/v1/listen`` URL for a stream with these options."""
-        multilingual = options.detect_language and len(options.languages) > 1
         params: list[tuple[str, str]] = [
             ("model", self._model),
             ("encoding", "mulaw"),
@@ -78,10 +97,20 @@ class DeepgramStt:
             ("vad_events", "true"),
             ("smart_format", "true"),
             ("punctuate", "true"),
-            ("language", "multi" if multilingual else options.language),
+            ("language", self.listen_language(options)),
         ]
         params += [("keyterm", term) for term in options.keyterms]
         return f"{self._listen_url}?{urlencode(params)}"
+
+    def listen_language(self, options: SttOptions) -> str:
+        """The ``language`` a stream asks for: ``multi`` when detecting among several
+        languages, else the agent's primary language as a code the model accepts (Nova-3:
+        ``es-ES`` -> ``es``, see ``nova3_languages``; other models: the tag as given)."""
+        if options.detect_language and len(options.languages) > 1:
+            return MULTILINGUAL
+        if self._model.startswith("nova-3"):
+            return nova3_language(options.language)
+        return options.language
 
     async def open_stream(self, options: SttOptions) -> DeepgramStream:
         """Connect a recognition stream for one call.

@@ -3,6 +3,8 @@
 Twilio's μ-law goes to ``/v1/listen`` untouched; results come back as ``SttEvent``s (see
 ``deepgram_results``). No caller words are lost when the socket drops: the stream keeps the audio
 Deepgram has not finalized yet, reconnects, and sends that audio again before any new audio.
+Reconnects back off and are capped per minute (``reconnect_budget``); past the cap, or when
+reconnecting keeps failing, ``events()`` raises ``ReconnectGaveUpError``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from aybiza.providers.errors import (
     EngineError,
     EngineUnavailableError,
     InvalidRequestError,
+    ReconnectGaveUpError,
 )
 from aybiza.providers.stt.deepgram_results import LanguageMatcher, parse_listen_message
+from aybiza.providers.stt.reconnect_budget import ReconnectBudget, ReconnectLimits
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +52,7 @@ class ListenSettings:
     api_key: str
     keepalive_interval_s: float
     reconnect_attempts: int
-    reconnect_backoff_s: float
+    reconnect_limits: ReconnectLimits
     connect_timeout_s: float
     close_timeout_s: float
 
@@ -82,6 +86,7 @@ class DeepgramStream:
         self._closing = False
         self._closed = False
         self._trim_logged = False
+        self._budget = ReconnectBudget(ENGINE, settings.reconnect_limits)
         self._events: asyncio.Queue[SttEvent | EngineError | None] = asyncio.Queue()
         self._receiver = asyncio.create_task(self._receive(), name="deepgram-stt-receive")
         self._keepalive = asyncio.create_task(self._keep_alive(), name="deepgram-stt-keepalive")
@@ -111,9 +116,15 @@ class DeepgramStream:
         if not (self._ready and await self._send_text(_FINALIZE)):
             self._finalize_after_reconnect = True
 
+    @property
+    def reconnects(self) -> int:
+        """Reconnects made so far (each after an unexpected close or a failed attempt)."""
+        return self._budget.total
+
     async def events(self) -> AsyncGenerator[SttEvent, None]:
-        """Recognition events until the stream is closed. Raises ``EngineUnavailableError`` if
-        the socket dropped and could not be reconnected."""
+        """Recognition events until the stream is closed. Raises ``ReconnectGaveUpError`` (an
+        ``EngineUnavailableError``) when the socket dropped and the stream gave up
+        reconnecting: the call should continue on another recogniser."""
         while (item := await self._events.get()) is not None:
             if isinstance(item, EngineError):
                 self._events.put_nowait(None)
@@ -188,12 +199,11 @@ class DeepgramStream:
                 if silent_drops > self._settings.reconnect_attempts:
                     # A server that accepts and drops at once would otherwise be redialled
                     # forever.
-                    raise EngineUnavailableError(
-                        ENGINE, f"{silent_drops} connections in a row closed before any result"
-                    )
-                if silent_drops > 1:
-                    await asyncio.sleep(
-                        self._settings.reconnect_backoff_s * 2 ** (silent_drops - 2)
+                    raise ReconnectGaveUpError(
+                        ENGINE,
+                        f"gave up reconnecting: {silent_drops} connections in a row closed "
+                        "before any result",
+                        attempts=self._budget.total,
                     )
                 await self._reconnect()
         except EngineError as exc:
@@ -219,6 +229,7 @@ class DeepgramStream:
         for event in reply.events:
             self._events.put_nowait(event)
         if reply.final_end_s is not None:
+            self._budget.recovered()  # recognition works again: back off from the start
             end = self._connection_start + round(reply.final_end_s * BYTES_PER_SECOND)
             acknowledged = min(end - self._unacknowledged_start, len(self._unacknowledged))
             if acknowledged > 0:
@@ -227,7 +238,7 @@ class DeepgramStream:
 
     async def _reconnect(self) -> None:
         """Open a new connection and resend the unacknowledged audio first; raises
-        ``EngineUnavailableError`` when every attempt failed."""
+        ``ReconnectGaveUpError`` when every attempt failed or the budget is spent."""
         self._ready = False
         metrics.ENGINE_ERRORS.labels("stt_reconnect", ENGINE).inc()
         log.warning(
@@ -237,9 +248,10 @@ class DeepgramStream:
             resend_s=round(len(self._unacknowledged) / BYTES_PER_SECOND, 2),
         )
         error: EngineError | None = None
-        for attempt in range(self._settings.reconnect_attempts):
-            if attempt:
-                await asyncio.sleep(self._settings.reconnect_backoff_s * 2 ** (attempt - 1))
+        tried = 0
+        while tried < self._settings.reconnect_attempts:
+            await self._budget.before_reconnect()  # raises once the per-minute cap is reached
+            tried += 1
             try:
                 socket = await connect_listen(self._url, self._settings)
             except EngineError as exc:
@@ -255,10 +267,11 @@ class DeepgramStream:
                 await self._send_text(_FINALIZE)
             self._ready = True
             return
-        raise EngineUnavailableError(
+        raise ReconnectGaveUpError(
             ENGINE,
-            f"the live transcription socket closed unexpectedly and "
-            f"{self._settings.reconnect_attempts} reconnect attempts failed: {error}",
+            f"gave up reconnecting: the live transcription socket closed unexpectedly and "
+            f"{tried} reconnect attempts failed: {error}",
+            attempts=self._budget.total,
         ) from error
 
 

@@ -12,23 +12,26 @@ from contextlib import aclosing
 from urllib.parse import urlencode
 
 from aybiza.agents.speech import VoiceOptions
+from aybiza.providers.tts.aura_voices import (
+    AURA2_VOICE_BY_LANGUAGE,
+    aura2_voice,
+    is_aura,
+    primary_subtag,
+)
 from aybiza.providers.tts.deepgram_rest import ENGINE, SpeakRestClient, base_urls
 from aybiza.providers.tts.deepgram_session import DeepgramTtsSession, SpeakSettings
 
-__all__ = ["DEFAULT_VOICES", "DeepgramTts", "DeepgramTtsSession", "deepgram_voice"]
-
-# Voices for an agent whose voice is not an Aura name (an espeak voice such as ``en-us``).
-DEFAULT_VOICES = {"en": "aura-2-thalia-en", "es": "aura-2-celeste-es"}
+__all__ = ["DeepgramTts", "DeepgramTtsSession", "deepgram_voice"]
 
 
 def deepgram_voice(voice: VoiceOptions) -> str:
-    """The Deepgram model for ``voice``: an Aura name (Aura-2 ``aura-2-thalia-en`` or Aura-1
-    ``aura-asteria-en``) as is; anything else by language, English unless Spanish."""
-    model = voice.model.strip()
-    if model.startswith("aura"):
-        return model
-    language = voice.language.replace("_", "-").split("-")[0].lower()
-    return DEFAULT_VOICES.get(language, DEFAULT_VOICES["en"])
+    """The Deepgram model for ``voice``: an Aura-2 name as is, an Aura-1 name as its Aura-2
+    voice (``aura-asteria-en`` -> ``aura-2-asteria-en``); anything else (an espeak voice such
+    as ``en-us``) as Aura-2's voice of the voice's language, English where Aura-2 has none."""
+    if is_aura(voice.model):
+        return aura2_voice(voice.model)
+    language = primary_subtag(voice.language)
+    return AURA2_VOICE_BY_LANGUAGE.get(language, AURA2_VOICE_BY_LANGUAGE["en"])
 
 
 class DeepgramTts:

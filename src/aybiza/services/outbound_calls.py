@@ -1,17 +1,16 @@
-"""Calls as Twilio sees them: placing outbound calls, their status callbacks, and ending a call
-that has not reached its media stream.
+"""Calls before their media: placing outbound calls through the number's carrier, the
+carrier's progress reports, and ending a call that has not reached its media.
 
 An outbound call is recorded first (``direction: outbound-api``, ``status: queued``, counted
-against the tenant's concurrency limit) and then placed with ``Url={public}/twilio/voice?
-call_id=...``: when the callee answers, Twilio fetches that URL and the call is connected to its
-agent exactly like an incoming call (``aybiza.services.admission``). Status callbacks go to
-``{public}/twilio/status?call_id=...`` with all four events.
+against the tenant's concurrency limit) and then placed by the ``Carrier`` of its number: when
+the callee answers, the carrier connects the call to its agent exactly like an incoming call
+(``aybiza.services.admission``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,38 +18,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
 from aybiza.analytics.events import CallEvents
-from aybiza.errors import CarrierError, Conflict, Invalid
-from aybiza.services.admission import OUTBOUND_API, PENDING_SID_PREFIX, placed_call
+from aybiza.errors import CarrierError, Conflict, Invalid, Unavailable
+from aybiza.services.admission import PENDING_SID_PREFIX, placed_call
 from aybiza.services.call_specs import CallCreate
+from aybiza.services.drain import Drain
 from aybiza.services.routing import choose_version
-from aybiza.services.twilio_accounts import STATUS_PATH, VOICE_PATH, TwilioAccounts
 from aybiza.store.calls import call_by_sid, number_by_e164
 from aybiza.store.database import Database
 from aybiza.store.models import Agent, AgentVersion, Call, PhoneNumber, Tenant, new_id, utcnow
 from aybiza.store.queries import count_live_calls, is_row_id, lock_tenant
-from aybiza.telephony.twilio_rest import TwilioCredentials, TwilioRestError
+from aybiza.telephony.carrier import (
+    OUTBOUND_API,
+    CallProgress,
+    Carrier,
+    CarrierRefused,
+    Dial,
+    ProgressStatus,
+)
 
 API_HANGUP = "api-hangup"
-# Twilio's progress statuses as this platform's: a call is "in-progress" once its media stream
-# runs, so an answered call that is still connecting stays "ringing".
-_PROGRESS = {
+# A carrier's progress as this platform's status: a call is "in-progress" once its media runs,
+# so an answered call that is still connecting stays "ringing".
+_PROGRESS: dict[ProgressStatus, str] = {
     "queued": "queued",
-    "initiated": "queued",
     "ringing": "ringing",
-    "in-progress": "ringing",
+    "answered": "ringing",
 }
 _RANK = {"queued": 0, "ringing": 1, "in-progress": 2, "completed": 3}
-# Twilio's final statuses as ended reasons of a call whose stream never started.
-_ENDINGS = {
+# Final progress as the ended reason of a call whose media never started.
+_ENDINGS: dict[ProgressStatus, str] = {
     "completed": "caller-hangup",
     "busy": "busy",
     "no-answer": "no-answer",
     "failed": "failed",
     "canceled": "canceled",
 }
-# Twilio error codes about the number called, and about the number called from.
-_TO_CODES = (21211, 21214, 21215, 21216, 21217, 21401)
-_FROM_CODES = (21210, 21212, 21213)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,33 +60,35 @@ class _Route:
     number: PhoneNumber
     agent_id: str
     version: AgentVersion
-    credentials: TwilioCredentials
+    carrier: Carrier
     from_field: str
 
 
-class CarrierCalls:
-    """Outbound calls and call progress through Twilio's REST API and callbacks."""
+class OutboundCalls:
+    """Outbound calls, and calls' progress before their media, through the numbers' carriers."""
 
     def __init__(
         self,
         database: Database,
-        accounts: TwilioAccounts,
+        carriers: Sequence[Carrier],
         events: CallEvents,
         rng: random.Random | None = None,
+        drain: Drain | None = None,
     ) -> None:
+        self._drain = drain
         self._database = database
-        self._accounts = accounts
+        self._carriers = tuple(carriers)
         self._events = events
         self._rng = rng if rng is not None else random.Random()
 
     async def place(self, tenant_id: str, spec: CallCreate) -> str:
-        """Record the call, ask Twilio to place it, and return its id. Raises ``Invalid``
-        (fields named), ``Conflict`` (``concurrency_limit``) or ``CarrierError``."""
+        """Record the call, ask the number's carrier to place it, and return its id. Raises
+        ``Invalid`` (fields named), ``Conflict`` (``concurrency_limit``) or ``CarrierError``."""
+        if self._drain is not None and self._drain.draining:
+            raise Unavailable("this server is shutting down: place the call on another server")
         call_id = new_id()
         async with self._database.writing() as session:
             route = await self._route(session, tenant_id, spec)
-            voice = self._accounts.url(VOICE_PATH, route.from_field, call_id=call_id)
-            status = self._accounts.url(STATUS_PATH, route.from_field, call_id=call_id)
             await lock_tenant(session, tenant_id)
             tenant = await session.get(Tenant, tenant_id)
             assert tenant is not None, "keys belong to tenants"
@@ -98,6 +102,7 @@ class CarrierCalls:
                     id=call_id,
                     tenant_id=tenant_id,
                     call_sid=PENDING_SID_PREFIX + call_id,
+                    carrier=route.carrier.name,
                     phone_number_id=route.number.id,
                     agent_id=route.agent_id,
                     agent_version=route.version.version,
@@ -108,84 +113,82 @@ class CarrierCalls:
                     status="queued",
                 )
             )
+        dial = Dial(call_id=call_id, to=spec.to, number=route.number, field=route.from_field)
         try:
-            placed = await self._accounts.rest.create_call(
-                route.credentials,
-                to=spec.to,
-                from_=route.number.e164,
-                url=voice,
-                status_callback=status,
-            )
-        except TwilioRestError as exc:
+            placed_sid = await route.carrier.place(dial)
+        except (CarrierRefused, Invalid) as exc:
             await self._forget(call_id)
-            field = None
-            if exc.code in _TO_CODES:
-                field = "to"
-            elif exc.code in _FROM_CODES:
-                field = route.from_field
+            if isinstance(exc, Invalid):
+                raise
+            field = route.from_field if exc.field == "from" else exc.field
             raise CarrierError(
-                str(exc), field=field, code="call_failed", twilio_code=exc.code
+                exc.message,
+                field=field,
+                code="call_failed",
+                carrier=route.carrier.name,
+                carrier_code=exc.carrier_code,
             ) from exc
         async with self._database.writing() as session:
             call = await session.get(Call, call_id)
             if call is not None and call.call_sid.startswith(PENDING_SID_PREFIX):
-                call.call_sid = placed.sid
+                call.call_sid = placed_sid
         return call_id
 
-    async def progress(self, form: Mapping[str, str], call_id: str | None) -> None:
-        """A status callback: move the call's status on, and end a call whose stream never
-        started (busy, no answer, failed, canceled, or hung up before the agent came on)."""
+    async def progress(self, update: CallProgress) -> None:
+        """A carrier's progress report: move the call's status on, and end a call whose media
+        never started (busy, no answer, failed, canceled, or hung up before the agent came on)."""
         ended = False
+        sid = update.carrier_call_id
         async with self._database.writing() as session:
-            call = await placed_call(session, call_id, form)
-            if call is None and form.get("CallSid"):
-                call = await call_by_sid(session, form["CallSid"])
+            call = await placed_call(
+                session, update.call_id, sid, update.from_number, update.to_number
+            )
+            if call is None and sid:
+                call = await call_by_sid(session, sid)
             if call is None or call.ended_at is not None:
                 return
-            twilio_status = form.get("CallStatus", "")
-            if twilio_status in _ENDINGS and call.started_at is None:
-                # Twilio's callback for a hang-up the API asked for may arrive before ``end``
+            status = update.status
+            if status in _ENDINGS and call.started_at is None:
+                # The carrier's report of a hang-up the API asked for may arrive before ``end``
                 # records it: the call still ended because the API asked.
                 requested = call.hangup_requested_at is not None
-                _end(call, API_HANGUP if requested else _ENDINGS[twilio_status])
+                _end(call, API_HANGUP if requested else _ENDINGS[status])
                 await self._events.call_ended(session, call.id)
                 ended = True
-            elif _RANK.get(_PROGRESS.get(twilio_status, ""), -1) > _RANK.get(call.status, 3):
-                call.status = _PROGRESS[twilio_status]
+            elif status in _PROGRESS and _RANK[_PROGRESS[status]] > _RANK.get(call.status, 3):
+                call.status = _PROGRESS[status]
         if ended:
             self._events.wake()
 
     async def end(self, call: Call) -> bool:
-        """End a call whose stream has not started, through Twilio; False when no account can
-        (no real CallSid yet, no credentials). The call is recorded as ``api-hangup``."""
+        """End a call whose media has not started, through its carrier; False when no carrier
+        can (no carrier call id yet, no credentials). The call is recorded as ``api-hangup``."""
         if call.call_sid.startswith(PENDING_SID_PREFIX) or call.phone_number_id is None:
             return False
         async with self._database.session() as session:
             number = await session.get(PhoneNumber, call.phone_number_id)
-        credentials = self._accounts.for_number(number) if number is not None else None
-        if credentials is None:
+        carrier = self._carrier(number) if number is not None else None
+        if number is None or carrier is None or carrier.origin_problem(number) is not None:
             return False
         async with self._database.writing() as session:
             row = await session.get(Call, call.id)
             if row is not None and row.hangup_requested_at is None:
                 row.hangup_requested_at = utcnow()
-        rest = self._accounts.rest
         try:
             dialling = call.direction == OUTBOUND_API and call.status in ("queued", "ringing")
-            # ``canceled`` stops a call still ringing; an answered one needs ``completed``.
-            result = await rest.update_call(
-                credentials, call.call_sid, status="canceled" if dialling else "completed"
-            )
-            if result.status not in _ENDINGS:
-                await rest.update_call(credentials, call.call_sid, status="completed")
-        except TwilioRestError as exc:
-            if exc.status != 404:
+            await carrier.hang_up(number, call.call_sid, ringing=dialling)
+        except CarrierRefused as exc:
+            if not exc.gone:
                 async with self._database.writing() as session:
                     row = await session.get(Call, call.id)
                     if row is not None and row.ended_at is None:
-                        row.hangup_requested_at = None  # Twilio refused: the call goes on
+                        row.hangup_requested_at = None  # the carrier refused: the call goes on
                 raise CarrierError(
-                    str(exc), field="id", code="hangup_failed", twilio_code=exc.code
+                    exc.message,
+                    field="id",
+                    code="hangup_failed",
+                    carrier=carrier.name,
+                    carrier_code=exc.carrier_code,
                 ) from exc
         async with self._database.writing() as session:
             row = await session.get(Call, call.id)
@@ -207,9 +210,9 @@ class CarrierCalls:
         elif number is None:
             given = spec.from_ or spec.from_number_id
             problems.append(FieldError(from_field, "no phone number of this tenant", given))
-        elif number.type == "sip_trunk":
+        elif self._carrier(number) is None:
             problems.append(
-                FieldError(from_field, "calls are placed through Twilio: use a Twilio number")
+                FieldError(from_field, f"no carrier places calls from {number.type} numbers yet")
             )
         agent_id = spec.agent_id or (number.agent_id if number is not None else None)
         agent = await session.get(Agent, agent_id) if agent_id and is_row_id(agent_id) else None
@@ -226,22 +229,18 @@ class CarrierCalls:
             )
         if problems or number is None or version is None:
             raise Invalid(problems)
-        credentials = self._accounts.for_number(number)
-        if credentials is None:
-            raise Invalid(
-                [
-                    FieldError(
-                        from_field,
-                        "no Twilio account can place calls from this number: import it with "
-                        "twilio_account_sid and twilio_auth_token, or configure the platform's "
-                        "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
-                    )
-                ]
-            )
-        return _Route(number, agent.id, version, credentials, from_field)
+        carrier = self._carrier(number)
+        assert carrier is not None, "numbers no carrier serves were refused above"
+        problem = carrier.origin_problem(number)
+        if problem is not None:
+            raise Invalid([FieldError(from_field, problem)])
+        return _Route(number, agent.id, version, carrier, from_field)
+
+    def _carrier(self, number: PhoneNumber) -> Carrier | None:
+        return next((c for c in self._carriers if c.carries(number)), None)
 
     async def _forget(self, call_id: str) -> None:
-        """Twilio refused the call: it was never placed, so it is not kept."""
+        """The carrier refused the call: it was never placed, so it is not kept."""
         async with self._database.writing() as session:
             call = await session.get(Call, call_id)
             if call is not None:

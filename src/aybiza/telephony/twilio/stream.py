@@ -1,4 +1,9 @@
-"""``WS /twilio/stream``: Twilio Media Streams in, the call loop, audio/marks/clear out."""
+"""``WS /twilio/stream``: Twilio Media Streams in, the call loop, audio/marks/clear out.
+
+The wire format is ``aybiza.telephony.twilio.wire``; this module is the connection: it reads
+messages in order, hands the first valid ``start`` to the platform's ``CallIntake`` and feeds the
+call loop it gets back.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,13 @@ from aybiza.analytics import metrics
 from aybiza.audio.codec import FRAME_BYTES
 from aybiza.config import Settings
 from aybiza.pipeline.session import CallSession
-from aybiza.services.calls import CallService, CallSetupError
-from aybiza.services.twilio_accounts import TwilioAccounts
 from aybiza.store.models import Call, PhoneNumber
 from aybiza.store.queries import is_row_id
 from aybiza.store.writer import StoreWriter
-from aybiza.telephony.signature import public_url, websocket_signature_valid
-from aybiza.telephony.twilio_wire import (
+from aybiza.telephony.carrier import CallIntake, MediaRefused
+from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.signature import public_url, websocket_signature_valid
+from aybiza.telephony.twilio.wire import (
     Dtmf,
     Mark,
     Media,
@@ -44,8 +49,8 @@ _MALFORMED_LOG_LIMIT = 5
 POLICY_VIOLATION = 1008
 
 
-class TwilioStreamTransport:
-    """The call loop's outbound side over a Media Streams WebSocket."""
+class TwilioMediaConnection:
+    """The call loop's ``MediaConnection`` over a Media Streams WebSocket."""
 
     def __init__(self, websocket: WebSocket, stream_sid: str) -> None:
         self._websocket = websocket
@@ -127,12 +132,12 @@ async def media_stream(websocket: WebSocket, call_id: str | None = None) -> None
 class _Stream:
     """Reads one Media Streams connection until it ends, feeding the call loop in order."""
 
-    def __init__(self, websocket: WebSocket, calls: CallService, writer: StoreWriter) -> None:
+    def __init__(self, websocket: WebSocket, intake: CallIntake, writer: StoreWriter) -> None:
         self._websocket = websocket
-        self._calls = calls
+        self._intake = intake
         self._writer = writer
         self._session: CallSession | None = None
-        self._transport: TwilioStreamTransport | None = None
+        self._transport: TwilioMediaConnection | None = None
         self._pending = b""
         self._malformed = 0
         self._before_start = 0
@@ -181,7 +186,7 @@ class _Stream:
             self._malformed += 1
             metrics.MALFORMED_MESSAGES.inc()
             if self._session is not None:
-                self._session.stats["malformed_messages"] = self._malformed
+                self._session.stats.malformed_messages = self._malformed
             if self._malformed <= _MALFORMED_LOG_LIMIT:
                 log.warning("stream.malformed_message", error=str(exc), count=self._malformed)
             return await self._count_before_start()
@@ -199,6 +204,9 @@ class _Stream:
         elif isinstance(event, Stop):
             await self._finish(session, "caller-hangup")
             return False
+        elif isinstance(event, Start):
+            # Never a second loop for one call: the first start stands.
+            session.warn(f"a second start message ({event.stream_sid}) was ignored")
         return True
 
     async def _count_before_start(self) -> bool:
@@ -213,13 +221,14 @@ class _Stream:
         return True
 
     async def _start(self, start: Start) -> bool:
-        transport = TwilioStreamTransport(self._websocket, start.stream_sid)
+        transport = TwilioMediaConnection(self._websocket, start.stream_sid)
         try:
-            session = await self._calls.open_session(
-                call_sid=start.call_sid, stream_sid=start.stream_sid, transport=transport
+            session = await self._intake.open_session(start.call_sid, start.stream_sid, transport)
+        except MediaRefused as exc:
+            hint = ": calls must arrive through POST /twilio/voice first"
+            await self._reject(
+                str(exc) + (hint if exc.reason == "unknown-call" else ""), exc.reason
             )
-        except CallSetupError as exc:
-            await self._reject(str(exc), "unknown-call")
             return False
         self._session, self._transport = session, transport
         await session.start()

@@ -18,7 +18,7 @@ from aybiza.config import Settings
 from aybiza.errors import invalid
 from aybiza.security.secretbox import SecretBox, SecretBoxError
 from aybiza.store.models import PhoneNumber
-from aybiza.telephony.twilio_rest import TwilioCredentials, TwilioRest
+from aybiza.telephony.twilio.rest import TwilioCredentials, TwilioRest
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +79,14 @@ class TwilioAccounts:
         if number.type == "sip_trunk":
             return None
         return self.customer(number) or self.platform
+
+    def webhook_account(self, number: PhoneNumber | None) -> str | None:
+        """The ``AccountSid`` Twilio sends with this number's webhooks (None: not known, so not
+        checked): the customer's for an imported number, else the platform's."""
+        customer = self.customer(number) if number is not None else None
+        if customer is not None:
+            return customer.account_sid
+        return self.platform.account_sid if self.platform is not None else None
 
     def webhook_token(self, number: PhoneNumber | None) -> str | None:
         """The auth token Twilio signs this number's webhooks with (None: not checked)."""

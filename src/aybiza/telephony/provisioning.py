@@ -3,7 +3,7 @@
 ``NumberService`` calls ``provision`` before storing a new number (outside any database
 transaction, since a carrier call is slow) and ``release`` before deleting one.
 ``RegisteredOnly`` records numbers without touching a carrier; ``TwilioProvisioner``
-(``aybiza.services.twilio_provisioning``) buys ``managed`` numbers and points imported ``twilio``
+(``aybiza.telephony.twilio.provisioning``) buys ``managed`` numbers and points imported ``twilio``
 numbers at the platform, keeping what it needs to undo that in ``provider_data``.
 """
 
@@ -55,11 +55,11 @@ class ProvisioningError(Exception):
     request ``field`` it concerns and the carrier's error code if it gave one."""
 
     def __init__(
-        self, message: str, *, field: str = "number", twilio_code: int | None = None
+        self, message: str, *, field: str = "number", carrier_code: int | None = None
     ) -> None:
         super().__init__(message)
         self.field = field
-        self.twilio_code = twilio_code
+        self.carrier_code = carrier_code
 
 
 class NumberProvisioner(Protocol):

@@ -15,7 +15,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aybiza.errors import Conflict, Invalid, invalid
-from aybiza.services.provisioning import (
+from aybiza.store.models import PhoneNumber
+from aybiza.telephony.provisioning import (
     BOUGHT,
     EXTERNAL,
     IMPORTED,
@@ -23,9 +24,8 @@ from aybiza.services.provisioning import (
     Provisioned,
     ProvisioningError,
 )
-from aybiza.services.twilio_accounts import STATUS_PATH, VOICE_PATH, TwilioAccounts
-from aybiza.store.models import PhoneNumber
-from aybiza.telephony.twilio_rest import IncomingNumber, TwilioCredentials, TwilioRestError
+from aybiza.telephony.twilio.accounts import STATUS_PATH, VOICE_PATH, TwilioAccounts
+from aybiza.telephony.twilio.rest import IncomingNumber, TwilioCredentials, TwilioRestError
 
 # Twilio's codes for a number that cannot be bought.
 _NOT_FOR_SALE = (21421, 21422, 21452)
@@ -175,11 +175,11 @@ class TwilioProvisioner:
             if exc.status == 404:
                 return
             field = "twilio_auth_token" if exc.status in (401, 403) else "number"
-            raise ProvisioningError(str(exc), field=field, twilio_code=exc.code) from exc
+            raise ProvisioningError(str(exc), field=field, carrier_code=exc.code) from exc
 
 
 def _failed(exc: TwilioRestError, field: str) -> ProvisioningError:
-    return ProvisioningError(str(exc), field=field, twilio_code=exc.code)
+    return ProvisioningError(str(exc), field=field, carrier_code=exc.code)
 
 
 def _customer_error(exc: TwilioRestError) -> Invalid | ProvisioningError:
