@@ -106,7 +106,7 @@ async def book_tomorrow(
             records = await tool_calls_for_call(db, call_id)
     finally:
         await runner.aclose()
-        await engine.http.aclose()
+        await engine.sender.aclose()
     return booking, records
 
 

@@ -208,7 +208,7 @@ async def analyse_demo_call(
     try:
         return await engine.analyzer.analyze(call_id, fields=agent_analysis_fields(DEMO_AGENT))
     finally:
-        await engine.http.aclose()
+        await engine.sender.aclose()
 
 
 async def test_item18_no_thank_you_after_a_booking_is_a_positive_successful_call(
@@ -285,7 +285,7 @@ async def test_the_models_prompt_asks_about_the_whole_call_and_lists_the_tools_o
             result = await engine.analyzer.analyze(call_id, fields={"day": "The day"})
         finally:
             await registry.aclose()
-            await engine.http.aclose()
+            await engine.sender.aclose()
         [request] = fake.requests
     prompt = json.dumps(request.body["messages"])
     assert "Judge the whole call, not its last line" in prompt
