@@ -95,6 +95,11 @@ class HeaderTimeoutHttpTools(HttpToolsProtocol):
         self._stop_header_clock()
         if self.transport.is_closing():
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request stalled while an earlier one is still being answered: a
+            # response of our own would cut into that one's, so only close.
+            self.transport.close()
+            return
         body = json.dumps({"error": {"code": code, "message": message, "field": None}}).encode()
         lines = [STATUS_LINE[status]]
         headers = [
