@@ -47,6 +47,7 @@ from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookService
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
+from aybiza.store.probe import DatabaseProbe
 from aybiza.store.writer import StoreWriter
 from aybiza.telephony.provisioning import NumberProvisioner
 from aybiza.telephony.twilio import stream as twilio_stream
@@ -101,6 +102,8 @@ def create_app(
             poll_s=settings.webhook_poll_s,
         )
         writer.start()
+        probe = DatabaseProbe(database, interval_s=settings.database_probe_s)
+        probe.start()
         live = LiveCalls()
         live.start_polling(database, settings.hangup_poll_s)
         drain = Drain(live, writer, drain_s=settings.drain_s)
@@ -171,6 +174,7 @@ def create_app(
             await live.stop()
             await automation.stop()
             await writer.stop()
+            await probe.stop()
             await dispatcher.stop()
             await sender.aclose()
             await accounts.rest.aclose()
@@ -209,13 +213,20 @@ def create_app(
 
     @app.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse:
-        """The process has opened its database and engines."""
+        """The process has opened its database and engines, is not draining, and the database
+        is reachable (503 naming it while it is not: docs/operations.md, "Database outage")."""
         state = request.app.state
         ready = bool(getattr(state, "ready", False))
         drain: Drain | None = getattr(state, "drain", None)
         if drain is not None and drain.draining:
             return JSONResponse({"ready": False, "draining": True}, status_code=503)
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        body: dict[str, object] = {"ready": ready}
+        database: Database | None = getattr(state, "database", None)
+        if database is not None:
+            body["database"] = database.health.status()
+            if not database.health.reachable:
+                body["ready"], body["unavailable"] = False, ["database"]
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:

@@ -57,6 +57,8 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0
     hangup_poll_s: float = 1.0
+    # Seconds between database probes (``/readyz`` reports the result; docs/operations.md).
+    database_probe_s: float = 5.0
     # A live call's lease (renewed every third of it); a call whose process died is ended as
     # ``server-lost`` within about two leases.
     call_lease_s: float = 20.0
@@ -114,6 +116,7 @@ class Settings:
             webhook_max_attempts=int(_env("AYBIZA_WEBHOOK_MAX_ATTEMPTS") or 8),
             webhook_backoff_s=float(_env("AYBIZA_WEBHOOK_BACKOFF_S") or 2.0),
             webhook_timeout_s=float(_env("AYBIZA_WEBHOOK_TIMEOUT_S") or 10.0),
+            database_probe_s=float(_env("AYBIZA_DATABASE_PROBE_S") or 5.0),
             call_lease_s=float(_env("AYBIZA_CALL_LEASE_S") or 20.0),
             drain_s=float(_env("AYBIZA_DRAIN_S") or 300.0),
             outbound_allow_cidrs=cidrs(

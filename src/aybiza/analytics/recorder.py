@@ -87,16 +87,29 @@ class StoreCallRecorder:
                 "transfer_to": transfer_to,
             },
             self._events.call_ended if self._events else None,
+            # A fallback recogniser ran: the record (and the cost) follow the one that ran.
+            engines={"stt": stats.stt_ran, "stt_fallback": stats.stt_fallback}
+            if stats.stt_ran
+            else None,
         )
 
     def _update_call(
-        self, values: dict[str, Any], event: Callable[[AsyncSession, str], Awaitable[None]] | None
+        self,
+        values: dict[str, Any],
+        event: Callable[[AsyncSession, str], Awaitable[None]] | None,
+        *,
+        engines: dict[str, str | None] | None = None,
     ) -> None:
         call_id = self._call_id
 
         async def write(session: AsyncSession) -> None:
+            if engines is not None:
+                call = await session.get(Call, call_id)
+                if call is not None:
+                    values["engines"] = {**(call.engines or {}), **engines}
             await session.execute(update(Call).where(Call.id == call_id).values(**values))
             if event is not None:
                 await event(session, call_id)
 
-        self._writer.submit(write)
+        # The call's own state is kept even when a long outage has filled the writer's queue.
+        self._writer.submit(write, essential=True)

@@ -56,6 +56,9 @@ class CallStats:
     stt_messages: int | None = None
     greeting_latency_ms: float | None = None
     stt_error: str | None = None
+    # The recogniser that ran when it was not the agent's own, and why (``stt_fallback``).
+    stt_ran: str | None = None
+    stt_fallback: str | None = None
     # A warm transfer's summary, read to the person who answers.
     transfer_summary: str | None = None
     malformed_messages: int | None = None

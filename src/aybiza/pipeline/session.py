@@ -20,13 +20,14 @@ from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan
 from aybiza.pipeline.playout import Playout
-from aybiza.pipeline.recognition_feed import RecognitionFeed, hold_ms
+from aybiza.pipeline.recognition import Recognition, RecognitionUnavailable
+from aybiza.pipeline.recognition_feed import hold_ms
 from aybiza.pipeline.timings import TurnTimings
 from aybiza.pipeline.transport import MediaConnection
 from aybiza.pipeline.turn_detector import TurnDetector
 from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
 from aybiza.pipeline.voices import CallVoices
-from aybiza.providers.base import SttStream, ToolResult
+from aybiza.providers.base import ToolResult
 from aybiza.providers.engines import Engines
 
 log = structlog.get_logger(__name__)
@@ -82,8 +83,8 @@ class CallSession:
         self.ended_reason: str | None = None
         self.transfer_to: str | None = None
         self.stats = CallStats()
-        self._stt: SttStream | None = None
-        self._feed: RecognitionFeed | None = None
+        stt_engines = [engines.stt, *([engines.fallback_stt] if engines.fallback_stt else [])]
+        self.recognition = Recognition(stt_engines, plan.stt)
         self._tasks: set[asyncio.Task[None]] = set()
         self._current: AgentTurn | None = None
         self._turns = 0
@@ -101,8 +102,13 @@ class CallSession:
         metrics.CALLS_STARTED.inc()
         metrics.CALLS_ACTIVE.inc()
         self._spawn(self._greet(), "greeting")
-        self._stt = await self.engines.stt.open_stream(self.plan.stt)
-        self._feed = RecognitionFeed(self._stt)
+        try:
+            await self.recognition.open()
+        except RecognitionUnavailable as exc:
+            # The caller is greeted all the same; with no recogniser the call cannot go on.
+            self.stats.stt_error = str(exc)[:500]
+            self._spawn(self.end("stt-failed"), "end")
+            return
         self._spawn(self._consume_recognition(), "recognition")
         self._spawn(self._limit_duration(), "max-duration")
 
@@ -118,16 +124,18 @@ class CallSession:
             if task is not current:
                 task.cancel()
         self.keypad.close()
-        if self._stt is not None:
-            with contextlib.suppress(Exception):
-                await self._stt.close()
+        await self.recognition.close()
         await self.voices.aclose()
         if self.tools is not None:
             with contextlib.suppress(Exception):
                 await self.tools.aclose()
         self.stats.duration_s = round(time.monotonic() - self._started_at, 3)
-        if self._feed is not None:
-            self.stats.stt_messages = self._feed.messages_sent
+        self.stats.stt_messages = self.recognition.messages_sent
+        if self.recognition.fallback is not None:
+            self.stats.stt_ran, self.stats.stt_fallback = (
+                self.recognition.engine,
+                self.recognition.fallback,
+            )
         self.recorder.ended(reason, self.stats, self.transfer_to)
         metrics.CALLS_ENDED.labels(reason).inc()
         metrics.CALLS_ACTIVE.dec()
@@ -139,8 +147,7 @@ class CallSession:
         """One inbound 20 ms μ-law frame from the caller."""
         self.stats.frames_in += 1
         state = self.turns.on_frame(frame)
-        if self._feed is not None:
-            await self._feed.push(frame, hold_ms=hold_ms(state))
+        await self.recognition.push(frame, hold_ms=hold_ms(state))
         voiced_now = state.speaking and state.silence_ms == 0
         if (
             voiced_now
@@ -148,8 +155,8 @@ class CallSession:
             and self.policy.interrupts(state.speech_ms, self.turns.interim)
         ):
             await self._barge_in()
-        if state.ended and self._stt is not None:
-            await self._stt.finalize()
+        if state.ended:
+            await self.recognition.finalize()
 
     def on_mark(self, name: str) -> None:
         self.playout.on_mark(name)
@@ -181,9 +188,8 @@ class CallSession:
     # ------------------------------------------------------------------ turn taking
 
     async def _consume_recognition(self) -> None:
-        assert self._stt is not None
         try:
-            async for event in self._stt.events():
+            async for event in self.recognition.events():
                 finished: str | None = None
                 if event.kind == "speech_started":
                     self.turns.on_speech_started()

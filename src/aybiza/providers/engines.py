@@ -17,6 +17,8 @@ class Engines:
     reason: str = ""
     # The embedded voice that takes over when a cloud voice fails mid-call.
     fallback_tts: TtsEngine | None = None
+    # The embedded recogniser that takes over when a cloud one cannot be reached.
+    fallback_stt: SttEngine | None = None
     # What the engines were sent in place of the agent's own names (``voice_mapped``:
     # ``"aura-asteria-en -> aura-2-asteria-en"``, ``stt_language``: ``"es-ES -> es"``).
     notes: dict[str, str] = field(default_factory=dict)

@@ -139,6 +139,7 @@ class EngineRegistry:
             llm=llm.engine,
             reason="; ".join((stt_reason, tts_reason, llm.reason)),
             fallback_tts=self._espeak() if tts_cloud else None,
+            fallback_stt=self._pocketsphinx() if stt_cloud else None,
             notes=notes,
         )
 

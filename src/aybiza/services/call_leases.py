@@ -6,7 +6,8 @@ running here (one UPDATE) every third of a lease, and sweeps: a call ``in-progre
 ran out belongs to a process that died (``kill -9``, a lost machine). It is ended with
 ``ended_reason: "server-lost"``, which frees its concurrency slot and sends ``call.ended``.
 The sweep runs at start too, so a single process restarted after a crash cleans up after its
-former self within one lease.
+former self within one lease. It waits while the database is unreachable and for one lease after
+it is back, so a call whose end (or a renewal) was queued during an outage is never judged lost.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class CallLeases:
         self._live = live
         self._events = events
         self._lease = timedelta(seconds=lease_s)
+        self._lease_s = lease_s
         self._loop = BackgroundLoop("call-leases", self.run_once, interval_s=lease_s / 3)
 
     def lease(self, call: Call) -> None:
@@ -58,6 +60,10 @@ class CallLeases:
     async def run_once(self) -> None:
         """Renew this process's leases, then end calls whose lease ran out."""
         await self._renew()
+        # After an outage, calls' real ends and other servers' renewals may still be queued:
+        # nothing is judged lost until the database has been back for a whole lease.
+        if not self._database.health.settled(self._lease_s):
+            return
         ended = await self._sweep()
         if ended:
             metrics.CALLS_ENDED.labels(SERVER_LOST).inc(len(ended))

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from aybiza.store.health import DatabaseHealth
 from aybiza.store.private_paths import private_sqlite_file
 
 # Connections kept open per process. Calls arrive in bursts (a campaign, a busy hour, a load
@@ -36,12 +37,14 @@ _IMMEDIATE = "aybiza_sqlite_immediate"
 
 
 class Database:
-    """One engine per process and the session factories bound to it."""
+    """One engine per process and the session factories bound to it; ``health`` says whether
+    the database was reachable when last tried (set by the store writer and the probe)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        self.health = DatabaseHealth()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             private_sqlite_file(Path(parsed.database))
         self.engine: AsyncEngine = create_async_engine(
