@@ -28,8 +28,6 @@ _AGENT_BODY = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AgentConfig"}}},
     }
 }
-# Agent JSON can be long (flows, prompts); anything past this is refused before parsing.
-MAX_BODY_BYTES = 1_000_000
 
 
 class AgentSummary(BaseModel):
@@ -100,10 +98,9 @@ def _version_out(agent: Agent, row: AgentVersion) -> AgentVersionOut:
 
 
 async def read_json(request: Request) -> object:
-    """The request's JSON body; 413/422 JSON errors for oversized or malformed bodies."""
+    """The request's JSON body; a 422 JSON error for a malformed one. Its size and nesting
+    are capped before it gets here (``aybiza.api.body_limits``)."""
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
 
     def no_constants(name: str) -> object:
         raise ValueError(f"{name} is not valid JSON")
@@ -112,6 +109,9 @@ async def read_json(request: Request) -> object:
         return json.loads(body, parse_constant=no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # A body sent with a non-JSON content type is not measured on the way in.
+        raise ApiError(422, "json_too_deep", "the JSON body nests too deeply", "body") from exc
 
 
 @router.post(

@@ -113,5 +113,7 @@ async def list_keys(
 
 @router.delete("/keys/{key_id}", response_model=KeyOut, responses=error_responses(401, 403, 404))
 async def revoke_key(key_id: str, request: Request, principal: KeyAdmin) -> KeyOut:
-    """Revoke a key: from now on it is answered 401."""
-    return _out(await _service(request).revoke_key(principal.tenant_id, key_id))
+    """Revoke a key: from now on it is answered 401. A key cannot revoke a key holding scopes
+    it lacks (403)."""
+    service = _service(request)
+    return _out(await service.revoke_key(principal.tenant_id, key_id, revoked_by=principal.scopes))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from aybiza.agents.errors import FieldError
-from aybiza.errors import Invalid, NotFound, invalid
+from aybiza.errors import Forbidden, Invalid, NotFound, invalid
 from aybiza.security.keys import Scope, covers, generate_key, hash_key
 from aybiza.store.database import Database
 from aybiza.store.models import ApiKey, Tenant, utcnow
@@ -158,12 +158,24 @@ class TenantService:
                 limit=limit,
             )
 
-    async def revoke_key(self, tenant_id: str, key_id: str) -> ApiKey:
-        """Revoke a key at once (it answers 401 from now on); revoking twice is harmless."""
+    async def revoke_key(
+        self, tenant_id: str, key_id: str, *, revoked_by: frozenset[str] | None = None
+    ) -> ApiKey:
+        """Revoke a key at once (it answers 401 from now on); revoking twice is harmless.
+        ``revoked_by`` is the revoking key's scopes: a key can only revoke keys whose scopes
+        it holds itself (or it could lock out a key more powerful than itself)."""
         async with self._database.writing() as session:
             key = await session.get(ApiKey, key_id) if is_row_id(key_id) else None
             if key is None or key.tenant_id != tenant_id:
                 raise NotFound(f"no API key {key_id!r}", field="id")
+            if revoked_by is not None and not covers(revoked_by, key.scopes):
+                lacking = [s for s in key.scopes if not covers(revoked_by, [s])]
+                raise Forbidden(
+                    "a key cannot revoke a key holding scopes it does not hold itself: "
+                    + ", ".join(lacking),
+                    field="id",
+                    code="scope_exceeded",
+                )
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
             return key

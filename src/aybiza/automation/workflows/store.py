@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aybiza.agents.errors import FieldError
 from aybiza.automation.redaction import REDACTED
 from aybiza.automation.workflows.spec import (
     HttpStep,
@@ -29,7 +30,7 @@ from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
 from aybiza.store.automation_models import Workflow, WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
-from aybiza.store.models import new_id, utcnow
+from aybiza.store.models import Agent, new_id, utcnow
 from aybiza.store.paging import Page, fetch_page
 from aybiza.store.queries import is_row_id
 
@@ -111,6 +112,7 @@ class WorkflowService:
         taken = Conflict(f"a workflow named {spec.name!r} already exists", field="name")
         try:
             async with self._database.writing() as session:
+                await _check_trigger_agents(session, tenant_id, spec.trigger)
                 existing = await session.execute(
                     select(Workflow.id).where(
                         Workflow.tenant_id == tenant_id, Workflow.name == spec.name
@@ -155,6 +157,8 @@ class WorkflowService:
                 problems = workflow_problems(trigger, current, self._guard, stored=True)
             if problems:
                 raise Invalid(problems, code="invalid_workflow")
+            if change.trigger is not None:
+                await _check_trigger_agents(session, tenant_id, change.trigger)
             now = utcnow()
             if change.trigger is not None:
                 row.trigger = trigger.model_dump(mode="json", exclude_none=True)
@@ -218,6 +222,30 @@ async def _owned(session: AsyncSession, tenant_id: str, workflow_id: str) -> Wor
     if row is None or row.tenant_id != tenant_id:
         raise NotFound(f"no workflow {workflow_id}", field="workflow_id")
     return row
+
+
+async def _check_trigger_agents(
+    session: AsyncSession, tenant_id: str, trigger: TriggerSpec
+) -> None:
+    """Every agent the trigger names is one of the tenant's (not deleted): a trigger naming
+    another tenant's agent, or none, would silently never fire."""
+    named = trigger.agent_ids or []
+    ids = [agent_id for agent_id in named if is_row_id(agent_id)]
+    found: set[str] = set()
+    if ids:
+        rows = await session.execute(
+            select(Agent.id).where(
+                Agent.tenant_id == tenant_id, Agent.id.in_(ids), Agent.deleted_at.is_(None)
+            )
+        )
+        found = set(rows.scalars())
+    problems = [
+        FieldError(f"trigger.agent_ids.{index}", "names no agent of this tenant", agent_id)
+        for index, agent_id in enumerate(named)
+        if agent_id not in found
+    ]
+    if problems:
+        raise Invalid(problems, code="invalid_workflow")
 
 
 def snapshot(row: Workflow) -> dict[str, Any]:
