@@ -25,12 +25,15 @@ from aybiza.providers.errors import (
     EngineError,
     EngineUnavailableError,
     InvalidRequestError,
+    status_error,
 )
 from aybiza.providers.stt.deepgram_results import LanguageMatcher, parse_listen_message
 
 log = structlog.get_logger(__name__)
 
 ENGINE = "deepgram"
+# Deepgram refuses a key that lacks the permission with 403: the credentials are at fault.
+DEEPGRAM_STATUSES = {403: AuthenticationError}
 BYTES_PER_SECOND = 8000  # μ-law 8 kHz mono: one byte per sample
 # Audio kept for resending is capped: a stream whose results stopped coming for this long has a
 # problem no resend will fix, and a call must not grow without bound.
@@ -287,8 +290,4 @@ def handshake_error(exc: InvalidStatus) -> EngineError:
     status = response.status_code
     detail = response.headers.get("dg-error") or response.body.decode(errors="replace")[:200]
     message = f"WebSocket handshake refused with HTTP {status}: {detail or response.reason_phrase}"
-    if status in (401, 403):
-        return AuthenticationError(ENGINE, message, status=status)
-    if status == 400:
-        return InvalidRequestError(ENGINE, message, status=status)
-    return EngineUnavailableError(ENGINE, message, status=status)
+    return status_error(ENGINE, status, message, overrides=DEEPGRAM_STATUSES)
