@@ -19,7 +19,6 @@ from aybiza.providers.errors import (
     EngineError,
     EngineUnavailableError,
     InvalidRequestError,
-    ThrottledError,
 )
 from aybiza.providers.stt.deepgram import DeepgramStt
 from aybiza.providers.stt.deepgram_results import LanguageMatcher, parse_listen_message
@@ -175,15 +174,6 @@ async def test_refused_parameters_raise_invalid_request_error(fake: FakeDeepgram
     stt = DeepgramStt(FAKE_API_KEY, base_url=fake.url, model="nova-2")
     with pytest.raises(InvalidRequestError, match="keyterm"):
         await stt.open_stream(SttOptions(keyterms=("Acme",)))
-
-
-async def test_item5_a_429_handshake_is_throttled_like_every_engine_s_429(
-    fake: FakeDeepgram,
-) -> None:
-    fake.reject_handshake_status = 429
-    with pytest.raises(ThrottledError, match="429") as refused:
-        await engine(fake).open_stream(SttOptions())
-    assert refused.value.status == 429
 
 
 async def test_other_refusals_and_no_server_raise_engine_unavailable(fake: FakeDeepgram) -> None:

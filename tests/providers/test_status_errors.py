@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator
 
+import pytest
+from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
+
+from aybiza.agents.speech import SttOptions
 from aybiza.providers.errors import (
     STATUS_ERRORS,
     AuthenticationError,
@@ -16,6 +20,7 @@ from aybiza.providers.errors import (
     error_type_for_status,
     status_error,
 )
+from aybiza.providers.stt.deepgram import DeepgramStt
 
 
 @pytest.mark.parametrize(
@@ -61,3 +66,18 @@ def test_item5_the_error_carries_engine_status_and_message() -> None:
         429,
         "deepgram: Too many requests",
     )
+
+
+@pytest.fixture
+async def deepgram() -> AsyncIterator[FakeDeepgram]:
+    async with FakeDeepgram() as server:
+        yield server
+
+
+async def test_item5_deepgram_s_429_handshake_is_throttled_like_every_engine_s_429(
+    deepgram: FakeDeepgram,
+) -> None:
+    deepgram.reject_handshake_status = 429
+    with pytest.raises(ThrottledError, match="429") as refused:
+        await DeepgramStt(FAKE_API_KEY, base_url=deepgram.url).open_stream(SttOptions())
+    assert refused.value.status == 429

@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from aybiza.automation.tool_specs import (
     EMPTY_OBJECT_SCHEMA,
     ToolCreate,
@@ -97,16 +95,9 @@ class ToolService:
             secret_sealed=self._box.seal(secret),
         )
         taken = Conflict(f"a tool named {spec.name!r} already exists", field="name")
-        try:
-            async with self._database.writing() as session:
-                if (
-                    await self._tools.first(session, tenant_id, ToolDefinition.name == spec.name)
-                    is not None
-                ):
-                    raise taken
-                self._tools.add(session, tenant_id, row)
-        except IntegrityError as exc:  # created concurrently under the same name
-            raise taken from exc
+        await self._tools.insert_unique(
+            tenant_id, row, ToolDefinition.name == spec.name, taken=taken
+        )
         return ToolWithSecret(row, secret)
 
     async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[ToolDefinition]:
@@ -145,10 +136,10 @@ class ToolService:
     async def rotate_secret(self, tenant_id: str, tool_id: str) -> ToolWithSecret:
         """A new signing secret, effective at once; returned this once."""
         secret = new_webhook_secret()
-        async with self._database.writing() as session:
-            row = await self._tools.get(session, tenant_id, tool_id)
-            row.secret_sealed = self._box.seal(secret)
-            row.updated_at = utcnow()
+        sealed = self._box.seal(secret)
+        row = await self._tools.update(
+            tenant_id, tool_id, secret_sealed=sealed, updated_at=utcnow()
+        )
         return ToolWithSecret(row, secret)
 
     async def load(self, tenant_id: str, names: Iterable[str]) -> dict[str, LoadedTool]:

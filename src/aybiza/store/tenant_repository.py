@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -124,6 +125,21 @@ class TenantRepository(Generic[Row]):
         else:
             await session.delete(row)
 
+    async def insert_unique(
+        self, tenant_id: str, row: Row, *same: Condition, taken: Exception
+    ) -> Row:
+        """Insert ``row`` as the tenant's in a transaction of its own, unless one of the
+        tenant's rows matches ``same`` (its name): then ``taken`` is raised, also when another
+        request inserted it at the same moment (the table's unique constraint refused it)."""
+        try:
+            async with self._database.writing() as session:
+                if await self.first(session, tenant_id, *same) is not None:
+                    raise taken
+                self.add(session, tenant_id, row)
+        except IntegrityError as exc:
+            raise taken from exc
+        return row
+
     async def fetch(self, tenant_id: str, row_id: str) -> Row:
         """``get`` in a transaction of its own."""
         async with self._database.session() as session:
@@ -135,6 +151,15 @@ class TenantRepository(Generic[Row]):
         """``page`` in a transaction of its own."""
         async with self._database.session() as session:
             return await self.page(session, tenant_id, *where, cursor=cursor, limit=limit)
+
+    async def update(self, tenant_id: str, row_id: str, **values: Any) -> Row:
+        """Set ``values`` (column name to value) on the tenant's row with this id, in a
+        transaction of its own; returns the row."""
+        async with self._database.writing() as session:
+            row = await self.get(session, tenant_id, row_id)
+            for name, value in values.items():
+                setattr(row, name, value)
+            return row
 
     async def delete(self, tenant_id: str, row_id: str) -> Row:
         """Remove the tenant's row with this id in a transaction of its own; returns it."""

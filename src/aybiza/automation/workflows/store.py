@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.automation.redaction import REDACTED
@@ -114,14 +113,7 @@ class WorkflowService:
             updated_at=now,
         )
         taken = Conflict(f"a workflow named {spec.name!r} already exists", field="name")
-        try:
-            async with self._database.writing() as session:
-                named = Workflow.name == spec.name
-                if await self._workflows.first(session, tenant_id, named) is not None:
-                    raise taken
-                self._workflows.add(session, tenant_id, row)
-        except IntegrityError as exc:
-            raise taken from exc
+        await self._workflows.insert_unique(tenant_id, row, Workflow.name == spec.name, taken=taken)
         return WorkflowWithSecret(row, secret)
 
     async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Workflow]:
@@ -167,10 +159,9 @@ class WorkflowService:
     async def rotate_secret(self, tenant_id: str, workflow_id: str) -> WorkflowWithSecret:
         """A new signing secret for runs started from now on; returned this once."""
         secret = new_webhook_secret()
-        async with self._database.writing() as session:
-            row = await self._workflows.get(session, tenant_id, workflow_id)
-            row.secret_sealed = self._box.seal(secret)
-            row.updated_at = utcnow()
+        row = await self._workflows.update(
+            tenant_id, workflow_id, secret_sealed=self._box.seal(secret), updated_at=utcnow()
+        )
         return WorkflowWithSecret(row, secret)
 
     async def runs(
