@@ -150,7 +150,7 @@ def statuses(wire: Wire) -> list[int]:
 
 def test_invite_server_answers_100_trying_at_once_and_again_for_a_retransmission() -> None:
     invite = make_request("INVITE")
-    clock, wire, _, table, _ = server(invite)
+    _, wire, _, table, _ = server(invite)
     assert statuses(wire) == [100] and wire.sent[0][1].to.tag is None
     assert table.receive_request(invite, wire, reliable=False) is None
     assert statuses(wire) == [100, 100]
@@ -172,8 +172,9 @@ def test_invite_server_retransmits_a_final_error_on_timer_g_until_the_ack() -> N
         cseq=CSeq(1, "ACK"),
     )
     assert table.receive_request(ack, wire, reliable=False) is None
-    assert transaction.state is State.CONFIRMED
+    confirmed = transaction.state
     clock.advance(5)
+    assert confirmed is State.CONFIRMED
     assert transaction.state is State.TERMINATED and table.server_count == 0
     assert len(wire.sent) == 6 and tu.server_timeouts == []
 
@@ -235,7 +236,7 @@ def test_non_invite_server_over_tcp_ends_with_its_final_response() -> None:
 
 def test_cancel_is_its_own_transaction_paired_with_the_invite_it_cancels() -> None:
     invite = make_request("INVITE")
-    clock, wire, _, table, invite_transaction = server(invite)
+    _, wire, _, table, invite_transaction = server(invite)
     cancel = make_request("CANCEL", branch=invite.via[0].branch)
     cancel.cseq = CSeq(1, "CANCEL")
     incoming = table.receive_request(cancel, wire, reliable=False)
