@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from aybiza.telephony.sip.headers import CSeq, Headers, NameAddr, Via, canonical_name
+from aybiza.telephony.sip.headers import CSeq, Headers, NameAddr, Via, canonical_name, new_tag
 from aybiza.telephony.sip.syntax import (
     WHITESPACE,
     SipParseError,
@@ -315,3 +315,37 @@ def parse(data: bytes) -> Message:
         max_forwards=None if hops is None else parse_uint(hops, "Max-Forwards", 255),
         route=[NameAddr.parse(value, "Route") for value in lists["Route"]],
     )  # fmt: skip
+
+
+_ECHOED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def bad_request_for(data: bytes, error: SipParseError) -> bytes | None:
+    """The response a UAS sends for a request that did not parse: ``error``'s status, its
+    reason as the phrase, and the Via, From, To, Call-ID and CSeq lines copied as they came
+    (RFC 3261 §8.2.6), so the client's transaction sees it. None for a response or an ACK
+    (never answered) or when no Via and CSeq can be found to address it."""
+    stripped = data.lstrip(b"\r\n")
+    start, _, rest = stripped.partition(b"\r\n")
+    if start[:4].upper() == b"SIP/" or start.startswith(b"ACK "):
+        return None
+    head = rest.split(b"\r\n\r\n", 1)[0][:MAX_MESSAGE_BYTES].decode("latin-1")
+    kept: list[tuple[str, str]] = []
+    for line in head.split("\r\n"):
+        if line[:1] in (" ", "\t") and kept:
+            kept[-1] = (kept[-1][0], kept[-1][1] + " " + line.strip(WHITESPACE))
+            continue
+        name, colon, value = line.partition(":")
+        name = canonical_name(name.strip(WHITESPACE))
+        if colon and name in _ECHOED and len(kept) < MAX_HEADER_FIELDS:
+            kept.append((name, value.strip(WHITESPACE)))
+    names = {name for name, _ in kept}
+    if "Via" not in names or "CSeq" not in names:
+        return None
+    lines = [f"SIP/2.0 {error.status} {error.reason_phrase}"]
+    for name, value in kept:
+        if name == "To" and "tag=" not in value.lower():
+            value += f";tag={new_tag()}"
+        lines.append(f"{name}: {value}")
+    lines.append("Content-Length: 0")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")

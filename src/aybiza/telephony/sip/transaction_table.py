@@ -27,6 +27,7 @@ from aybiza.telephony.sip.transaction import (
     Send,
     State,
     Transaction,
+    client_key,
     server_key,
 )
 
@@ -103,7 +104,7 @@ class TransactionTable:
     def receive_response(self, response: Response) -> bool:
         """Hand a response to its client transaction; False when none matches (a stray, such
         as a 2xx retransmitted after Timer M, which the dialog ACKs again)."""
-        transaction = self._client.get((response.via[0].branch, response.cseq.method))
+        transaction = self._client.get(client_key(response))
         if transaction is None:
             return False
         transaction.receive_response(response)
@@ -135,6 +136,12 @@ class TransactionTable:
         transaction.start()
         cancels = self.find_invite(request) if request.method == "CANCEL" else None
         return IncomingRequest(request, transaction, cancels=cancels)
+
+    def transport_error(self, request: Request) -> None:
+        """The transport could not send ``request``: its client transaction fails (§17.1.4)."""
+        transaction = self._client.get(client_key(request))
+        if transaction is not None:
+            transaction.transport_error()
 
     def find_invite(self, cancel: Request) -> InviteServerTransaction | None:
         """The INVITE server transaction a CANCEL matches (RFC 3261 §9.2)."""
