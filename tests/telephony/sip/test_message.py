@@ -176,3 +176,20 @@ def test_stream_framer_refuses_a_body_over_the_cap_before_reading_it() -> None:
     with pytest.raises(SipFramingError) as refused:
         StreamFramer().feed(INVITE.replace(b"Content-Length: 4", b"Content-Length: 65536"))
     assert refused.value.status == 513
+
+
+def test_values_from_elsewhere_cannot_inject_header_lines() -> None:
+    request = invite()
+    request.from_ = NameAddr(request.from_.uri, "Eve\r\nX-Injected: 1", {"tag": "t"})
+    wire = parse(request.serialize())
+    assert wire.from_.display_name == "Eve  X-Injected: 1" and wire.x_headers == invite().x_headers
+    request.headers.add("X-Campaign", "spring\r\nBYE sip:x SIP/2.0")
+    with pytest.raises(ValueError, match="CR or LF"):
+        request.serialize()
+
+
+def test_control_characters_in_a_display_name_are_written_as_quoted_pairs() -> None:
+    request = invite()
+    request.from_ = NameAddr(request.from_.uri, 'BEL:\x07 NUL:\x00 "q"', {"tag": "t"})
+    assert b'From: "BEL:\\\x07 NUL:\\\x00 \\"q\\""' in request.serialize()
+    assert parse(request.serialize()).from_.display_name == 'BEL:\x07 NUL:\x00 "q"'

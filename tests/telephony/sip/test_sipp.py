@@ -75,7 +75,7 @@ async def run_sipp(directory: Path, transport: str, target: tuple[str, int], *ar
 
 
 @pytest.mark.parametrize("transport", ["UDP", "TCP"])
-async def test_sipp_uac_calls_complete_against_our_uas(
+async def test_item7_sipp_uac_calls_complete_against_our_uas(
     uas: tuple[LoopbackUas, SipEndpoint], tmp_path: Path, transport: str
 ) -> None:
     user, endpoint = uas

@@ -104,6 +104,10 @@ class _Fields:
         lines.extend(f"Record-Route: {route}" for route in self.record_route)
         lines.extend(f"{name}: {value}" for name, value in self.headers)
         lines.append(f"Content-Length: {len(self.body)}")
+        for line in lines:
+            if "\r" in line or "\n" in line:
+                # A value from elsewhere (an API field, a config) must not add header lines.
+                raise ValueError(f"CR or LF inside the SIP line {line[:40]!r}")
         head = "\r\n".join(lines) + "\r\n\r\n"
         return head.encode("utf-8", errors="surrogateescape") + self.body
 

@@ -125,8 +125,19 @@ def read_quoted(text: str, start: int, field: str) -> tuple[str, int]:
 
 
 def quote(text: str) -> str:
-    """``text`` as a SIP quoted-string (backslash before ``"`` and ``\\``)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` as a SIP quoted-string: ``"``, ``\\`` and control characters escaped as
+    quoted-pairs; CR and LF, which no quoted-pair may hold, become spaces (so a display name
+    taken from elsewhere cannot inject a header line)."""
+    out = ['"']
+    for char in text:
+        if char in "\r\n":
+            out.append(" ")
+        elif char in '"\\' or (ord(char) < 0x20 and char != "\t") or char == "\x7f":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
 
 
 Params = dict[str, str | None]
