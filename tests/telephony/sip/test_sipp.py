@@ -29,13 +29,19 @@ def sipp_binary() -> str:
 
 
 def free_port() -> int:
-    """A loopback port free for both UDP and TCP when asked."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        port: int = udp.getsockname()[1]
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", port))
-        return port
+    """A loopback port free for both UDP and TCP when asked (tests run in parallel: a port
+    free for UDP may be taken for TCP, so look again)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no loopback port free for both UDP and TCP")
 
 
 @pytest.fixture
@@ -56,6 +62,7 @@ async def run_sipp(directory: Path, transport: str, target: tuple[str, int], *ar
         f"{host}:{port}",
         "-i", "127.0.0.1",
         "-p", str(free_port()),
+        "-mp", str(free_port()),
         "-t", "u1" if transport == "UDP" else "t1",
         "-nostdin",
         "-timeout", "30s",
