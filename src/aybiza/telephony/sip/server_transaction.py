@@ -7,10 +7,16 @@ retransmissions. ``send`` routes responses (the transport does RFC 3261 §18.2.2
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Unpack
 
 from aybiza.telephony.sip.message import Request, Response
-from aybiza.telephony.sip.timers import Clock, TimerSettings
-from aybiza.telephony.sip.transaction import Send, State, Transaction, server_key
+from aybiza.telephony.sip.transaction import (
+    Send,
+    State,
+    Transaction,
+    TransactionOptions,
+    server_key,
+)
 
 
 class ServerTransaction(Transaction):
@@ -21,20 +27,10 @@ class ServerTransaction(Transaction):
         request: Request,
         send: Send,
         *,
-        clock: Clock,
-        reliable: bool,
-        timers: TimerSettings | None = None,
         on_timeout: Callable[[ServerTransaction], None] | None = None,
-        on_terminated: Callable[[Transaction], None] | None = None,
+        **options: Unpack[TransactionOptions],
     ) -> None:
-        super().__init__(
-            request,
-            send,
-            clock=clock,
-            reliable=reliable,
-            timers=timers or TimerSettings(),
-            on_terminated=on_terminated,
-        )
+        super().__init__(request, send, **options)
         self._on_timeout = on_timeout
         self._interval = self._settings.t1
         self.last_response: Response | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Hashable
-from typing import Literal
+from typing import Literal, Required, TypedDict, Unpack
 
 from aybiza.telephony.sip.headers import MAGIC_COOKIE, CSeq
 from aybiza.telephony.sip.message import Message, Request, Response
@@ -61,25 +61,27 @@ def client_key(message: Message) -> Hashable:
     return (message.via[0].branch, message.cseq.method)
 
 
+class TransactionOptions(TypedDict, total=False):
+    """What every transaction is built with besides its request and its way to send:
+    ``clock`` and ``reliable`` (TCP/TLS) are required, ``timers`` default to RFC 3261's."""
+
+    clock: Required[Clock]
+    reliable: Required[bool]
+    timers: TimerSettings | None
+    on_terminated: Callable[[Transaction], None] | None
+
+
 class Transaction:
     """What every transaction has: its request, state, timers and a way to send."""
 
-    def __init__(
-        self,
-        request: Request,
-        send: Send,
-        *,
-        clock: Clock,
-        reliable: bool,
-        timers: TimerSettings,
-        on_terminated: Callable[[Transaction], None] | None = None,
-    ) -> None:
+    def __init__(self, request: Request, send: Send, **options: Unpack[TransactionOptions]) -> None:
         self.request = request
         self.state = State.TRYING
-        self.reliable = reliable
+        self.reliable = options["reliable"]
         self._send = send
-        self._clock = clock
-        self._settings = timers
+        self._clock = options["clock"]
+        self._settings = options.get("timers") or TimerSettings()
+        on_terminated = options.get("on_terminated")
         self._handles: dict[str, TimerHandle] = {}
         self._on_terminated = on_terminated
 
@@ -128,21 +130,11 @@ class ClientTransaction(Transaction):
         request: Request,
         send: Send,
         *,
-        clock: Clock,
-        reliable: bool,
         on_response: Callable[[Response], None],
         on_failure: Callable[[Failure], None],
-        timers: TimerSettings | None = None,
-        on_terminated: Callable[[Transaction], None] | None = None,
+        **options: Unpack[TransactionOptions],
     ) -> None:
-        super().__init__(
-            request,
-            send,
-            clock=clock,
-            reliable=reliable,
-            timers=timers or TimerSettings(),
-            on_terminated=on_terminated,
-        )
+        super().__init__(request, send, **options)
         self._on_response = on_response
         self._on_failure = on_failure
         self._interval = self._settings.t1
