@@ -62,13 +62,13 @@ class CallRecords:
         return await self._calls.list(tenant_id, *call_filters(where), cursor=cursor, limit=limit)
 
     async def report(self, tenant_id: str, ref: str) -> dict[str, Any]:
-        """The full report of a call, by its id or its Twilio CallSid."""
+        """The full report of a call, by its id or its carrier call id (Twilio CallSid)."""
         async with self._database.session() as session:
             call = await self._call(session, tenant_id, ref)
             return await call_report(session, call, self._prices)
 
     async def hangup(self, tenant_id: str, ref: str) -> Hangup:
-        """End a live call: at once when its loop runs in this process; through Twilio when
+        """End a live call: at once when its loop runs in this process; through its carrier when
         its stream has not started (queued, ringing); otherwise by asking the process that
         runs it (it polls for requests)."""
         async with self._database.session() as session:
