@@ -19,7 +19,8 @@ from aybiza.store.calls import turns_and_lines
 from aybiza.store.models import Agent, Call, utcnow
 
 SUMMARY_COLUMNS = (
-    "id call_sid status ended_reason direction from_number to_number phone_number_id agent_id "
+    "id call_sid carrier status ended_reason direction from_number to_number phone_number_id "
+    "agent_id "
     "agent_version agent_version_id created_at started_at ended_at"
 )
 
@@ -35,6 +36,7 @@ async def call_report(
     return {
         "id": call.id,
         "call_sid": call.call_sid,
+        "carrier": call.carrier,
         "stream_sid": call.stream_sid,
         "status": call.status,
         "ended_reason": call.ended_reason,

@@ -53,6 +53,7 @@ class CallSummary(_Out):
 
     id: str
     call_sid: str
+    carrier: str = Field(examples=["twilio"], description="twilio, sip or browser")
     status: str = Field(examples=["completed"])
     ended_reason: str | None
     direction: str
@@ -127,6 +128,7 @@ class CallReport(_Out):
 
     id: str
     call_sid: str
+    carrier: str = Field(examples=["twilio"], description="twilio, sip or browser")
     stream_sid: str | None
     status: str = Field(examples=["completed"])
     ended_reason: str | None
