@@ -19,7 +19,7 @@ def alaw_value(code: int) -> int:
     segment E and mantissa M; |x| = 16M + 8 for E = 0, else (16M + 264) * 2^(E-1)."""
     x = code ^ 0x55
     s, e, m = x >> 7, (x >> 4) & 7, x & 15
-    magnitude = 16 * m + 8 if e == 0 else (16 * m + 264) * 2 ** (e - 1)
+    magnitude = 16 * m + 8 if e == 0 else (16 * m + 264) << (e - 1)
     return magnitude if s else -magnitude
 
 
@@ -28,19 +28,19 @@ def ulaw_value(code: int) -> int:
     segment E and mantissa M; |x| = (8M + 132) * 2^E - 132."""
     x = code ^ 0xFF
     s, e, m = x >> 7, (x >> 4) & 7, x & 15
-    magnitude = (8 * m + 132) * 2**e - 132
+    magnitude = ((8 * m + 132) << e) - 132
     return -magnitude if s else magnitude
 
 
 def ulaw_step(code: int) -> int:
     """Width of a μ-law quantisation interval in segment E: 8 * 2^E."""
-    return 8 * 2 ** (((code ^ 0xFF) >> 4) & 7)
+    return 8 << (((code ^ 0xFF) >> 4) & 7)
 
 
 def alaw_step(code: int) -> int:
     """Width of an A-law quantisation interval in segment E: 16, then 16 * 2^(E-1)."""
     e = ((code ^ 0x55) >> 4) & 7
-    return 16 if e == 0 else 16 * 2 ** (e - 1)
+    return 16 if e == 0 else 16 << (e - 1)
 
 
 def test_alaw_decoding_matches_the_g711_formula_and_the_reference_for_every_byte() -> None:

@@ -16,9 +16,9 @@ SILENCE_BYTE = 0xD5  # A-law has no zero level; 0xD5 is +8/32768, what an encode
 # The two G.711 conversion tables, on magnitude levels 0..127 (0 the smallest magnitude) so
 # that one table serves both signs. A μ-law byte's level is ``(byte ^ 0x7F) & 0x7F``, an A-law
 # byte's ``(byte ^ 0x55) & 0x7F``; in both laws the top bit of the byte is the sign, set for
-# positive values, and a conversion keeps it. Widely copied C versions of these tables carry two wrong entries
-# (μ level 80 -> A 80, A level 79 -> μ 79); the values here are the standard's.
-_MU_TO_A_LEVEL = (
+# positive values, and a conversion keeps it. Widely copied C versions of these tables carry
+# two wrong entries (μ level 80 -> A 80, A level 79 -> μ 79); the values here are the standard's.
+_MU_TO_A_LEVEL: tuple[int, ...] = (
     *(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
     *range(8, 24),
     *(24, 26, 28, 30, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43),
@@ -28,7 +28,7 @@ _MU_TO_A_LEVEL = (
     *range(96, 112),
     *range(112, 128),
 )
-_A_TO_MU_LEVEL = (
+_A_TO_MU_LEVEL: tuple[int, ...] = (
     *(1, 3, 5, 7, 9, 11, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23),
     *(24, 25, 26, 27, 28, 29, 30, 31, 32, 32, 33, 33, 34, 34, 35, 35),
     *(36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 48, 49, 49),
@@ -54,10 +54,10 @@ def _decode_byte(a: int) -> int:
     value = a ^ 0x55
     exponent = (value >> 4) & 0x07
     mantissa = value & 0x0F
-    if exponent == 0:
-        magnitude = (mantissa << 4) + 8
-    else:
-        magnitude = ((mantissa << 4) + 0x108) << (exponent - 1)
+    # Segment 0 is linear from 8; segment e >= 1 starts at 0x108 << (e - 1).
+    magnitude = (
+        (mantissa << 4) + 8 if exponent == 0 else ((mantissa << 4) + 0x108) << (exponent - 1)
+    )
     return magnitude if value & 0x80 else -magnitude
 
 

@@ -1,0 +1,1 @@
+"""Native SIP trunk (BYOC): signalling and media."""
