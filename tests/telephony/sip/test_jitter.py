@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from aybiza.audio.alaw import alaw_to_ulaw
 from aybiza.audio.codec import SILENCE_BYTE, pcm16_to_ulaw, ulaw_to_array
 from aybiza.telephony.sip.jitter import JitterBuffer
+from aybiza.telephony.sip.rtp import RtpPacket
+from tests.telephony.sip.sipp_pcap import udp_payloads
 
 FRAME = 160
 Arrivals = dict[int, list[tuple[int, int, bytes]]]
@@ -199,3 +202,23 @@ def test_a_talkspurt_after_silence_starts_at_the_target_depth() -> None:
     out = [buffer.pop() for _ in range(3)]
     assert out[2] == frames[3]
     assert buffer.stats.late == 0
+
+
+def test_sipps_recorded_pcma_in_30_ms_packets_plays_out_whole_as_ulaw() -> None:
+    """sipp's g711a.pcap: 236 packets of 30 ms PCMA from another sender, replayed at the times
+    they were captured against our 20 ms ticks."""
+    captured = udp_payloads("g711a.pcap")
+    packets = [(c.at - captured[0].at, RtpPacket.parse(c.payload)) for c in captured]
+    assert {p.payload_type for _, p in packets} == {8}
+    expected = b"".join(alaw_to_ulaw(bytes(p.payload)) for _, p in packets)
+    buffer = JitterBuffer()
+    out = bytearray()
+    pending = list(packets)
+    for tick in range(len(expected) // FRAME + 4):
+        while pending and pending[0][0] <= tick * 0.020:
+            _, packet = pending.pop(0)
+            ulaw = alaw_to_ulaw(bytes(packet.payload))
+            buffer.put(packet.sequence, packet.timestamp, ulaw, marker=packet.marker)
+        out += buffer.pop()
+    assert expected[: -FRAME * 2] in out
+    assert buffer.stats.late == buffer.stats.duplicates == 0
