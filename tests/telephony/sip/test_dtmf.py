@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.telephony.sip.sipp_pcap import udp_payloads
 
 from aybiza.telephony.sip.dtmf import (
     DtmfError,
@@ -13,7 +14,6 @@ from aybiza.telephony.sip.dtmf import (
     event_code,
 )
 from aybiza.telephony.sip.rtp import RtpPacket
-from tests.telephony.sip.sipp_pcap import udp_payloads
 
 
 def test_payload_fields_parse_and_serialize() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from tests.telephony.sip.sipp_pcap import udp_payloads
 
 from aybiza.audio.alaw import alaw_to_ulaw
 from aybiza.audio.codec import SILENCE_BYTE, pcm16_to_ulaw, ulaw_to_array
 from aybiza.telephony.sip.jitter import JitterBuffer
 from aybiza.telephony.sip.rtp import RtpPacket
-from tests.telephony.sip.sipp_pcap import udp_payloads
 
 FRAME = 160
 Arrivals = dict[int, list[tuple[int, int, bytes]]]
