@@ -196,7 +196,7 @@ async def test_speech_sent_by_one_endpoint_arrives_intact_and_in_order_at_the_ot
         await until(lambda: a.queued_ms == 0)
         await until(lambda: speech in b"".join(heard_by_b.frames))
         assert b.jitter.stats.late == b.jitter.stats.concealed_frames == 0
-        assert b.reception is not None and b.reception.lost == 0
+        assert b.reports.reception is not None and b.reports.reception.lost == 0
 
 
 async def test_loss_and_reordering_on_the_path_are_concealed_and_put_right() -> None:
@@ -306,15 +306,24 @@ async def test_hold_pauses_sending_and_resume_continues_where_it_stopped() -> No
 async def test_rtcp_reports_measure_the_path_and_bye_ends_it() -> None:
     async with call(report_interval_s=0.2) as (a, _, b, _):
         a.send_audio(chirp(50))
-        await until(lambda: a.counts.round_trip_s is not None and b.counts.round_trip_s is not None)
-        assert 0 <= (a.counts.round_trip_s or 0) < 5
-        assert b.reception is not None and a.reception is not None
-        assert b.reception.lost == 0 and b.reception.received > 10
+        await until(
+            lambda: (
+                a.reports.far_end.round_trip_s is not None
+                and b.reports.far_end.round_trip_s is not None
+            )
+        )
+        assert 0 <= (a.reports.far_end.round_trip_s or 0) < 5
+        reception = b.reports.reception
+        assert reception is not None and reception.lost == 0 and reception.received > 10
         await a.close("call ended")
-        await until(lambda: b.counts.remote_bye)
+        await until(lambda: b.reports.far_end.bye)
 
 
 def test_the_port_range_reads_aybiza_rtp_ports() -> None:
+    assert PortRange.from_environment({}) == PortRange(20000, 20999)
+    assert PortRange.from_environment({"AYBIZA_RTP_PORTS": "30000-30099"}) == PortRange(
+        30000, 30099
+    )
     assert PortRange.parse("20000-20999").rtp_ports == range(20000, 20999, 2)
     assert PortRange.parse("20001-20004").rtp_ports == range(20002, 20004, 2)
     for bad in ["20000", "a-b", "80-90", "30000-20000", "20001-20002", "20000-70000"]:

@@ -35,7 +35,7 @@ from aybiza.telephony.sip.jitter import JitterBuffer
 from aybiza.telephony.sip.latch import Address, RemoteLatch
 from aybiza.telephony.sip.offer_answer import MediaParams
 from aybiza.telephony.sip.ports import RtpPortAllocator, RtpSockets
-from aybiza.telephony.sip.reception import ReceptionStats
+from aybiza.telephony.sip.reports import RtcpReporter
 from aybiza.telephony.sip.rtp import Clock, MonotonicClock, RtpError, RtpPacket, RtpSender
 from aybiza.telephony.sip.sendqueue import SendQueue
 
@@ -69,8 +69,6 @@ class MediaCounts:
     rtcp_malformed: int = 0
     inbound_dropped: int = 0
     send_errors: int = 0
-    round_trip_s: float | None = None
-    remote_bye: bool = False
 
 
 def _address(host: str | None, port: int) -> Address | None:
@@ -109,12 +107,10 @@ class RtpEndpoint:
         self.port = sockets.port
         self.counts = MediaCounts()
         self.jitter = jitter if jitter is not None else JitterBuffer()
-        self.reception: ReceptionStats | None = None
         self._sockets = sockets
         self._allocator = allocator
         self._listener = listener
         self._clock = clock if clock is not None else MonotonicClock()
-        self._wall_clock = wall_clock
         self._rng = rng if rng is not None else random.SystemRandom()
         self.sender = RtpSender(
             self._transmit,
@@ -125,14 +121,18 @@ class RtpEndpoint:
         )
         self._report_interval_s = report_interval_s
         self.latch = RemoteLatch(_address(params.remote_address, params.remote_port))
-        self._cname = cname or f"aybiza-{self.sender.ssrc:08x}@{sockets.rtp.getsockname()[0]}"
+        self.reports = RtcpReporter(
+            self.sender,
+            cname or f"aybiza-{self.sender.ssrc:08x}@{sockets.rtp.getsockname()[0]}",
+            self._clock,
+            wall_clock,
+        )
         self._params = params
         self._queue = SendQueue()
         self._silence = bytes([SILENCE_BYTE]) * FRAME_BYTES
         self._dtmf_in = DtmfReceiver()
         self._dtmf_out = DtmfSender()
         self._rtcp_latched: Address | None = None
-        self._reported_packets = 0
         self._idle = True
         self._inbound: asyncio.Queue[bytes | str] = asyncio.Queue()  # frames, digits
         self._transports: list[asyncio.DatagramTransport] = []
@@ -162,6 +162,12 @@ class RtpEndpoint:
             )
             self._transports.append(transport)
         self._tasks = [asyncio.create_task(self._pace()), asyncio.create_task(self._deliver())]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("rtp.task_failed", port=self.port, exc_info=task.exception())
 
     def update(self, params: MediaParams) -> None:
         """A new offer/answer (re-INVITE): hold, resume, codec or address change."""
@@ -200,7 +206,7 @@ class RtpEndpoint:
         Twilio's do after a clear: a mark after a clear does not mean its audio was heard."""
         loop = asyncio.get_running_loop()
         for name in self._queue.clear():
-            loop.call_soon(self._listener.on_mark, name)
+            loop.call_soon(self._fire_mark, name)
 
     def send_dtmf(self, digits: str) -> None:
         """Send digits as RFC 4733 events. Raises ``DtmfError`` when the far end did not
@@ -242,7 +248,13 @@ class RtpEndpoint:
             self.sender.send(frame, marker=self._idle)
         self._idle = frame is None
         for name in marks:
+            self._fire_mark(name)
+
+    def _fire_mark(self, name: str) -> None:
+        try:
             self._listener.on_mark(name)
+        except Exception:  # the listener's fault must not stop the call's clock
+            log.exception("rtp.listener_failed", port=self.port)
 
     async def _pace(self) -> None:
         interval = self._report_interval_s
@@ -272,8 +284,8 @@ class RtpEndpoint:
                     await self._listener.on_audio(item)
                 else:
                     await self._listener.on_dtmf(item)
-            except Exception:
-                log.exception("rtp.listener_failed")
+            except Exception:  # one bad frame must not end the call's inbound audio
+                log.exception("rtp.listener_failed", port=self.port)
 
     def _on_rtp(self, data: bytes, source: Address) -> None:
         self.counts.packets_in += 1
@@ -290,10 +302,11 @@ class RtpEndpoint:
         now = self._clock.now()
         if not self.latch.admit(source, packet.ssrc, packet.sequence, now) or not params.receives:
             return
-        if self.reception is None or self.reception.ssrc != packet.ssrc:
-            self.reception = ReceptionStats(packet.ssrc, packet.sequence)
-            self.jitter.reset()
-        self.reception.update(packet.sequence, packet.timestamp if audio else None, now)
+        reception = self.reports.reception
+        if reception is None or reception.ssrc != packet.ssrc:
+            self.jitter.reset()  # a new stream: its sequence and timestamps start elsewhere
+        reception = self.reports.receiving(packet.ssrc, packet.sequence)
+        reception.update(packet.sequence, packet.timestamp if audio else None, now)
         if not audio:
             digit = self._dtmf_in.receive(
                 packet.ssrc, packet.timestamp, packet.marker, packet.payload
@@ -322,44 +335,15 @@ class RtpEndpoint:
         except rtcp.RtcpError:
             self.counts.rtcp_malformed += 1
             return
-        remote = self.latch.ssrc
-        arrival_ntp = rtcp.ntp_timestamp(self._wall_clock())
-        for packet in packets:
-            if isinstance(packet, rtcp.SenderReport | rtcp.ReceiverReport):
-                if packet.ssrc != remote:
-                    continue
-                self._rtcp_latched = source  # symmetric RTCP: reports from the media's source
-                if isinstance(packet, rtcp.SenderReport) and self.reception is not None:
-                    self.reception.sender_report(packet.ntp_timestamp, self._clock.now())
-                for block in packet.reports:
-                    if block.ssrc == self.sender.ssrc:
-                        self.counts.round_trip_s = rtcp.round_trip_s(block, arrival_ntp)
-            elif isinstance(packet, rtcp.Bye) and remote in packet.sources:
-                self.counts.remote_bye = True
-
-    def _report(self) -> list[rtcp.RtcpPacket]:
-        now = self._clock.now()
-        sender = self.sender
-        blocks = () if self.reception is None else (self.reception.report_block(now),)
-        report: rtcp.RtcpPacket = rtcp.ReceiverReport(sender.ssrc, blocks)
-        if sender.packets_sent > self._reported_packets:
-            report = rtcp.SenderReport(
-                sender.ssrc,
-                rtcp.ntp_timestamp(self._wall_clock()),
-                sender.timestamp_at(now),
-                sender.packets_sent,
-                sender.octets_sent,
-                blocks,
-            )
-        self._reported_packets = sender.packets_sent
-        return [report, rtcp.cname_chunk(sender.ssrc, self._cname)]
+        if self.reports.read(packets, self.latch.ssrc):
+            self._rtcp_latched = source  # symmetric RTCP: where the media source's reports are
 
     def _send_report(self, *extra: rtcp.RtcpPacket) -> None:
         target = self._rtcp_target()
         if target is None:
             return
         try:
-            self._sockets.rtcp.sendto(rtcp.serialize_compound([*self._report(), *extra]), target)
+            self._sockets.rtcp.sendto(self.reports.compound(*extra), target)
         except OSError as exc:
             self.counts.send_errors += 1
             log.debug("rtcp.send_failed", error=str(exc))

@@ -9,6 +9,7 @@ pair that another process holds is skipped.
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 RTP_PORTS_ENV = "AYBIZA_RTP_PORTS"
@@ -48,6 +49,11 @@ class PortRange:
         if first + (first % 2) + 1 > last:
             raise PortRangeError(f"{RTP_PORTS_ENV} {text!r} holds no even/odd port pair")
         return cls(first, last)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> PortRange:
+        """``AYBIZA_RTP_PORTS`` from ``environ`` (default 20000-20999)."""
+        return cls.parse(environ.get(RTP_PORTS_ENV) or DEFAULT_RTP_PORTS)
 
     @property
     def rtp_ports(self) -> range:
