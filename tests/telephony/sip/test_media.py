@@ -183,7 +183,7 @@ async def call(
         assert allocator.in_use == 0
 
 
-async def test_speech_sent_by_one_endpoint_arrives_intact_and_in_order_at_the_other() -> None:
+async def test_item2_speech_sent_by_one_endpoint_arrives_intact_and_in_order_at_the_other() -> None:
     tts = EspeakTts()
     try:
         speech = await tts.synthesize(
