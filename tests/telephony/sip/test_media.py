@@ -69,13 +69,18 @@ class Recorder:
         return self.frames[self.frames.index(first) :]
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+async def until(
+    condition: Callable[[], bool],
+    timeout_s: float = 15.0,
+    state: Callable[[], object] = lambda: "",
+) -> None:
     """Wait for ``condition()``: polled, as the endpoints' counters have no event to wait on.
-    The limit only stops a broken test from hanging; nothing here asserts speed."""
+    The limit only stops a broken test from hanging; nothing here asserts speed. ``state``
+    says what the test saw, should it fail."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not met within {timeout_s} s")
+            raise AssertionError(f"not met within {timeout_s} s: {state()}")
         await asyncio.sleep(0.01)
 
 
@@ -310,13 +315,15 @@ async def test_rtcp_reports_measure_the_path_and_bye_ends_it() -> None:
             lambda: (
                 a.reports.far_end.round_trip_s is not None
                 and b.reports.far_end.round_trip_s is not None
-            )
+            ),
+            state=lambda: (a.reports.far_end, b.reports.far_end, a.counts, b.counts),
         )
         assert 0 <= (a.reports.far_end.round_trip_s or 0) < 5
         reception = b.reports.reception
-        assert reception is not None and reception.lost == 0 and reception.received > 10
+        assert reception is not None
+        assert (reception.lost, reception.received > 10) == (0, True), vars(reception)
         await a.close("call ended")
-        await until(lambda: b.reports.far_end.bye)
+        await until(lambda: b.reports.far_end.bye, state=lambda: (b.reports.far_end, b.counts))
 
 
 def test_the_port_range_reads_aybiza_rtp_ports() -> None:

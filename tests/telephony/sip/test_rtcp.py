@@ -109,6 +109,11 @@ def test_ntp_time_and_round_trip_from_lsr_and_dlsr() -> None:
     block = ReportBlock(1, last_sr=ntp_middle(sent), delay_since_last_sr=int(1.5 * 65536))
     assert round_trip_s(block, ntp_timestamp(1_001.75)) == pytest.approx(0.25, abs=1e-4)
     assert round_trip_s(ReportBlock(1), ntp_timestamp(1_001.75)) is None
+    # Rounding on a short path: a hair below zero is zero; far below is impossible.
+    hair = ReportBlock(1, last_sr=ntp_middle(sent), delay_since_last_sr=int(0.75 * 65536) + 2)
+    assert round_trip_s(hair, ntp_timestamp(1_000.75)) == 0
+    impossible = ReportBlock(1, last_sr=ntp_middle(sent), delay_since_last_sr=2 * 65536)
+    assert round_trip_s(impossible, ntp_timestamp(1_001.0)) is None
 
 
 def feed(stats: ReceptionStats, seqs: list[int], *, offsets_ms: list[float] | None = None) -> None:

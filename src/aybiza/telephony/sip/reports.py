@@ -77,8 +77,9 @@ class RtcpReporter:
                 if isinstance(packet, rtcp.SenderReport) and self.reception is not None:
                     self.reception.sender_report(packet.ntp_timestamp, self._clock.now())
                 for block in packet.reports:
-                    if block.ssrc == self.sender.ssrc:
-                        self.far_end.round_trip_s = rtcp.round_trip_s(block, arrival_ntp)
+                    rtt = rtcp.round_trip_s(block, arrival_ntp)
+                    if block.ssrc == self.sender.ssrc and rtt is not None:
+                        self.far_end.round_trip_s = rtt
             elif isinstance(packet, rtcp.Bye) and media_ssrc in packet.sources:
                 self.far_end.bye = True
         return from_media_source

@@ -117,11 +117,16 @@ def ntp_middle(ntp: int) -> int:
 
 
 def round_trip_s(block: ReportBlock, arrival_ntp: int) -> float | None:
-    """Round-trip time from a report block about our stream (§6.4.1): arrival - LSR - DLSR."""
+    """Round-trip time from a report block about our stream (§6.4.1): arrival - LSR - DLSR,
+    in 1/65536 s. On a short path rounding can make it a few units negative: that is 0. None
+    when the block has no LSR or the result is impossible (over 10 ms negative)."""
     if not block.last_sr:
         return None
-    units = (ntp_middle(arrival_ntp) - block.last_sr - block.delay_since_last_sr) & 0xFFFF_FFFF
-    return units / 65536 if units < 0x8000_0000 else None
+    units = ntp_middle(arrival_ntp) - block.last_sr - block.delay_since_last_sr
+    units = (units + 0x8000_0000) % 0x1_0000_0000 - 0x8000_0000
+    if units < -655:
+        return None
+    return max(0, units) / 65536
 
 
 def _parse_blocks(body: bytes | memoryview, offset: int, count: int) -> tuple[ReportBlock, ...]:
