@@ -184,7 +184,8 @@ class SdpSession:
         self, offer: SessionDescription, *, hold: bool = False
     ) -> tuple[SessionDescription, MediaParams]:
         """Answer the far end's offer: the first audio stream with G.711 is taken, every other
-        stream is refused with port 0 (§6). ``hold`` answers without taking audio (§8.4).
+        stream is refused with port 0 (§6). ``hold``: we hold the far end, so we answer without
+        taking its audio (§8.4).
         Raises ``NotAcceptable`` when no stream can be taken, ``SdpError`` for a bad offer."""
         answered: list[Media] = []
         params: MediaParams | None = None
