@@ -2,11 +2,13 @@
 
 They are independent captures of real RTP (PCMA in 30 ms packets, RFC 2833/4733 DTMF), so a
 test that decodes them checks our parsing against someone else's sender. A test that needs one
-skips, naming the install command, when the package is missing.
+skips, naming the install command, when the package is missing; on CI (``CI=true``, where
+``.ci/run`` installs it) it fails instead.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PCAP_DIR = Path("/usr/share/sip-tester")
-INSTALL = "sipp's pcaps are missing: apt-get install sip-tester"
+INSTALL = "sipp's pcaps are missing: apt-get install -y sip-tester"
 _LINKTYPE_ETHERNET = 1
 _ETHERTYPE_IPV4 = 0x0800
 _UDP = 17
@@ -32,6 +34,8 @@ def udp_payloads(name: str) -> list[Captured]:
     """The UDP payloads of a classic-format Ethernet/IPv4 pcap in sipp's directory."""
     path = PCAP_DIR / name
     if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{INSTALL} (.ci/run installs it on CI)")
         pytest.skip(INSTALL)
     data = path.read_bytes()
     magic = data[:4]

@@ -33,7 +33,7 @@ from aybiza.telephony.sip.sendqueue import SendQueue
 
 FRAME = 160
 SILENT = bytes([SILENCE_BYTE]) * FRAME
-TEST_PORTS = PortRange(42000, 42999)
+TEST_PORTS = PortRange(61000, 61999)  # above Linux's ephemeral ports: no kernel-chosen port
 
 
 def chirp(frames: int) -> bytes:
@@ -343,18 +343,18 @@ def test_the_port_range_reads_aybiza_rtp_ports() -> None:
 def test_allocator_hands_out_even_pairs_moves_on_and_skips_ports_in_use() -> None:
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        squatter.bind(("127.0.0.1", 43003))  # the RTCP half of the second pair
-        allocator = RtpPortAllocator(PortRange(43000, 43005))
+        squatter.bind(("127.0.0.1", 62003))  # the RTCP half of the second pair
+        allocator = RtpPortAllocator(PortRange(62000, 62005))
         first = allocator.bind()
         second = allocator.bind()
-        assert (first.port, second.port) == (43000, 43004)
-        assert first.rtcp.getsockname()[1] == 43001
-        with pytest.raises(NoRtpPort, match="43000-43005"):
+        assert (first.port, second.port) == (62000, 62004)
+        assert first.rtcp.getsockname()[1] == 62001
+        with pytest.raises(NoRtpPort, match="62000-62005"):
             allocator.bind()
         first.close()
         allocator.release(first.port)
         third = allocator.bind()
-        assert third.port == 43000
+        assert third.port == 62000
         for pair in (second, third):
             pair.close()
     finally:
