@@ -21,10 +21,11 @@ from aybiza.api import numbers as numbers_api
 from aybiza.api import tools as tools_api
 from aybiza.api import webhooks as webhooks_api
 from aybiza.api import workflows as workflows_api
+from aybiza.api.edge import install_edge_guards, rate_buckets
 from aybiza.api.errors import install_error_handlers
 from aybiza.api.openapi import install_openapi
 from aybiza.automation.platform import Automation
-from aybiza.config import Settings
+from aybiza.config import Settings, check_startup
 from aybiza.outbound.connector import Network
 from aybiza.outbound.guard import Guard
 from aybiza.outbound.sender import Sender
@@ -77,9 +78,12 @@ def create_app(
     collector's sight (``aybiza.collector``); ``network`` opens the sockets of requests to
     customers' URLs (tests give one that opens loopback connections only)."""
     settings = settings or Settings.from_env()
+    buckets = rate_buckets(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for risk in check_startup(settings):
+            log.warning(f"startup.{risk.name}", risk=risk.message)
         prices = PriceTable.from_json(settings.prices)
         database = Database(settings.database_url)
         await upgrade_to_head(database)
@@ -176,6 +180,7 @@ def create_app(
             await accounts.rest.aclose()
             await registry.aclose()
             await database.dispose()
+            await buckets.aclose()
 
     app = FastAPI(
         title="AYBIZA",
@@ -199,6 +204,7 @@ def create_app(
         app.include_router(api.router)
     install_error_handlers(app)
     install_openapi(app)
+    install_edge_guards(app, settings, buckets)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

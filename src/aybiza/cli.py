@@ -14,7 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
-from aybiza.config import Settings
+from aybiza.api.http_server import uvicorn_options
+from aybiza.config import Settings, StartupRefused, check_startup
 from aybiza.errors import ServiceError
 from aybiza.logging import configure_logging
 from aybiza.security.keys import Scope
@@ -69,7 +70,12 @@ def serve(
     workers: Annotated[int, typer.Option(help="Processes sharing the port.")] = 1,
 ) -> None:
     """Run the platform: Twilio webhook and media streams, REST API, metrics."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        check_startup(settings)
+    except (StartupRefused, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     configure_logging(settings.log_level)
 
     async def prepare(database: Database, settings: Settings) -> DemoKey:
@@ -86,8 +92,7 @@ def serve(
             f"[bold]AYBIZA[/] on http://{host}:{port}\n"
             f"database   {settings.database_url}\n"
             f"demo agent {DEMO_PHONE_NUMBER} (ACME support flow, tenant 'demo')\n"
-            f"demo key   {demo.secret}\n"
-            f"           (kept in {demo.path}){operator}\n"
+            f"{demo_key_lines(demo, terminal=err.is_terminal)}{operator}\n"
             f'try it     curl -H "Authorization: Bearer $(cat {demo.path})" '
             f"http://{host}:{port}/v1/calls\n"
             f'           .venv/bin/aybiza call --say "I would like to book an appointment" '
@@ -102,10 +107,19 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
-        ws="websockets-sansio",
         loop="uvloop",
-        http="httptools",
+        **uvicorn_options(settings, in_process=False),
     )
+
+
+def demo_key_lines(demo: DemoKey, *, terminal: bool) -> str:
+    """The banner's demo-key lines. The key itself only on a terminal: where the output is
+    not one (a service manager, a container, a file) it ends up in logs, so only its first
+    characters and its file are shown there."""
+    shown = (
+        demo.secret if terminal else f"{demo.secret[:12]}… (not shown: output is not a terminal)"
+    )
+    return f"demo key   {shown}\n           (kept in {demo.path})"
 
 
 @app.command()

@@ -6,7 +6,11 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+Environment = Literal["development", "production"]
+MIB = 1024 * 1024
+KIB = 1024
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -63,6 +67,24 @@ class Settings:
     # Networks customers' URLs may reach although they are not public (loopback, private...);
     # empty: only public addresses (see docs/outbound.md).
     outbound_allow_cidrs: tuple[IpNetwork, ...] = ()
+    # Hardening (docs/security.md): ``production`` turns on the strict start-up checks.
+    env: Environment = "development"
+    max_body_bytes: int = MIB
+    max_webhook_body_bytes: int = 64 * KIB
+    max_ws_message_bytes: int = 64 * KIB
+    max_json_depth: int = 64
+    header_timeout_s: float = 10.0
+    # Requests per minute (bursts up to the same number); 0 turns a limit off.
+    rate_limit_key_per_min: int = 1200
+    rate_limit_address_per_min: int = 6000
+    # Set: rate limits are counted in this Redis, shared by every worker and server.
+    redis_url: str | None = None
+    rate_limit_prefix: str = "aybiza:rate:"
+
+    @property
+    def production(self) -> bool:
+        """``AYBIZA_ENV=production``: refuse to start with settings that are unsafe there."""
+        return self.env == "production"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -100,6 +122,16 @@ class Settings:
             outbound_allow_cidrs=cidrs(
                 "AYBIZA_OUTBOUND_ALLOW_CIDRS", _env("AYBIZA_OUTBOUND_ALLOW_CIDRS")
             ),
+            env=_environment(_env("AYBIZA_ENV")),
+            max_body_bytes=int(_env("AYBIZA_MAX_BODY_BYTES") or MIB),
+            max_webhook_body_bytes=int(_env("AYBIZA_MAX_WEBHOOK_BODY_BYTES") or 64 * KIB),
+            max_ws_message_bytes=int(_env("AYBIZA_MAX_WS_MESSAGE_BYTES") or 64 * KIB),
+            max_json_depth=int(_env("AYBIZA_MAX_JSON_DEPTH") or 64),
+            header_timeout_s=float(_env("AYBIZA_HEADER_TIMEOUT_S") or 10.0),
+            rate_limit_key_per_min=int(_env("AYBIZA_RATE_LIMIT_KEY_PER_MIN") or 1200),
+            rate_limit_address_per_min=int(_env("AYBIZA_RATE_LIMIT_ADDRESS_PER_MIN") or 6000),
+            redis_url=_env("AYBIZA_REDIS_URL"),
+            rate_limit_prefix=_env("AYBIZA_RATE_LIMIT_PREFIX") or "aybiza:rate:",
         )
 
 
@@ -118,6 +150,52 @@ def cidrs(name: str, value: str | None) -> tuple[IpNetwork, ...]:
                 f"{name}: {text!r} is not a network; expected CIDRs like 127.0.0.0/8,::1/128"
             ) from exc
     return tuple(networks)
+
+
+class StartupRefused(Exception):
+    """The settings are unsafe for the environment; the message says what to set."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartupRisk:
+    """A risk of running with the settings: ``name`` for the log event, ``message`` for
+    people (what can happen, and what to set)."""
+
+    name: str
+    message: str
+
+
+def check_startup(settings: Settings) -> list[StartupRisk]:
+    """The risks of running with these settings, to log as warnings at start; raises
+    ``StartupRefused`` where ``AYBIZA_ENV=production`` forbids the risk outright."""
+    risks: list[StartupRisk] = []
+    if not settings.twilio_auth_token:
+        if settings.production:
+            raise StartupRefused(
+                "AYBIZA_ENV=production needs TWILIO_AUTH_TOKEN: without it Twilio webhooks "
+                "and media streams are not signature-checked and anyone can post calls. Set "
+                "TWILIO_AUTH_TOKEN to the auth token of your Twilio account (Twilio Console, "
+                "Account > API keys & tokens)."
+            )
+        risks.append(
+            StartupRisk(
+                "unsigned_twilio_webhooks",
+                "TWILIO_AUTH_TOKEN is not set: Twilio webhooks and media streams for the "
+                "platform's numbers are accepted without a signature, so anyone who can reach "
+                "this server can post calls (and run up engine costs). Set TWILIO_AUTH_TOKEN; "
+                "AYBIZA_ENV=production refuses to start without it.",
+            )
+        )
+    return risks
+
+
+def _environment(value: str | None) -> Environment:
+    name = (value or "development").lower()
+    if name == "production":
+        return "production"
+    if name == "development":
+        return "development"
+    raise ValueError(f"AYBIZA_ENV must be 'development' or 'production', got {value!r}")
 
 
 def _aws_credentials_configured() -> bool:

@@ -29,6 +29,13 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class Forbidden(ServiceError):
+    """The caller may use the operation but not on this object (a key revoking a key that
+    holds scopes it lacks)."""
+
+    code = "forbidden"
+
+
 class Conflict(ServiceError):
     """The request is valid but clashes with the current state (a number already taken, an
     agent still routed to by a number)."""

@@ -30,6 +30,7 @@ from tests.api.carrier import (
 from tests.api.databases import BACKENDS, ScratchDatabase, create_database
 from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
+from aybiza.api.http_server import uvicorn_options
 from aybiza.app import create_app
 from aybiza.config import Settings
 from aybiza.services.tenants import TenantService
@@ -113,18 +114,22 @@ class ApiServer:
 
 
 class _ThreadedServer:
-    """uvicorn serving the app ``make_app(base_url)`` builds, from its own thread and loop."""
+    """uvicorn serving the app ``make_app(base_url)`` builds, from its own thread and loop,
+    with the options ``aybiza serve`` uses for its settings."""
 
-    def __init__(self, make_app: Callable[[str], FastAPI]) -> None:
+    def __init__(self, make_app: Callable[[str], tuple[FastAPI, Settings]]) -> None:
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
         # without it every response waits ~40 ms for a delayed ACK.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
-        self.app = make_app(f"http://127.0.0.1:{self.port}")
+        self.app, settings = make_app(f"http://127.0.0.1:{self.port}")
         config = uvicorn.Config(
-            self.app, log_level="warning", ws="websockets-sansio", lifespan="on"
+            self.app,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options(settings, in_process=True),
         )
         self.server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
@@ -169,18 +174,25 @@ def test_settings(data_dir: Path, database_url: str) -> Settings:
 
 @contextmanager
 def serve_api(
-    backend: str, data_dir: Path, configure: Callable[[Settings, str], Settings] | None = None
+    backend: str,
+    data_dir: Path,
+    configure: Callable[[Settings, str], Settings] | None = None,
+    *,
+    database: ScratchDatabase | None = None,
 ) -> Iterator[ApiServer]:
-    """The real app over HTTP on a fresh database of ``backend``; ``configure`` adjusts the
-    test settings, knowing the server's base URL."""
-    database: ScratchDatabase = create_database(backend, data_dir)
+    """The real app over HTTP on a fresh database of ``backend`` (or on ``database``, which
+    the caller then removes: a second server on it acts as another worker); ``configure``
+    adjusts the test settings, knowing the server's base URL."""
+    owned = database is None
+    scratch = database or create_database(backend, data_dir)
 
-    def make_app(base_url: str) -> FastAPI:
-        settings = test_settings(data_dir, database.url)
+    def make_app(base_url: str) -> tuple[FastAPI, Settings]:
+        settings = test_settings(data_dir, scratch.url)
         if configure is not None:
             settings = configure(settings, base_url)
         # Requests to customers' URLs can reach loopback and nothing else.
-        return create_app(settings, rng=random.Random(7), network=LoopbackOnlyNetwork())
+        app = create_app(settings, rng=random.Random(7), network=LoopbackOnlyNetwork())
+        return app, settings
 
     threaded = _ThreadedServer(make_app)
     threaded.start()
@@ -189,7 +201,7 @@ def serve_api(
         base_url=f"http://127.0.0.1:{threaded.port}",
         app=threaded.app,
         loop=threaded.loop,
-        database_url=database.url,
+        database_url=scratch.url,
         data_dir=data_dir,
     )
     try:
@@ -197,7 +209,8 @@ def serve_api(
     finally:
         server.close_clients()
         threaded.stop()
-        database.drop()
+        if owned:
+            scratch.drop()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -23,7 +23,7 @@ from tests.fakes.loopback import LoopbackOnlyNetwork
 from aybiza.agents.schema import validate_agent_config
 from aybiza.audio.codec import SAMPLE_RATE_HZ, ulaw_to_array
 from aybiza.automation.dtmf import COLUMN_HZ, ROW_HZ, dtmf_audio
-from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
+from aybiza.automation.tool_runner import AgentToolRunner, load_tool_kit
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
 from aybiza.config import Settings
@@ -101,17 +101,19 @@ async def builtin_runner(
         )
     call_id = await make_call(database, tenant, version, ended_reason=None, number=number)
     controls = Controls(call_id)
-    runner = await build_tool_runner(
-        tenant_id=tenant,
-        agent_config=AGENT,
-        controls=controls,
-        database=database,
-        box=box,
-        settings=settings or Settings(),
-        messaging=twilio_messaging(settings or Settings(), box),
-        network=LoopbackOnlyNetwork(),
-        tool_names=names,
-    )
+    runner = (
+        await load_tool_kit(
+            tenant_id=tenant,
+            agent_config=AGENT,
+            call_id=controls.call_id,
+            database=database,
+            box=box,
+            settings=settings or Settings(),
+            messaging=twilio_messaging(settings or Settings(), box),
+            network=LoopbackOnlyNetwork(),
+            tool_names=names,
+        )
+    ).bind(controls)
     return runner, controls
 
 
@@ -232,16 +234,18 @@ async def test_end_call_may_carry_a_goodbye_precondition_checked_for_the_call_lo
         ),
     )
     call_id = await make_call(database, tenant, ended_reason=None)
-    runner = await build_tool_runner(
-        tenant_id=tenant,
-        agent_config=AGENT,
-        controls=Controls(call_id),
-        database=database,
-        box=box,
-        settings=Settings(),
-        network=LoopbackOnlyNetwork(),
-        tool_names=["end_call", "transfer_call"],
-    )
+    runner = (
+        await load_tool_kit(
+            tenant_id=tenant,
+            agent_config=AGENT,
+            call_id=call_id,
+            database=database,
+            box=box,
+            settings=Settings(),
+            network=LoopbackOnlyNetwork(),
+            tool_names=["end_call", "transfer_call"],
+        )
+    ).bind(Controls(call_id))
     end = ToolCall("e1", "end_call", {})
     try:
         assert runner.specs() == ()  # the call loop offers the call-ending tools itself
@@ -278,17 +282,18 @@ async def test_a_precondition_vetoes_a_tool_before_it_runs(
     call_id = await make_call(database, tenant, ended_reason=None)
     controls = Controls(call_id)
     transcript: list[Message] = [Message("user", "Hi")]
-    runner = await build_tool_runner(
-        tenant_id=tenant,
-        agent_config=AGENT,
-        controls=controls,
-        database=database,
-        box=box,
-        settings=Settings(),
-        network=LoopbackOnlyNetwork(),
-        transcript=lambda: transcript,
-        tool_names=["send_dtmf"],
-    )
+    runner = (
+        await load_tool_kit(
+            tenant_id=tenant,
+            agent_config=AGENT,
+            call_id=controls.call_id,
+            database=database,
+            box=box,
+            settings=Settings(),
+            network=LoopbackOnlyNetwork(),
+            tool_names=["send_dtmf"],
+        )
+    ).bind(controls, lambda: transcript)
     try:
         vetoed = await runner.run(ToolCall("t1", "send_dtmf", {"digits": "1"}))
         transcript.append(Message("user", "Press one please"))

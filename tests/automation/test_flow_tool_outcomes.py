@@ -93,9 +93,8 @@ async def book_tomorrow(
     call_id = await make_call(database, tenant, version, ended_reason=None)
     config = demo_agent_config()
     assert config.flow is not None
-    runner = await engine.tool_runner(
-        tenant_id=tenant, agent_config=config, controls=Controls(call_id)
-    )
+    kit = await engine.tool_kit(tenant_id=tenant, agent_config=config, call_id=call_id)
+    runner = kit.bind(Controls(call_id))
     session = FlowEngine(config.flow).open_session(call_id)
     try:
         asked = await exchange(session, runner, "I would like to book an appointment")

@@ -13,7 +13,7 @@ from tests.fakes.loopback import LOOPBACK_CIDRS, LOOPBACK_NETWORKS, LoopbackOnly
 
 from aybiza.agents.schema import validate_agent_config
 from aybiza.analytics.automation_records import tool_calls_for_call
-from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
+from aybiza.automation.tool_runner import AgentToolRunner, load_tool_kit
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
 from aybiza.config import Settings
@@ -66,17 +66,19 @@ async def tool_runner(
     )
     receiver.secret = created.secret
     call_id = await make_call(database, tenant, ended_reason=None)
-    runner = await build_tool_runner(
-        tenant_id=tenant,
-        agent_config=AGENT,
-        controls=Controls(call_id),
-        database=database,
-        box=box,
-        settings=LOOPBACK_ALLOWED,
-        sender=sender,
-        network=LoopbackOnlyNetwork(),
-        tool_names=[name],
-    )
+    runner = (
+        await load_tool_kit(
+            tenant_id=tenant,
+            agent_config=AGENT,
+            call_id=call_id,
+            database=database,
+            box=box,
+            settings=LOOPBACK_ALLOWED,
+            sender=sender,
+            network=LoopbackOnlyNetwork(),
+            tool_names=[name],
+        )
+    ).bind(Controls(call_id))
     return runner, call_id
 
 
@@ -253,16 +255,18 @@ async def test_tools_are_looked_up_by_tenant_so_another_tenants_tool_is_unknown(
     await owner.aclose()
     other = await make_tenant(database)
     call_id = await make_call(database, other, ended_reason=None)
-    runner = await build_tool_runner(
-        tenant_id=other,
-        agent_config=AGENT,
-        controls=Controls(call_id),
-        database=database,
-        box=box,
-        settings=LOOPBACK_ALLOWED,
-        network=LoopbackOnlyNetwork(),
-        tool_names=["book_table"],
-    )
+    runner = (
+        await load_tool_kit(
+            tenant_id=other,
+            agent_config=AGENT,
+            call_id=call_id,
+            database=database,
+            box=box,
+            settings=LOOPBACK_ALLOWED,
+            network=LoopbackOnlyNetwork(),
+            tool_names=["book_table"],
+        )
+    ).bind(Controls(call_id))
     try:
         assert runner.specs() == ()
         result = await runner.run(

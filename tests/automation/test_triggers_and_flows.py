@@ -87,9 +87,8 @@ async def test_a_flows_tool_node_runs_through_the_runner_and_triggers_tool_compl
     receiver.path_secrets["/crm"] = workflow.secret
     version = await make_agent(database, tenant, FLOW_AGENT)
     call_id = await make_call(database, tenant, version, ended_reason=None)
-    runner = await engine.tool_runner(
-        tenant_id=tenant, agent_config=config, controls=Controls(call_id)
-    )
+    kit = await engine.tool_kit(tenant_id=tenant, agent_config=config, call_id=call_id)
+    runner = kit.bind(Controls(call_id))
     session = FlowEngine(config.flow).open_session(call_id)  # type: ignore[arg-type]
     request = LlmRequest(system="", messages=(Message("user", "Friday"),))
     calls = [event async for event in session.respond(request) if isinstance(event, ToolCall)]

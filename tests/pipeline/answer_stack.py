@@ -20,7 +20,7 @@ from tests.fakes.llm_server import Reply
 from tests.fakes.loopback import LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
-from aybiza.automation.tool_runner import AgentToolRunner, build_tool_runner
+from aybiza.automation.tool_runner import AgentToolRunner, load_tool_kit
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
 from aybiza.config import Settings
@@ -131,16 +131,18 @@ async def answer_stack(
             )
             receiver.path_secrets[f"/{name}"] = created.secret
         call_id = await make_call(database, tenant, ended_reason=None)
-        runner = await build_tool_runner(
-            tenant_id=tenant,
-            agent_config=AGENT,
-            controls=Controls(call_id),
-            database=database,
-            box=box,
-            settings=Settings(outbound_allow_cidrs=LOOPBACK_NETWORKS),
-            network=LoopbackOnlyNetwork(),
-            tool_names=list(tools),
-        )
+        runner = (
+            await load_tool_kit(
+                tenant_id=tenant,
+                agent_config=AGENT,
+                call_id=call_id,
+                database=database,
+                box=box,
+                settings=Settings(outbound_allow_cidrs=LOOPBACK_NETWORKS),
+                network=LoopbackOnlyNetwork(),
+                tool_names=list(tools),
+            )
+        ).bind(Controls(call_id))
         stack.push_async_callback(runner.aclose)
         llm = BedrockLlm(region="us-east-1", endpoint_url=bedrock.url)
         stack.push_async_callback(llm.aclose)

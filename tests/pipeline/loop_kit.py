@@ -18,7 +18,7 @@ from typing import Any
 from aybiza.agents.speech import SttOptions, VoiceOptions
 from aybiza.analytics.recording import CallStats, Speaker, TurnRecord
 from aybiza.audio.codec import FRAME_BYTES, silence
-from aybiza.conversation.tools import ToolPolicy
+from aybiza.conversation.tools import CallControls, ToolPolicy
 from aybiza.pipeline.interruption import InterruptionPolicy
 from aybiza.pipeline.phrases import PhraseCache
 from aybiza.pipeline.plan import CallPlan
@@ -188,6 +188,12 @@ class GatedTools:
     finished: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
+    def bind(
+        self, controls: CallControls, transcript: Callable[[], Sequence[Message]]
+    ) -> GatedTools:
+        """The kit binds to the call's controls; these tools act on nothing of the call."""
+        return self
+
     def specs(self) -> tuple[ToolSpec, ...]:
         return self.specs_
 
@@ -266,10 +272,10 @@ class LoopCall:
         self.media = MemoryMedia()
         self.recorder = MemoryRecorder()
         engines = Engines(stt=self.stt, tts=self.tts, llm=llm)
-        self.session = CallSession(call_plan, engines, self.media, self.recorder, PhraseCache())
+        self.session = CallSession(
+            call_plan, engines, self.media, self.recorder, PhraseCache(), tools
+        )
         self.media.listener = self.session
-        if tools is not None:
-            self.session.attach_tools(tools)
 
     @property
     def recognition(self) -> ScriptedSttStream:

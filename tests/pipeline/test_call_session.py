@@ -201,8 +201,9 @@ async def test_end_call_hangs_up_once_the_goodbye_has_been_heard() -> None:
         ToolCall("e1", END_CALL, {}),
         AnswerEnd("tool_use"),
     ]
-    call = LoopCall(plan(tools_enabled=True, uses_tools=True), ScriptedLlm([goodbye]))
-    call.session.attach_tools(GatedTools(()))
+    call = LoopCall(
+        plan(tools_enabled=True, uses_tools=True), ScriptedLlm([goodbye]), GatedTools(())
+    )
     await call.start()
     await call.play_all()
     await call.caller_says("that is all thanks")

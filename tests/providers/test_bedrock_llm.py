@@ -267,6 +267,15 @@ async def test_pre_stream_errors_become_typed_errors(
     assert error.message in str(raised.value)
 
 
+async def test_item5_a_gateway_504_is_a_timeout_like_every_engine_s_504(
+    engine: BedrockLlm, fake: FakeBedrock
+) -> None:
+    fake.script(HttpError(504, "GatewayTimeout", "the endpoint timed out"))
+    with pytest.raises(EngineTimeoutError, match="timed out") as raised:
+        await collect(engine)
+    assert raised.value.status == 504
+
+
 @pytest.mark.parametrize(
     ("exception_type", "expected"),
     [

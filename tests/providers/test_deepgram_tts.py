@@ -13,7 +13,12 @@ from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram, speech_audio
 
 from aybiza.agents.speech import VoiceOptions
 from aybiza.providers.base import TtsEngine, TtsSession
-from aybiza.providers.errors import AuthenticationError, EngineUnavailableError
+from aybiza.providers.errors import (
+    AuthenticationError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    InvalidRequestError,
+)
 from aybiza.providers.tts.deepgram import DeepgramTts, DeepgramTtsSession, deepgram_voice
 from aybiza.providers.tts.deepgram_rest import base_urls
 
@@ -187,6 +192,18 @@ async def test_rest_failing_too_raises_engine_unavailable(
     await session.aclose()
     with pytest.raises(EngineUnavailableError, match="closed"):
         await spoken(session, SENTENCES[0])
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(408, EngineTimeoutError), (403, AuthenticationError), (413, InvalidRequestError)],
+)
+async def test_item5_rest_statuses_map_through_the_one_table(
+    fake: FakeDeepgram, tts: DeepgramTts, status: int, expected: type[Exception]
+) -> None:
+    fake.rest_fail_status = status
+    with pytest.raises(expected, match=f"HTTP {status}"):
+        await tts.synthesize("Hello.", THALIA)
 
 
 async def test_flush_budget_spent_sends_the_next_sentence_over_rest(fake: FakeDeepgram) -> None:

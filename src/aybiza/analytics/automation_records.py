@@ -8,28 +8,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aybiza.analytics.row_json import row_json
 from aybiza.store.automation_models import CallAnalysis, ToolCallRecord, WorkflowRun
 
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+# What the API shows of each row (secrets in arguments and results are redacted when stored).
+TOOL_CALL_COLUMNS = (
+    "id tool_call_id name kind arguments result outcome attempts started_at finished_at duration_ms"
+)
+ANALYSIS_COLUMNS = (
+    "method summary sentiment success success_reason fields run_id created_at updated_at"
+)
+RUN_COLUMNS = "id workflow_id name trigger_event status error created_at finished_at"
 
 
 def tool_call_dict(row: ToolCallRecord) -> dict[str, Any]:
     """One tool call as the API shows it."""
-    return {
-        "id": row.id,
-        "tool_call_id": row.tool_call_id,
-        "name": row.name,
-        "kind": row.kind,
-        "arguments": row.arguments,
-        "result": row.result,
-        "outcome": row.outcome,
-        "attempts": row.attempts,
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
-        "duration_ms": row.duration_ms,
-    }
+    return row_json(row, TOOL_CALL_COLUMNS)
 
 
 async def tool_calls_for_call(session: AsyncSession, call_id: str) -> list[dict[str, Any]]:
@@ -50,17 +44,7 @@ async def analysis_for_call(session: AsyncSession, call_id: str) -> dict[str, An
     row = await session.get(CallAnalysis, call_id)
     if row is None:
         return None
-    return {
-        "method": row.method,
-        "summary": row.summary,
-        "sentiment": row.sentiment,
-        "success": row.success,
-        "success_reason": row.success_reason,
-        "fields": row.fields,
-        "run_id": row.run_id,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-    }
+    return row_json(row, ANALYSIS_COLUMNS)
 
 
 async def workflow_runs_for_call(session: AsyncSession, call_id: str) -> list[dict[str, Any]]:
@@ -68,16 +52,4 @@ async def workflow_runs_for_call(session: AsyncSession, call_id: str) -> list[di
     rows = await session.execute(
         select(WorkflowRun).where(WorkflowRun.call_id == call_id).order_by(WorkflowRun.created_at)
     )
-    return [
-        {
-            "id": run.id,
-            "workflow_id": run.workflow_id,
-            "name": run.name,
-            "trigger": run.trigger_event,
-            "status": run.status,
-            "error": run.error,
-            "created_at": _iso(run.created_at),
-            "finished_at": _iso(run.finished_at),
-        }
-        for run in rows.scalars()
-    ]
+    return [row_json(run, RUN_COLUMNS, {"trigger_event": "trigger"}) for run in rows.scalars()]

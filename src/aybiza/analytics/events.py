@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.analytics.cost import PriceTable
-from aybiza.analytics.report import call_report, call_summary, iso
+from aybiza.analytics.report import call_report, call_summary
+from aybiza.analytics.row_json import iso
 from aybiza.store.models import Call, TranscriptLine
 from aybiza.store.webhooks import enqueue_event, has_subscribers
 

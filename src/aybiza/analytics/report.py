@@ -3,7 +3,7 @@ the ``call.ended`` webhook carries it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,16 +14,14 @@ from aybiza.analytics.automation_records import (
     workflow_runs_for_call,
 )
 from aybiza.analytics.cost import PriceTable, call_cost, model_usage
+from aybiza.analytics.row_json import iso, row_json
 from aybiza.store.calls import turns_and_lines
 from aybiza.store.models import Agent, Call, utcnow
 
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, as the API's JSON writes datetimes (so the ``call.ended``
-    webhook carries the same text as ``GET /v1/calls/{id}``), or None."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+SUMMARY_COLUMNS = (
+    "id call_sid status ended_reason direction from_number to_number phone_number_id agent_id "
+    "agent_version agent_version_id created_at started_at ended_at"
+)
 
 
 async def call_report(
@@ -90,19 +88,4 @@ async def call_report(
 
 def call_summary(call: Call) -> dict[str, Any]:
     """The short form of a call used in lists and the ``call.started`` event."""
-    return {
-        "id": call.id,
-        "call_sid": call.call_sid,
-        "status": call.status,
-        "ended_reason": call.ended_reason,
-        "direction": call.direction,
-        "from": call.from_number,
-        "to": call.to_number,
-        "phone_number_id": call.phone_number_id,
-        "agent_id": call.agent_id,
-        "agent_version": call.agent_version,
-        "agent_version_id": call.agent_version_id,
-        "created_at": iso(call.created_at),
-        "started_at": iso(call.started_at),
-        "ended_at": iso(call.ended_at),
-    }
+    return row_json(call, SUMMARY_COLUMNS, {"from_number": "from", "to_number": "to"})

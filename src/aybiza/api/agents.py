@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, StringConstraints
 
 from aybiza.api.auth import require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.common import ListOf, listed
 from aybiza.api.errors import ApiError, error_responses
+from aybiza.api.tenant_routes import TenantRoutes, by_row
 from aybiza.security.keys import Scope
 from aybiza.services.agents import AgentService, AgentState
 from aybiza.services.tenants import Principal
@@ -28,8 +30,6 @@ _AGENT_BODY = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AgentConfig"}}},
     }
 }
-# Agent JSON can be long (flows, prompts); anything past this is refused before parsing.
-MAX_BODY_BYTES = 1_000_000
 
 
 class AgentSummary(BaseModel):
@@ -73,6 +73,11 @@ def _service(request: Request) -> AgentService:
     return service
 
 
+routes = TenantRoutes(
+    router, "agent_id", _service, read=Scope.AGENTS_READ, write=Scope.AGENTS_WRITE
+)
+
+
 def _summary(agent: Agent) -> AgentSummary:
     return AgentSummary(
         id=agent.id,
@@ -100,10 +105,9 @@ def _version_out(agent: Agent, row: AgentVersion) -> AgentVersionOut:
 
 
 async def read_json(request: Request) -> object:
-    """The request's JSON body; 413/422 JSON errors for oversized or malformed bodies."""
+    """The request's JSON body; a 422 JSON error for a malformed one. Its size and nesting
+    are capped before it gets here (``aybiza.api.body_limits``)."""
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
 
     def no_constants(name: str) -> object:
         raise ValueError(f"{name} is not valid JSON")
@@ -112,6 +116,9 @@ async def read_json(request: Request) -> object:
         return json.loads(body, parse_constant=no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # A body sent with a non-JSON content type is not measured on the way in.
+        raise ApiError(422, "json_too_deep", "the JSON body nests too deeply", "body") from exc
 
 
 @router.post(
@@ -127,21 +134,8 @@ async def create_agent(request: Request, principal: Writer) -> AgentOut:
     return _out(await _service(request).create(principal.tenant_id, await read_json(request)))
 
 
-@router.get("", response_model=ListOf[AgentSummary], responses=error_responses(400, 401, 403))
-async def list_agents(
-    request: Request, principal: Reader, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> ListOf[AgentSummary]:
-    """The tenant's agents, newest first."""
-    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
-    return ListOf[AgentSummary](
-        data=[_summary(a) for a in page.items], next_cursor=page.next_cursor
-    )
-
-
-@router.get("/{agent_id}", response_model=AgentOut, responses=error_responses(401, 403, 404))
-async def get_agent(agent_id: str, request: Request, principal: Reader) -> AgentOut:
-    """An agent with its latest configuration."""
-    return _out(await _service(request).get(principal.tenant_id, agent_id))
+routes.list("list_agents", AgentSummary, by_row(_summary), "The tenant's agents, newest first.")
+routes.get("get_agent", AgentOut, by_row(_out), "An agent with its latest configuration.")
 
 
 @router.put(
@@ -165,37 +159,27 @@ async def update_agent(
     return _out(state)
 
 
-@router.delete(
-    "/{agent_id}",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404, 409),
+routes.delete(
+    "delete_agent",
+    "Delete an agent (refused with 409 while a phone number routes to it).",
+    errors=(409,),
 )
-async def delete_agent(agent_id: str, request: Request, principal: Writer) -> Response:
-    """Delete an agent (refused with 409 while a phone number routes to it)."""
-    await _service(request).delete(principal.tenant_id, agent_id)
-    return Response(status_code=204)
 
 
-@router.get(
-    "/{agent_id}/versions",
-    response_model=ListOf[AgentVersionOut],
-    responses=error_responses(400, 401, 403, 404),
-)
-async def list_versions(
-    agent_id: str,
-    request: Request,
-    principal: Reader,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_PAGE,
+async def _versions(
+    request: Request, tenant_id: str, agent_id: str, cursor: str | None, limit: int
 ) -> ListOf[AgentVersionOut]:
-    """Every version of the agent, newest first, and which one is published."""
-    agent, page = await _service(request).versions(
-        principal.tenant_id, agent_id, cursor=cursor, limit=limit
-    )
-    return ListOf[AgentVersionOut](
-        data=[_version_out(agent, row) for row in page.items], next_cursor=page.next_cursor
-    )
+    agent, page = await _service(request).versions(tenant_id, agent_id, cursor=cursor, limit=limit)
+    return listed(page, partial(_version_out, agent))
+
+
+routes.children(
+    "list_versions",
+    "/versions",
+    AgentVersionOut,
+    _versions,
+    "Every version of the agent, newest first, and which one is published.",
+)
 
 
 @router.get(

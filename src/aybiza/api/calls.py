@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from aybiza.analytics.report import call_summary
 from aybiza.api.auth import require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf, listed
 from aybiza.api.errors import error_responses
 from aybiza.security.keys import Scope
 from aybiza.services.call_records import CallRecords
@@ -205,10 +205,7 @@ async def list_calls(
     """The tenant's calls, newest first, filtered."""
     where = CallFilter(agent_id, number, status, started_after, started_before)
     page = await _service(request).list(principal.tenant_id, where, cursor=cursor, limit=limit)
-    return ListOf[CallSummary](
-        data=[CallSummary.model_validate(call_summary(call)) for call in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return listed(page, lambda call: CallSummary.model_validate(call_summary(call)))
 
 
 @router.get("/{call_ref}", response_model=CallReport, responses=error_responses(401, 403, 404))

@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aybiza.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError, Unavailable
+from aybiza.errors import (
+    CarrierError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unavailable,
+)
 from aybiza.store.paging import CursorError
 
 log = structlog.get_logger(__name__)
@@ -87,7 +95,8 @@ def error_response(
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a cursor this API did not issue).",
     401: "Missing, unknown or revoked API key.",
-    403: "The key lacks the scope this operation needs (named in the error).",
+    403: "The key lacks the scope this operation needs (named in the error), or acts on a "
+    "key holding scopes it lacks.",
     404: "No such object for this tenant (other tenants' objects look the same).",
     409: "Conflicts with the current state.",
     502: "Twilio refused or failed (its error code in `twilio_code`).",
@@ -141,13 +150,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "unexpected server error; see server logs")
 
 
+# The status of each kind of service error; anything else is the carrier's failure (502).
+_STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Forbidden, 403),
+)
+
+
 def _service_response(exc: ServiceError) -> JSONResponse:
     if isinstance(exc, Invalid):
         problems = [{"field": e.path, "message": e.message} for e in exc.errors]
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
     if isinstance(exc, Unavailable):
         return error_response(503, exc.code, exc.message, exc.field, headers={"Retry-After": "1"})
-    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 502
+    status = next((code for kind, code in _STATUSES if isinstance(exc, kind)), 502)
     extra: dict[str, str | int] = {}
     if isinstance(exc, CarrierError) and exc.carrier_code is not None:
         name = "twilio_code" if exc.carrier == "twilio" else "carrier_code"

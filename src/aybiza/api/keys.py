@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aybiza.api.auth import authenticated, require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf, listed
 from aybiza.api.errors import error_responses
 from aybiza.security.keys import Scope
 from aybiza.services.tenants import Principal, TenantService
@@ -108,10 +108,12 @@ async def list_keys(
 ) -> ListOf[KeyOut]:
     """The tenant's keys, revoked ones included, newest first."""
     page = await _service(request).list_keys(principal.tenant_id, cursor=cursor, limit=limit)
-    return ListOf[KeyOut](data=[_out(row) for row in page.items], next_cursor=page.next_cursor)
+    return listed(page, _out)
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut, responses=error_responses(401, 403, 404))
 async def revoke_key(key_id: str, request: Request, principal: KeyAdmin) -> KeyOut:
-    """Revoke a key: from now on it is answered 401."""
-    return _out(await _service(request).revoke_key(principal.tenant_id, key_id))
+    """Revoke a key: from now on it is answered 401. A key cannot revoke a key holding scopes
+    it lacks (403)."""
+    service = _service(request)
+    return _out(await service.revoke_key(principal.tenant_id, key_id, revoked_by=principal.scopes))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from aybiza.api.auth import require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
 from aybiza.api.errors import error_responses
+from aybiza.api.tenant_routes import TenantRoutes, by_row
 from aybiza.security.keys import Scope
 from aybiza.services.number_specs import NumberCreate, NumberUpdate
 from aybiza.services.numbers import NumberService, sip_view
@@ -78,6 +78,11 @@ def _service(request: Request) -> NumberService:
     return service
 
 
+routes = TenantRoutes(
+    router, "number_id", _service, read=Scope.NUMBERS_READ, write=Scope.NUMBERS_WRITE
+)
+
+
 def _out(row: PhoneNumber) -> PhoneNumberOut:
     sip = sip_view(row)
     return PhoneNumberOut(
@@ -124,19 +129,8 @@ async def create_number(body: NumberCreate, request: Request, principal: Writer)
     return _out(await _service(request).create(principal.tenant_id, body))
 
 
-@router.get("", response_model=ListOf[PhoneNumberOut], responses=error_responses(400, 401, 403))
-async def list_numbers(
-    request: Request, principal: Reader, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> ListOf[PhoneNumberOut]:
-    """The tenant's numbers, newest first."""
-    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
-    return ListOf[PhoneNumberOut](data=[_out(r) for r in page.items], next_cursor=page.next_cursor)
-
-
-@router.get("/{number_id}", response_model=PhoneNumberOut, responses=error_responses(401, 403, 404))
-async def get_number(number_id: str, request: Request, principal: Reader) -> PhoneNumberOut:
-    """One number."""
-    return _out(await _service(request).get(principal.tenant_id, number_id))
+routes.list("list_numbers", PhoneNumberOut, by_row(_out), "The tenant's numbers, newest first.")
+routes.get("get_number", PhoneNumberOut, by_row(_out), "One number.")
 
 
 @router.patch(
@@ -150,14 +144,9 @@ async def update_number(
     return _out(await _service(request).update(principal.tenant_id, number_id, body))
 
 
-@router.delete(
-    "/{number_id}",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404, 502),
+routes.delete(
+    "delete_number",
+    "Release the number (a bought number goes back to Twilio, an imported one gets its\n"
+    "previous voice URL back); calls to it are then answered as an unknown number.",
+    errors=(502,),
 )
-async def delete_number(number_id: str, request: Request, principal: Writer) -> Response:
-    """Release the number (a bought number goes back to Twilio, an imported one gets its
-    previous voice URL back); calls to it are then answered as an unknown number."""
-    await _service(request).delete(principal.tenant_id, number_id)
-    return Response(status_code=204)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from aybiza.api.auth import require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
 from aybiza.api.errors import error_responses
+from aybiza.api.tenant_routes import TenantRoutes
 from aybiza.automation.builtins import BUILTIN_SPECS
 from aybiza.automation.platform import Automation
 from aybiza.automation.tool_specs import ToolCreate, ToolUpdate
@@ -63,6 +63,9 @@ def _service(request: Request) -> ToolService:
     return _automation(request).tools
 
 
+routes = TenantRoutes(router, "tool_id", _service, read=Scope.AGENTS_READ, write=Scope.AGENTS_WRITE)
+
+
 def _out(request: Request, row: ToolDefinition) -> ToolOut:
     return ToolOut(
         id=row.id,
@@ -93,15 +96,7 @@ async def create_tool(body: ToolCreate, request: Request, principal: Writer) -> 
     return _with_secret(request, await _service(request).create(principal.tenant_id, body))
 
 
-@router.get("", response_model=ListOf[ToolOut], responses=error_responses(400, 401, 403))
-async def list_tools(
-    request: Request, principal: Reader, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> ListOf[ToolOut]:
-    """The tenant's tools, newest first."""
-    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
-    return ListOf[ToolOut](
-        data=[_out(request, row) for row in page.items], next_cursor=page.next_cursor
-    )
+routes.list("list_tools", ToolOut, _out, "The tenant's tools, newest first.")
 
 
 @router.get("/builtins", response_model=list[BuiltinOut], responses=error_responses(401, 403))
@@ -113,10 +108,7 @@ async def list_builtins(principal: Reader) -> list[BuiltinOut]:
     ]
 
 
-@router.get("/{tool_id}", response_model=ToolOut, responses=error_responses(401, 403, 404))
-async def get_tool(tool_id: str, request: Request, principal: Reader) -> ToolOut:
-    """One tool."""
-    return _out(request, await _service(request).get(principal.tenant_id, tool_id))
+routes.get("get_tool", ToolOut, _out, "One tool.")
 
 
 @router.patch("/{tool_id}", response_model=ToolOut, responses=error_responses(401, 403, 404, 422))
@@ -127,13 +119,9 @@ async def update_tool(
     return _out(request, await _service(request).update(principal.tenant_id, tool_id, body))
 
 
-@router.delete(
-    "/{tool_id}", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
+routes.delete(
+    "delete_tool", "Delete a tool; agents naming it stop offering it from their next call."
 )
-async def delete_tool(tool_id: str, request: Request, principal: Writer) -> Response:
-    """Delete a tool; agents naming it stop offering it from their next call."""
-    await _service(request).delete(principal.tenant_id, tool_id)
-    return Response(status_code=204)
 
 
 @router.post(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from aybiza.api.auth import require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.common import ListOf, listed
 from aybiza.api.errors import error_responses
+from aybiza.api.tenant_routes import TenantRoutes, by_row
 from aybiza.security.keys import Scope
 from aybiza.services.tenants import Principal
 from aybiza.services.webhooks import (
@@ -69,6 +70,11 @@ def _service(request: Request) -> WebhookService:
     return service
 
 
+routes = TenantRoutes(
+    router, "webhook_id", _service, read=Scope.WEBHOOKS_WRITE, write=Scope.WEBHOOKS_WRITE
+)
+
+
 def _out(row: WebhookEndpoint) -> WebhookOut:
     return WebhookOut(
         id=row.id,
@@ -114,19 +120,8 @@ async def create_webhook(
     return _with_secret(await _service(request).create(principal.tenant_id, body))
 
 
-@router.get("", response_model=ListOf[WebhookOut], responses=error_responses(400, 401, 403))
-async def list_webhooks(
-    request: Request, principal: Admin, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> ListOf[WebhookOut]:
-    """The tenant's endpoints, newest first."""
-    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
-    return ListOf[WebhookOut](data=[_out(row) for row in page.items], next_cursor=page.next_cursor)
-
-
-@router.get("/{webhook_id}", response_model=WebhookOut, responses=error_responses(401, 403, 404))
-async def get_webhook(webhook_id: str, request: Request, principal: Admin) -> WebhookOut:
-    """One endpoint."""
-    return _out(await _service(request).get(principal.tenant_id, webhook_id))
+routes.list("list_webhooks", WebhookOut, by_row(_out), "The tenant's endpoints, newest first.")
+routes.get("get_webhook", WebhookOut, by_row(_out), "One endpoint.")
 
 
 @router.patch(
@@ -139,16 +134,7 @@ async def update_webhook(
     return _out(await _service(request).update(principal.tenant_id, webhook_id, body))
 
 
-@router.delete(
-    "/{webhook_id}",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404),
-)
-async def delete_webhook(webhook_id: str, request: Request, principal: Admin) -> Response:
-    """Remove the endpoint and its pending deliveries."""
-    await _service(request).delete(principal.tenant_id, webhook_id)
-    return Response(status_code=204)
+routes.delete("delete_webhook", "Remove the endpoint and its pending deliveries.")
 
 
 @router.post(
@@ -165,22 +151,17 @@ async def rotate_secret(
     return _with_secret(await _service(request).rotate(principal.tenant_id, webhook_id, grace))
 
 
-@router.get(
-    "/{webhook_id}/deliveries",
-    response_model=ListOf[DeliveryOut],
-    responses=error_responses(400, 401, 403, 404),
-)
-async def list_deliveries(
-    webhook_id: str,
-    request: Request,
-    principal: Admin,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_PAGE,
+async def _deliveries(
+    request: Request, tenant_id: str, webhook_id: str, cursor: str | None, limit: int
 ) -> ListOf[DeliveryOut]:
-    """Deliveries to the endpoint, newest first, with status and attempts."""
-    page = await _service(request).deliveries(
-        principal.tenant_id, webhook_id, cursor=cursor, limit=limit
-    )
-    return ListOf[DeliveryOut](
-        data=[_delivery(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    page = await _service(request).deliveries(tenant_id, webhook_id, cursor=cursor, limit=limit)
+    return listed(page, _delivery)
+
+
+routes.children(
+    "list_deliveries",
+    "/deliveries",
+    DeliveryOut,
+    _deliveries,
+    "Deliveries to the endpoint, newest first, with status and attempts.",
+)

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Request
+from pydantic import AliasChoices, BaseModel, Field
 
 from aybiza.api.auth import require
-from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf
+from aybiza.api.common import ListOf, listed
 from aybiza.api.errors import error_responses
+from aybiza.api.tenant_routes import TenantRoutes
 from aybiza.automation.platform import Automation
 from aybiza.automation.workflows.spec import WorkflowCreate, WorkflowUpdate
 from aybiza.automation.workflows.store import WorkflowService, WorkflowWithSecret, public_steps
@@ -68,7 +69,8 @@ class RunOut(BaseModel):
     id: str
     workflow_id: str | None
     name: str
-    trigger: str
+    # Read from the run's ``trigger_event`` column.
+    trigger: str = Field(validation_alias=AliasChoices("trigger_event", "trigger"))
     status: str = Field(description="pending, running, completed or failed.")
     call_id: str | None
     error: str | None
@@ -91,6 +93,11 @@ def _service(request: Request) -> WorkflowService:
     return _automation(request).workflows
 
 
+routes = TenantRoutes(
+    router, "workflow_id", _service, read=Scope.AGENTS_READ, write=Scope.AGENTS_WRITE
+)
+
+
 def _out(request: Request, row: Workflow) -> WorkflowOut:
     return WorkflowOut(
         id=row.id,
@@ -110,33 +117,11 @@ def _with_secret(request: Request, made: WorkflowWithSecret) -> WorkflowWithSecr
 
 
 def _run(row: WorkflowRun) -> RunOut:
-    return RunOut(
-        id=row.id,
-        workflow_id=row.workflow_id,
-        name=row.name,
-        trigger=row.trigger_event,
-        status=row.status,
-        call_id=row.call_id,
-        error=row.error,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-    )
+    return RunOut.model_validate(row, from_attributes=True)
 
 
 def _step(row: WorkflowStep) -> StepOut:
-    return StepOut(
-        step_id=row.step_id,
-        type=row.type,
-        status=row.status,
-        attempts=row.attempts,
-        idempotency_key=row.idempotency_key,
-        request=row.request,
-        output=row.output,
-        error=row.error,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration_ms=row.duration_ms,
-    )
+    return StepOut.model_validate(row, from_attributes=True)
 
 
 def _detail(run: WorkflowRun, steps: Sequence[WorkflowStep]) -> RunDetailOut:
@@ -157,15 +142,7 @@ async def create_workflow(
     return _with_secret(request, await _service(request).create(principal.tenant_id, body))
 
 
-@router.get("", response_model=ListOf[WorkflowOut], responses=error_responses(400, 401, 403))
-async def list_workflows(
-    request: Request, principal: Reader, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
-) -> ListOf[WorkflowOut]:
-    """The tenant's workflows, newest first."""
-    page = await _service(request).list(principal.tenant_id, cursor=cursor, limit=limit)
-    return ListOf[WorkflowOut](
-        data=[_out(request, row) for row in page.items], next_cursor=page.next_cursor
-    )
+routes.list("list_workflows", WorkflowOut, _out, "The tenant's workflows, newest first.")
 
 
 @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=error_responses(401, 403, 404))
@@ -175,10 +152,7 @@ async def get_run(run_id: str, request: Request, principal: Reader) -> RunDetail
     return _detail(run, steps)
 
 
-@router.get("/{workflow_id}", response_model=WorkflowOut, responses=error_responses(401, 403, 404))
-async def get_workflow(workflow_id: str, request: Request, principal: Reader) -> WorkflowOut:
-    """One workflow."""
-    return _out(request, await _service(request).get(principal.tenant_id, workflow_id))
+routes.get("get_workflow", WorkflowOut, _out, "One workflow.")
 
 
 @router.patch(
@@ -192,16 +166,7 @@ async def update_workflow(
     return _out(request, row)
 
 
-@router.delete(
-    "/{workflow_id}",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(401, 403, 404),
-)
-async def delete_workflow(workflow_id: str, request: Request, principal: Writer) -> Response:
-    """Delete a workflow (its past runs stay visible)."""
-    await _service(request).delete(principal.tenant_id, workflow_id)
-    return Response(status_code=204)
+routes.delete("delete_workflow", "Delete a workflow (its past runs stay visible).")
 
 
 @router.post(
@@ -217,20 +182,12 @@ async def rotate_workflow_secret(
     return _with_secret(request, made)
 
 
-@router.get(
-    "/{workflow_id}/runs",
-    response_model=ListOf[RunOut],
-    responses=error_responses(400, 401, 403, 404),
-)
-async def list_runs(
-    workflow_id: str,
-    request: Request,
-    principal: Reader,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_PAGE,
+async def _runs(
+    request: Request, tenant_id: str, workflow_id: str, cursor: str | None, limit: int
 ) -> ListOf[RunOut]:
-    """The workflow's runs, newest first."""
-    page = await _service(request).runs(
-        principal.tenant_id, workflow_id, cursor=cursor, limit=limit
+    return listed(
+        await _service(request).runs(tenant_id, workflow_id, cursor=cursor, limit=limit), _run
     )
-    return ListOf[RunOut](data=[_run(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+routes.children("list_runs", "/runs", RunOut, _runs, "The workflow's runs, newest first.")

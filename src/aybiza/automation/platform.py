@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aybiza.agents.schema import AgentConfig
 from aybiza.automation.messaging import Messaging
 from aybiza.automation.settings import AutomationSettings
-from aybiza.automation.tool_runner import AgentToolRunner, TranscriptSource, build_tool_runner
+from aybiza.automation.tool_runner import ToolKit, load_tool_kit
 from aybiza.automation.tool_store import ToolService
 from aybiza.automation.workflows.analysis import CallAnalyzer
 from aybiza.automation.workflows.arq_runner import ArqRunner
@@ -22,7 +22,6 @@ from aybiza.automation.workflows.runners import InProcessRunner, WorkflowRunner
 from aybiza.automation.workflows.steps import StepServices
 from aybiza.automation.workflows.store import WorkflowService
 from aybiza.config import Settings
-from aybiza.conversation.tools import CallControls
 from aybiza.outbound.connector import Network
 from aybiza.outbound.guard import Guard
 from aybiza.outbound.sender import Sender
@@ -124,27 +123,25 @@ class Automation:
             self._runs_created = True
         return runs
 
-    async def tool_runner(
+    async def tool_kit(
         self,
         *,
         tenant_id: str,
         agent_config: AgentConfig,
-        controls: CallControls,
-        transcript: TranscriptSource | None = None,
+        call_id: str,
         tool_names: Sequence[str] | None = None,
-    ) -> AgentToolRunner:
-        """The ``ToolRunner`` for one call (see ``build_tool_runner``)."""
-        return await build_tool_runner(
+    ) -> ToolKit:
+        """The tools of one call, loaded before its loop starts (see ``load_tool_kit``)."""
+        return await load_tool_kit(
             tenant_id=tenant_id,
             agent_config=agent_config,
-            controls=controls,
+            call_id=call_id,
             database=self.database,
             box=self.box,
             settings=self.settings,
             messaging=self.messaging,
             writer=self.writer,
             events=self.events,
-            transcript=transcript,
             sender=self.sender,
             tool_names=tool_names,
         )

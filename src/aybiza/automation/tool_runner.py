@@ -11,6 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -26,7 +27,7 @@ from aybiza.automation.builtins import (
     run_builtin,
 )
 from aybiza.automation.http_tool import ToolOutcome, run_http_tool, time_budget_s
-from aybiza.automation.messaging import Messaging
+from aybiza.automation.messaging import Messaging, SmsSender
 from aybiza.automation.preconditions import TranscriptEntry, violation
 from aybiza.automation.records import ToolCallLog, ToolEvents
 from aybiza.automation.redaction import redact
@@ -219,33 +220,65 @@ class AgentToolRunner:
             await self._sender.aclose()
 
 
-async def build_tool_runner(
+@dataclass(frozen=True, slots=True)
+class ToolKit:
+    """A call's tools, loaded before its loop starts; ``bind`` gives the runner once the
+    loop's controls exist (``aybiza.conversation.tools.ToolKit``)."""
+
+    tenant_id: str
+    tools: dict[str, LoadedTool]
+    caller_number: str
+    platform_number: str
+    sms: SmsSender | None
+    log_: ToolCallLog
+    sender: Sender
+    owns_sender: bool
+
+    def bind(
+        self, controls: CallControls, transcript: TranscriptSource | None = None
+    ) -> AgentToolRunner:
+        live = LiveCall(
+            controls=controls,
+            caller_number=self.caller_number,
+            platform_number=self.platform_number,
+            sms=self.sms,
+        )
+        return AgentToolRunner(
+            tenant_id=self.tenant_id,
+            call=live,
+            tools=self.tools,
+            log_=self.log_,
+            sender=self.sender,
+            transcript=transcript,
+            owns_sender=self.owns_sender,
+        )
+
+
+async def load_tool_kit(
     *,
     tenant_id: str,
     agent_config: AgentConfig,
-    controls: CallControls,
+    call_id: str,
     database: Database,
     box: SecretBox,
     settings: Settings | None = None,
     messaging: Messaging | None = None,
     writer: StoreWriter | None = None,
     events: ToolEvents | None = None,
-    transcript: TranscriptSource | None = None,
     sender: Sender | None = None,
     network: Network | None = None,
     tool_names: Sequence[str] | None = None,
-) -> AgentToolRunner:
-    """The runner for one call to an agent of ``tenant_id``.
+) -> ToolKit:
+    """The tools of one call to an agent of ``tenant_id``.
 
     Loads the agent's tools (``automation.tools`` and its flow's tool nodes) from the tenant's
     definitions, built-ins where the tenant defined none; reads the call's numbers and finds the
     sender of its SMS through ``messaging`` (None: SMS is not configured). ``writer``: the
-    process's store writer (tool calls are recorded through it);
-    ``events``: workflows triggered by ``tool.completed``; ``transcript``: the conversation so
-    far, for preconditions; ``sender``: the process's outbound sender (else the runner owns
-    one, guarded by ``settings.outbound_allow_cidrs`` and opening sockets through ``network``,
-    closed by ``aclose()``); ``tool_names``: the tools to offer instead of the agent's own
-    list."""
+    process's store writer (tool calls are recorded through it); ``events``: workflows
+    triggered by ``tool.completed``; ``sender``: the process's outbound sender (else the runner
+    owns one, guarded by ``settings.outbound_allow_cidrs`` and opening sockets through
+    ``network``, closed by ``aclose()``); ``tool_names``: the tools to offer instead of the
+    agent's own list."""
     settings = settings or Settings.from_env()
     names = list(tool_names) if tool_names is not None else attached_tool_names(agent_config)
     defined = await ToolService(database, box).load(tenant_id, names)
@@ -257,26 +290,39 @@ async def build_tool_runner(
             tools[name] = builtin_tool(name)
         else:
             log.warning("automation.unknown_tool", tenant=tenant_id, tool=name)
-    live = await _live_call(database, messaging, tenant_id, controls)
-    owns_sender = sender is None
-    return AgentToolRunner(
+    caller, platform, sms = await _numbers(database, messaging, tenant_id, call_id)
+    return ToolKit(
         tenant_id=tenant_id,
-        call=live,
         tools=tools,
+        caller_number=caller,
+        platform_number=platform,
+        sms=sms,
         log_=ToolCallLog(database, writer, events),
         sender=sender or Sender(Guard(settings.outbound_allow_cidrs), network=network),
-        transcript=transcript,
-        owns_sender=owns_sender,
+        owns_sender=sender is None,
     )
 
 
-async def _live_call(
-    database: Database, messaging: Messaging | None, tenant_id: str, controls: CallControls
-) -> LiveCall:
+async def build_tool_runner(
+    *,
+    controls: CallControls,
+    transcript: TranscriptSource | None = None,
+    **load: Any,
+) -> AgentToolRunner:
+    """``load_tool_kit`` (``load`` are its arguments) and ``bind`` in one step, for a call whose
+    controls already exist."""
+    kit = await load_tool_kit(call_id=controls.call_id, **load)
+    return kit.bind(controls, transcript)
+
+
+async def _numbers(
+    database: Database, messaging: Messaging | None, tenant_id: str, call_id: str
+) -> tuple[str, str, SmsSender | None]:
+    """The caller's number, the platform's number of the call, and the sender of its SMS."""
     async with database.session() as session:
-        call = await session.get(Call, controls.call_id)
+        call = await session.get(Call, call_id)
         if call is None or call.tenant_id != tenant_id:
-            return LiveCall(controls=controls)
+            return "", "", None
         number = (
             await session.get(PhoneNumber, call.phone_number_id) if call.phone_number_id else None
         )
@@ -285,9 +331,5 @@ async def _live_call(
         number.e164 if number is not None else (call.from_number if outbound else call.to_number)
     )
     caller = call.to_number if outbound else call.from_number
-    return LiveCall(
-        controls=controls,
-        caller_number=caller,
-        platform_number=platform,
-        sms=messaging.sender_for(number) if messaging is not None else None,
-    )
+    sms = messaging.sender_for(number) if messaging is not None else None
+    return caller, platform, sms

@@ -9,10 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from aybiza.automation.tool_specs import (
     EMPTY_OBJECT_SCHEMA,
     ToolCreate,
@@ -27,8 +23,8 @@ from aybiza.security.signing import new_webhook_secret
 from aybiza.store.automation_models import ToolDefinition
 from aybiza.store.database import Database
 from aybiza.store.models import utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import is_row_id
+from aybiza.store.paging import Page
+from aybiza.store.tenant_repository import TenantRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +74,9 @@ class ToolService:
         self._box = box
         # Only public targets may be configured unless the operator's allow-list says more.
         self._guard = guard if guard is not None else Guard()
+        self._tools = TenantRepository(
+            database, ToolDefinition, lambda ref: NotFound(f"no tool {ref}", field="tool_id")
+        )
 
     async def create(self, tenant_id: str, spec: ToolCreate) -> ToolWithSecret:
         """Store a new tool with a fresh signing secret; 409 when the name is taken."""
@@ -101,36 +100,23 @@ class ToolService:
             secret_sealed=self._box.seal(secret),
         )
         taken = Conflict(f"a tool named {spec.name!r} already exists", field="name")
-        try:
-            async with self._database.writing() as session:
-                if await _by_name(session, tenant_id, spec.name) is not None:
-                    raise taken
-                session.add(row)
-        except IntegrityError as exc:  # created concurrently under the same name
-            raise taken from exc
+        await self._tools.insert_unique(
+            tenant_id, row, ToolDefinition.name == spec.name, taken=taken
+        )
         return ToolWithSecret(row, secret)
 
-    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Any]:
+    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[ToolDefinition]:
         """The tenant's tools, newest first."""
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                select(ToolDefinition).where(ToolDefinition.tenant_id == tenant_id),
-                created_at=ToolDefinition.created_at,
-                row_id=ToolDefinition.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._tools.list(tenant_id, cursor=cursor, limit=limit)
 
     async def get(self, tenant_id: str, tool_id: str) -> ToolDefinition:
         """One tool of the tenant; NotFound otherwise."""
-        async with self._database.session() as session:
-            return await _owned(session, tenant_id, tool_id)
+        return await self._tools.fetch(tenant_id, tool_id)
 
     async def update(self, tenant_id: str, tool_id: str, change: ToolUpdate) -> ToolDefinition:
         """Apply the fields given; the rules across fields are checked on the result."""
         async with self._database.writing() as session:
-            row = await _owned(session, tenant_id, tool_id)
+            row = await self._tools.get(session, tenant_id, tool_id)
             options = change.options or ToolOptions.model_validate(row.options)
             parameters = change.parameters if change.parameters is not None else row.parameters
             checked = parameters if row.kind == "http" else change.parameters
@@ -150,16 +136,15 @@ class ToolService:
 
     async def delete(self, tenant_id: str, tool_id: str) -> None:
         """Remove a tool (agents naming it simply stop offering it)."""
-        async with self._database.writing() as session:
-            await session.delete(await _owned(session, tenant_id, tool_id))
+        await self._tools.delete(tenant_id, tool_id)
 
     async def rotate_secret(self, tenant_id: str, tool_id: str) -> ToolWithSecret:
         """A new signing secret, effective at once; returned this once."""
         secret = new_webhook_secret()
-        async with self._database.writing() as session:
-            row = await _owned(session, tenant_id, tool_id)
-            row.secret_sealed = self._box.seal(secret)
-            row.updated_at = utcnow()
+        sealed = self._box.seal(secret)
+        row = await self._tools.update(
+            tenant_id, tool_id, secret_sealed=sealed, updated_at=utcnow()
+        )
         return ToolWithSecret(row, secret)
 
     async def load(self, tenant_id: str, names: Iterable[str]) -> dict[str, LoadedTool]:
@@ -168,13 +153,7 @@ class ToolService:
         if not wanted:
             return {}
         async with self._database.session() as session:
-            rows = (
-                await session.execute(
-                    select(ToolDefinition).where(
-                        ToolDefinition.tenant_id == tenant_id, ToolDefinition.name.in_(wanted)
-                    )
-                )
-            ).scalars()
+            rows = await self._tools.all(session, tenant_id, ToolDefinition.name.in_(wanted))
             return {row.name: self._loaded(row) for row in rows}
 
     def _loaded(self, row: ToolDefinition) -> LoadedTool:
@@ -191,19 +170,3 @@ class ToolService:
 
     def _seal_headers(self, headers: dict[str, str] | None) -> str | None:
         return self._box.seal(json.dumps(headers)) if headers else None
-
-
-async def _by_name(session: AsyncSession, tenant_id: str, name: str) -> ToolDefinition | None:
-    rows = await session.execute(
-        select(ToolDefinition).where(
-            ToolDefinition.tenant_id == tenant_id, ToolDefinition.name == name
-        )
-    )
-    return rows.scalars().first()
-
-
-async def _owned(session: AsyncSession, tenant_id: str, tool_id: str) -> ToolDefinition:
-    row = await session.get(ToolDefinition, tool_id) if is_row_id(tool_id) else None
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"no tool {tool_id}", field="tool_id")
-    return row

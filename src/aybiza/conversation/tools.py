@@ -8,7 +8,7 @@ asked for them has been heard.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,17 @@ class CallControls(Protocol):
     async def collect_digits(self, *, max_digits: int, terminator: str, timeout_s: float) -> str:
         """Gather keypad digits from the caller until ``terminator``, ``max_digits`` or
         ``timeout_s`` of silence on the keypad; returns the digits (without the terminator)."""
+        ...
+
+
+class ToolKit(Protocol):
+    """A call's tools, loaded before its loop starts; ``bind`` makes the runner once the
+    loop's controls exist (the loop is assembled in one pass)."""
+
+    def bind(
+        self, controls: CallControls, transcript: Callable[[], Sequence[Message]]
+    ) -> ToolRunner:
+        """The runner for the call whose ``controls`` these are."""
         ...
 
 

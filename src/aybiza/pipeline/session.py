@@ -13,8 +13,9 @@ from aybiza.analytics import metrics
 from aybiza.analytics.recording import CallRecorder, CallStats
 from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.conversation.engine import Conversation, ConversationSettings
-from aybiza.conversation.tools import CALL_ENDING, CALL_ENDING_SPECS, ToolRunner
+from aybiza.conversation.tools import CALL_ENDING_SPECS, ToolKit, ToolRunner
 from aybiza.pipeline.answer import AgentAnswer
+from aybiza.pipeline.call_ending import call_ending
 from aybiza.pipeline.controls import LiveCallControls
 from aybiza.pipeline.keypad import Keypad
 from aybiza.pipeline.phrases import PhraseCache
@@ -27,7 +28,6 @@ from aybiza.pipeline.transport import MediaConnection
 from aybiza.pipeline.turn_detector import TurnDetector
 from aybiza.pipeline.turn_record import AgentTurn, observe_timings, turn_record
 from aybiza.pipeline.voices import CallVoices
-from aybiza.providers.base import ToolResult
 from aybiza.providers.engines import Engines
 
 log = structlog.get_logger(__name__)
@@ -51,7 +51,7 @@ class CallSession:
         transport: MediaConnection,
         recorder: CallRecorder,
         phrases: PhraseCache,
-        tools: ToolRunner | None = None,
+        tools: ToolKit | None = None,
     ) -> None:
         self.plan = plan
         self.engines = engines
@@ -60,7 +60,14 @@ class CallSession:
         self.playout = Playout(transport)
         self.turns = TurnDetector(plan.end_of_turn_silence_ms)
         self.policy = plan.interruption
-        self.tools = tools if plan.tools_enabled else None
+        self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
+        self.controls = LiveCallControls(plan, self.playout, self.keypad)
+        # The tools act on this call's controls and read its conversation as it goes.
+        self.tools: ToolRunner | None = (
+            tools.bind(self.controls, lambda: self.conversation.messages)
+            if tools is not None and plan.tools_enabled
+            else None
+        )
         # Only a model reads tool specs; a flow's tool nodes call the runner directly.
         specs = (
             (*CALL_ENDING_SPECS, *(self.tools.specs() if self.tools else ()))
@@ -88,8 +95,6 @@ class CallSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._current: AgentTurn | None = None
         self._turns = 0
-        self.keypad = Keypad(self._keyed_in, plan.dtmf_interdigit_ms / 1000)
-        self.controls = LiveCallControls(plan, self.playout, self.keypad)
         self._started_at = 0.0
         self._heard_language: str | None = None
         self._after_tool_use = False
@@ -166,14 +171,6 @@ class CallSession:
         if self.playout.speaking and not self.keypad.collecting:
             await self._barge_in()
         await self.keypad.press(digit)
-
-    def attach_tools(self, runner: ToolRunner) -> None:
-        """The call's tools (built after the session: ``controls`` is what they act on)."""
-        if not self.plan.tools_enabled:
-            return
-        self.tools = runner
-        if self.plan.uses_tools:
-            self.conversation.set_tools((*CALL_ENDING_SPECS, *runner.specs()))
 
     async def on_stop(self) -> None:
         await self.end("caller-hangup")
@@ -338,25 +335,11 @@ class CallSession:
     async def _act_on_tools(self, turn: AgentTurn) -> None:
         if turn.answer is None or turn.interrupted:
             return
-        for call in turn.answer.tool_calls:
-            if call.name in CALL_ENDING and self.tools is not None:
-                refusal = self.tools.check_precondition(call, self.conversation.messages)
-                if refusal is not None:
-                    # Not now: the model hears why on its next turn.
-                    self.conversation.add_agent("", [call])
-                    result = ToolResult(call.id, {"error": refusal}, is_error=True)
-                    self.conversation.add_tool_results([result])
-                    continue
-            if call.name == "end_call":
-                await self.end("agent-ended")
-                return
-            if call.name == "transfer_call":
-                self.transfer_to = str(call.arguments.get("to", "")) or None
-                summary = str(call.arguments.get("summary", "")).strip()
-                if summary:  # a warm transfer: the person answering hears it first
-                    self.stats.transfer_summary = summary[:500]
-                await self.end("transferred")
-                return
+        ending = call_ending(turn.answer.tool_calls, self.tools, self.conversation)
+        if ending is not None:
+            self.transfer_to = ending.transfer_to
+            self.stats.transfer_summary = ending.summary
+            await self.end(ending.reason)
 
     # ------------------------------------------------------------------ fixed phrases
 

@@ -2,9 +2,14 @@
 
 Adapters translate their vendor's errors (HTTP status, in-stream exceptions, socket closes) into
 these. ``retryable`` says whether the same request may succeed on another model or attempt.
+Every HTTP status goes through one table (``error_type_for_status``), so a 429 is a
+``ThrottledError`` whichever vendor sent it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
 
 
 class EngineError(Exception):
@@ -62,3 +67,43 @@ class ReconnectGaveUpError(EngineUnavailableError):
         super().__init__(engine, message)
         self.attempts = attempts
         self.window_s = window_s
+
+
+# What an HTTP status from a vendor means, the same for every engine (and for the carriers' REST
+# clients): the statuses vendors use alike. Every other 4xx refuses the request itself, and
+# anything else (5xx, no status at all) is the service failing. A vendor's own codes, such as
+# Anthropic's 529 "overloaded", are passed as ``overrides``.
+STATUS_ERRORS: Mapping[int, type[EngineError]] = MappingProxyType(
+    {
+        401: AuthenticationError,
+        408: EngineTimeoutError,
+        429: ThrottledError,
+        504: EngineTimeoutError,
+    }
+)
+_NO_OVERRIDES: Mapping[int, type[EngineError]] = MappingProxyType({})
+
+
+def error_type_for_status(
+    status: int | None, overrides: Mapping[int, type[EngineError]] = _NO_OVERRIDES
+) -> type[EngineError]:
+    """The error class for an HTTP ``status`` (None: the response carried none), looked up in
+    ``overrides``, then ``STATUS_ERRORS``, then by class: 4xx invalid, anything else
+    unavailable."""
+    if status is None:
+        return EngineUnavailableError
+    found = overrides.get(status) or STATUS_ERRORS.get(status)
+    if found is not None:
+        return found
+    return InvalidRequestError if 400 <= status < 500 else EngineUnavailableError
+
+
+def status_error(
+    engine: str,
+    status: int,
+    message: str,
+    *,
+    overrides: Mapping[int, type[EngineError]] = _NO_OVERRIDES,
+) -> EngineError:
+    """The typed error of ``engine`` for a response with HTTP ``status``, saying ``message``."""
+    return error_type_for_status(status, overrides)(engine, message, status=status)

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from aybiza.store.private_paths import private_dir
+
 
 def write_private_file(path: Path, content: str, *, replace: bool) -> bool:
     """Write ``content`` to ``path`` with mode 0600, atomically.
@@ -15,7 +17,7 @@ def write_private_file(path: Path, content: str, *, replace: bool) -> bool:
     processes may race to create it: exactly one wins, the others keep its content). Returns
     True when this call wrote the file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

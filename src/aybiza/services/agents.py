@@ -24,8 +24,8 @@ from aybiza.errors import Conflict, Invalid, NotFound, invalid
 from aybiza.services.semver import bump_patch, highest, version_key
 from aybiza.store.database import Database
 from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import is_row_id
+from aybiza.store.paging import Page
+from aybiza.store.tenant_repository import TenantRepository
 
 MAX_VERSION_CHARS = 64
 # What a stored version can look like; anything else is answered 404 without a query.
@@ -40,6 +40,16 @@ class AgentState:
     latest: AgentVersion
 
 
+def agent_repository(database: Database) -> TenantRepository[Agent]:
+    """The tenants' agents; a deleted agent is missing like one that never existed."""
+    return TenantRepository(
+        database,
+        Agent,
+        lambda ref: NotFound(f"no agent {ref!r}", field="agent_id"),
+        deleted_at=Agent.deleted_at,
+    )
+
+
 class AgentService:
     """Business rules for agents; every method is scoped to one tenant."""
 
@@ -49,6 +59,12 @@ class AgentService:
         engine_check: Callable[[AgentConfig], list[FieldError]] | None = None,
     ) -> None:
         self._database = database
+        self._agents = agent_repository(database)
+        self._versions = TenantRepository(
+            database,
+            AgentVersion,
+            lambda ref: NotFound(f"no agent version {ref!r}", field="version"),
+        )
         # Engines the agent forces whose credentials this server lacks (EngineRegistry.check).
         self._engine_check = engine_check
 
@@ -71,7 +87,7 @@ class AgentService:
         """Store a changed configuration as a new version (see the module's version rule)."""
         document, config = self._checked(body)
         async with self._database.writing() as session:
-            agent = await _agent(session, tenant_id, agent_id)
+            agent = await self._agents.get(session, tenant_id, agent_id)
             versions = await _versions(session, agent.id)
             latest = next(v for v in versions if v.version == agent.latest_version)
             if _same_config(latest.config, document) and (
@@ -98,27 +114,18 @@ class AgentService:
     async def get(self, tenant_id: str, agent_id: str) -> AgentState:
         """An agent with its latest version."""
         async with self._database.session() as session:
-            agent = await _agent(session, tenant_id, agent_id)
+            agent = await self._agents.get(session, tenant_id, agent_id)
             return AgentState(agent, await _version(session, agent, agent.latest_version))
 
     async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Agent]:
         """The tenant's agents, newest first."""
-        query = select(Agent).where(Agent.tenant_id == tenant_id, Agent.deleted_at.is_(None))
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                query,
-                created_at=Agent.created_at,
-                row_id=Agent.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._agents.list(tenant_id, cursor=cursor, limit=limit)
 
     async def delete(self, tenant_id: str, agent_id: str) -> None:
         """Remove an agent (its versions stay for past calls); refused while a number routes
         to it."""
         async with self._database.writing() as session:
-            agent = await _agent(session, tenant_id, agent_id)
+            agent = await self._agents.get(session, tenant_id, agent_id)
             numbers = (
                 (
                     await session.execute(
@@ -135,20 +142,18 @@ class AgentService:
                     field="agent_id",
                     code="agent_in_use",
                 )
-            agent.deleted_at = utcnow()
+            await self._agents.remove(session, agent)
 
     async def versions(
         self, tenant_id: str, agent_id: str, *, cursor: str | None, limit: int
     ) -> tuple[Agent, Page[AgentVersion]]:
         """The agent's versions, newest first."""
         async with self._database.session() as session:
-            agent = await _agent(session, tenant_id, agent_id)
-            query = select(AgentVersion).where(AgentVersion.agent_id == agent.id)
-            page = await fetch_page(
+            agent = await self._agents.get(session, tenant_id, agent_id)
+            page = await self._versions.page(
                 session,
-                query,
-                created_at=AgentVersion.created_at,
-                row_id=AgentVersion.id,
+                tenant_id,
+                AgentVersion.agent_id == agent.id,
                 cursor=cursor,
                 limit=limit,
             )
@@ -159,13 +164,13 @@ class AgentService:
     ) -> tuple[Agent, AgentVersion]:
         """One version of the agent."""
         async with self._database.session() as session:
-            agent = await _agent(session, tenant_id, agent_id)
+            agent = await self._agents.get(session, tenant_id, agent_id)
             return agent, await _version(session, agent, version, field=None)
 
     async def publish(self, tenant_id: str, agent_id: str, version: str) -> AgentState:
         """Make ``version`` the live one (rolling back is publishing an earlier version)."""
         async with self._database.writing() as session:
-            agent = await _agent(session, tenant_id, agent_id)
+            agent = await self._agents.get(session, tenant_id, agent_id)
             row = await _version(session, agent, version)
             agent.published_version_id, agent.published_version = row.id, row.version
             agent.updated_at = utcnow()
@@ -247,13 +252,6 @@ def _next_version(wanted: str, explicit: bool, versions: list[AgentVersion]) -> 
     if explicit and wanted not in existing and version_key(wanted) > version_key(top):
         return wanted
     return bump_patch(top)
-
-
-async def _agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:
-    agent = await session.get(Agent, agent_id) if is_row_id(agent_id) else None
-    if agent is None or agent.tenant_id != tenant_id or agent.deleted_at is not None:
-        raise NotFound(f"no agent {agent_id!r}", field="agent_id")
-    return agent
 
 
 async def _versions(session: AsyncSession, agent_id: str) -> list[AgentVersion]:

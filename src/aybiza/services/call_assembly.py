@@ -69,7 +69,7 @@ class CallAssembly:
     async def build(
         self, prepared: PreparedCall, connection: MediaConnection, recorder: CallRecorder
     ) -> CallSession:
-        """The call loop, with the tenant's tools bound to its controls."""
+        """The call loop, with the tenant's tools loaded first and bound to its controls."""
         plan = prepared.plan
         log.info(
             "call.started",
@@ -77,16 +77,14 @@ class CallAssembly:
             agent=prepared.agent_name,
             engines=prepared.engines.reason,
         )
-        call_loop = CallSession(plan, prepared.engines, connection, recorder, self._phrases)
-        if self._automation is not None and plan.tools_enabled:
-            runner = await self._automation.tool_runner(
-                tenant_id=prepared.tenant_id,
-                agent_config=prepared.config,
-                controls=call_loop.controls,
-                transcript=lambda: call_loop.conversation.messages,
+        kit = (
+            await self._automation.tool_kit(
+                tenant_id=prepared.tenant_id, agent_config=prepared.config, call_id=plan.call_id
             )
-            call_loop.attach_tools(runner)
-        return call_loop
+            if self._automation is not None and plan.tools_enabled
+            else None
+        )
+        return CallSession(plan, prepared.engines, connection, recorder, self._phrases, kit)
 
     def _config(self, version: AgentVersion) -> AgentConfig:
         # Versions are immutable, so a validated configuration is cached for good.

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from aybiza.analytics.cost import PriceTable
 from aybiza.analytics.report import call_report
 from aybiza.errors import Conflict, NotFound, invalid
 from aybiza.services.live_calls import LiveCalls
 from aybiza.services.outbound_calls import OutboundCalls
-from aybiza.store.calls import CallFilter, filtered_calls, tenant_call
+from aybiza.store.calls import CallFilter, call_filters
 from aybiza.store.database import Database
 from aybiza.store.models import Call, utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import is_row_id
+from aybiza.store.paging import Page
+from aybiza.store.queries import is_call_sid, is_row_id
+from aybiza.store.tenant_repository import TenantRepository
 from aybiza.store.writer import StoreWriter
 
 CALL_STATUSES = ("queued", "ringing", "in-progress", "completed")
@@ -40,6 +43,9 @@ class CallRecords:
         carrier: OutboundCalls | None = None,
     ) -> None:
         self._database = database
+        self._calls = TenantRepository(
+            database, Call, lambda ref: NotFound(f"no call {ref!r}", field="id")
+        )
         self._prices = prices
         self._live = live
         self._writer = writer
@@ -53,32 +59,20 @@ class CallRecords:
             raise invalid("status", f"one of {', '.join(CALL_STATUSES)}", where.status)
         if where.agent_id is not None and not is_row_id(where.agent_id):
             raise invalid("agent_id", "not an agent id (32 hex digits)", where.agent_id)
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                filtered_calls(tenant_id, where),
-                created_at=Call.created_at,
-                row_id=Call.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._calls.list(tenant_id, *call_filters(where), cursor=cursor, limit=limit)
 
     async def report(self, tenant_id: str, ref: str) -> dict[str, Any]:
-        """The full report of a call, by its id or its Twilio CallSid."""
+        """The full report of a call, by its id or its carrier call id (Twilio CallSid)."""
         async with self._database.session() as session:
-            call = await tenant_call(session, tenant_id, ref)
-            if call is None:
-                raise NotFound(f"no call {ref!r}", field="id")
+            call = await self._call(session, tenant_id, ref)
             return await call_report(session, call, self._prices)
 
     async def hangup(self, tenant_id: str, ref: str) -> Hangup:
-        """End a live call: at once when its loop runs in this process; through Twilio when
+        """End a live call: at once when its loop runs in this process; through its carrier when
         its stream has not started (queued, ringing); otherwise by asking the process that
         runs it (it polls for requests)."""
         async with self._database.session() as session:
-            call = await tenant_call(session, tenant_id, ref)
-        if call is None:
-            raise NotFound(f"no call {ref!r}", field="id")
+            call = await self._call(session, tenant_id, ref)
         if call.ended_at is not None:
             raise Conflict(
                 f"the call already ended ({call.ended_reason})", field="id", code="call_not_live"
@@ -103,3 +97,13 @@ class CallRecords:
                     row.hangup_requested_at = utcnow()
             outcome = "requested"
         return Hangup(outcome=outcome, report=await self.report(tenant_id, call.id))
+
+    async def _call(self, session: AsyncSession, tenant_id: str, ref: str) -> Call:
+        """The tenant's call by our id or by its CallSid."""
+        if is_call_sid(ref):
+            call = await self._calls.first(session, tenant_id, Call.call_sid == ref)
+        else:
+            call = await self._calls.find(session, tenant_id, ref)
+        if call is None:
+            raise self._calls.missing(ref)
+        return call

@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aybiza.agents.errors import FieldError
 from aybiza.errors import CarrierError, Conflict, Invalid, NotFound, ServiceError
 from aybiza.security.secretbox import SecretBox
+from aybiza.services.agents import agent_repository
 from aybiza.services.number_specs import NumberCreate, NumberUpdate, SipTrunk
+from aybiza.store.calls import number_by_e164
 from aybiza.store.database import Database
 from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import is_row_id
+from aybiza.store.paging import Page
+from aybiza.store.tenant_repository import TenantRepository
 from aybiza.telephony.provisioning import (
     IMPORTED,
     NumberProvisioner,
@@ -27,6 +29,17 @@ from aybiza.telephony.provisioning import (
 )
 
 log = structlog.get_logger(__name__)
+# What an update merges with the fields sent before checking the whole number again.
+_ROUTING_FIELDS = (
+    "type",
+    "agent_id",
+    "agent_version",
+    "version_weights",
+    "region",
+    "fallback_region",
+    "fallback_number",
+    "sip",
+)
 
 
 class NumberService:
@@ -36,14 +49,25 @@ class NumberService:
         self._database = database
         self._box = box
         self._provisioner = provisioner
+        self._numbers = TenantRepository(
+            database,
+            PhoneNumber,
+            lambda ref: NotFound(f"no phone number {ref!r}", field="id"),
+        )
+        self._agents = agent_repository(database)
 
     async def create(self, tenant_id: str, spec: NumberCreate) -> PhoneNumber:
         """Validate, provision at the carrier, then store the number."""
         async with self._database.session() as session:
             await _check(
-                session, tenant_id, spec.model_dump(), sip_required=True, more=_carrier_fields(spec)
+                session,
+                self._agents,
+                tenant_id,
+                spec.model_dump(),
+                sip_required=True,
+                more=_carrier_fields(spec),
             )
-            if spec.number is not None and await _by_e164(session, spec.number) is not None:
+            if spec.number is not None and await number_by_e164(session, spec.number) is not None:
                 raise _taken(spec.number)
         sip = spec.sip.model_dump() if spec.sip else None
         request = NumberRequest(
@@ -80,7 +104,7 @@ class NumberService:
         try:
             async with self._database.writing() as session:
                 # Re-checked: the agent may have changed while the carrier was working.
-                await _check(session, tenant_id, spec.model_dump(), sip_required=True)
+                await _check(session, self._agents, tenant_id, spec.model_dump(), sip_required=True)
                 session.add(row)
         except (IntegrityError, ServiceError) as exc:
             try:
@@ -94,27 +118,17 @@ class NumberService:
 
     async def get(self, tenant_id: str, number_id: str) -> PhoneNumber:
         """One number of the tenant."""
-        async with self._database.session() as session:
-            return await _number(session, tenant_id, number_id)
+        return await self._numbers.fetch(tenant_id, number_id)
 
     async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[PhoneNumber]:
         """The tenant's numbers, newest first."""
-        query = select(PhoneNumber).where(PhoneNumber.tenant_id == tenant_id)
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                query,
-                created_at=PhoneNumber.created_at,
-                row_id=PhoneNumber.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._numbers.list(tenant_id, cursor=cursor, limit=limit)
 
     async def update(self, tenant_id: str, number_id: str, patch: NumberUpdate) -> PhoneNumber:
         """Apply the fields sent; the merged number must still be valid as a whole."""
         given = patch.model_dump(include=patch.model_fields_set)
         async with self._database.writing() as session:
-            row = await _number(session, tenant_id, number_id)
+            row = await self._numbers.get(session, tenant_id, number_id)
             problems = [
                 FieldError(name, "cannot change; delete the number and register it again", value)
                 for name, value, current in (
@@ -142,7 +156,7 @@ class NumberService:
             if "agent_id" in given and "agent_version" not in given:
                 # A pin or split names versions of the old agent: a new agent starts unpinned.
                 merged["agent_version"] = merged["version_weights"] = None
-            await _check(session, tenant_id, merged, sip_required="sip" in given)
+            await _check(session, self._agents, tenant_id, merged, sip_required="sip" in given)
             for name in ("agent_id", "agent_version", "version_weights", "region"):
                 setattr(row, name, merged[name])
             row.fallback_region = merged["fallback_region"]
@@ -158,8 +172,7 @@ class NumberService:
 
     async def delete(self, tenant_id: str, number_id: str) -> None:
         """Release the number at the carrier, then forget it (past calls keep their number)."""
-        async with self._database.session() as session:
-            row = await _number(session, tenant_id, number_id)
+        row = await self._numbers.fetch(tenant_id, number_id)
         try:
             await self._provisioner.release(row)
         except ProvisioningError as exc:
@@ -202,6 +215,7 @@ def sip_view(row: PhoneNumber) -> dict[str, Any] | None:
 
 async def _check(
     session: AsyncSession,
+    agents: TenantRepository[Agent],
     tenant_id: str,
     spec: dict[str, Any],
     *,
@@ -224,8 +238,8 @@ async def _check(
         problems.append(FieldError("sip", "required for a sip_trunk number (gateways, auth)"))
     if spec["type"] != "sip_trunk" and spec.get("sip") is not None:
         problems.append(FieldError("sip", "only sip_trunk numbers have SIP trunk settings"))
-    agent = await session.get(Agent, spec["agent_id"]) if is_row_id(spec["agent_id"]) else None
-    if agent is None or agent.tenant_id != tenant_id or agent.deleted_at is not None:
+    agent = await agents.find(session, tenant_id, spec["agent_id"])
+    if agent is None:
         problems.append(FieldError("agent_id", "no agent with this id", spec["agent_id"]))
     else:
         wanted = ([pin] if pin is not None else []) + sorted(weights or {})
@@ -282,28 +296,7 @@ def _carrier_failed(exc: ProvisioningError) -> CarrierError:
 
 
 def _current(row: PhoneNumber) -> dict[str, Any]:
-    return {
-        "type": row.type,
-        "agent_id": row.agent_id,
-        "agent_version": row.agent_version,
-        "version_weights": row.version_weights,
-        "region": row.region,
-        "fallback_region": row.fallback_region,
-        "fallback_number": row.fallback_number,
-        "sip": row.sip,
-    }
-
-
-async def _number(session: AsyncSession, tenant_id: str, number_id: str) -> PhoneNumber:
-    row = await session.get(PhoneNumber, number_id) if is_row_id(number_id) else None
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"no phone number {number_id!r}", field="id")
-    return row
-
-
-async def _by_e164(session: AsyncSession, e164: str) -> PhoneNumber | None:
-    rows = await session.execute(select(PhoneNumber).where(PhoneNumber.e164 == e164))
-    return rows.scalars().first()
+    return {name: getattr(row, name) for name in _ROUTING_FIELDS}
 
 
 def _taken(e164: str) -> Conflict:

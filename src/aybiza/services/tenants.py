@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from aybiza.agents.errors import FieldError
-from aybiza.errors import Invalid, NotFound, invalid
+from aybiza.errors import Forbidden, Invalid, NotFound, invalid
 from aybiza.security.keys import Scope, covers, generate_key, hash_key
 from aybiza.store.database import Database
 from aybiza.store.models import ApiKey, Tenant, utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import count_live_calls, is_row_id, tenant_by_name
+from aybiza.store.paging import Page
+from aybiza.store.queries import active_key, count_live_calls, tenant_by_name
+from aybiza.store.tenant_repository import TenantRepository
 
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 KEY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{0,100}$")
@@ -55,6 +56,9 @@ class TenantService:
         default_max_concurrent_calls: int = 10,
     ) -> None:
         self._database = database
+        self._keys = TenantRepository(
+            database, ApiKey, lambda ref: NotFound(f"no API key {ref!r}", field="id")
+        )
         self._operator_key = operator_key
         self._operator_tenant = operator_tenant
         self._default_limit = default_max_concurrent_calls
@@ -71,12 +75,7 @@ class TenantService:
                 if tenant is None:
                     return None
                 return Principal(tenant.id, tenant.name, None, frozenset({Scope.ALL.value}))
-            rows = await session.execute(
-                select(ApiKey, Tenant)
-                .join(Tenant, Tenant.id == ApiKey.tenant_id)
-                .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
-            )
-            found = rows.first()
+            found = await active_key(session, hash_key(secret))
         if found is None:
             return None
         key, tenant = found
@@ -142,28 +141,29 @@ class TenantService:
             scopes=wanted,
         )
         async with self._database.writing() as session:
-            session.add(row)
+            self._keys.add(session, tenant_id, row)
         return IssuedKey(row=row, secret=new.secret)
 
     async def list_keys(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[ApiKey]:
         """The tenant's keys (revoked ones too), newest first."""
-        query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                query,
-                created_at=ApiKey.created_at,
-                row_id=ApiKey.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._keys.list(tenant_id, cursor=cursor, limit=limit)
 
-    async def revoke_key(self, tenant_id: str, key_id: str) -> ApiKey:
-        """Revoke a key at once (it answers 401 from now on); revoking twice is harmless."""
+    async def revoke_key(
+        self, tenant_id: str, key_id: str, *, revoked_by: frozenset[str] | None = None
+    ) -> ApiKey:
+        """Revoke a key at once (it answers 401 from now on); revoking twice is harmless.
+        ``revoked_by`` is the revoking key's scopes: a key can only revoke keys whose scopes
+        it holds itself (or it could lock out a key more powerful than itself)."""
         async with self._database.writing() as session:
-            key = await session.get(ApiKey, key_id) if is_row_id(key_id) else None
-            if key is None or key.tenant_id != tenant_id:
-                raise NotFound(f"no API key {key_id!r}", field="id")
+            key = await self._keys.get(session, tenant_id, key_id)
+            if revoked_by is not None and not covers(revoked_by, key.scopes):
+                lacking = [s for s in key.scopes if not covers(revoked_by, [s])]
+                raise Forbidden(
+                    "a key cannot revoke a key holding scopes it does not hold itself: "
+                    + ", ".join(lacking),
+                    field="id",
+                    code="scope_exceeded",
+                )
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
             return key
@@ -174,15 +174,12 @@ class TenantService:
             tenant = await tenant_by_name(session, tenant_name)
             if tenant is None:
                 raise NotFound(f"no tenant {tenant_name!r}", field="tenant")
-            keys = (
-                await session.execute(
-                    select(ApiKey).where(
-                        ApiKey.tenant_id == tenant.id,
-                        ApiKey.revoked_at.is_(None),
-                        (ApiKey.prefix == prefix) | (ApiKey.id == prefix),
-                    )
-                )
-            ).scalars()
+            keys = await self._keys.all(
+                session,
+                tenant.id,
+                ApiKey.revoked_at.is_(None),
+                (ApiKey.prefix == prefix) | (ApiKey.id == prefix),
+            )
             count = 0
             for key in keys:
                 key.revoked_at = utcnow()

@@ -12,8 +12,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
 
 from aybiza.errors import NotFound, invalid
 from aybiza.outbound.guard import Guard
@@ -21,8 +20,8 @@ from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
 from aybiza.store.database import Database
 from aybiza.store.models import WebhookDelivery, WebhookEndpoint, utcnow
-from aybiza.store.paging import Page, fetch_page
-from aybiza.store.queries import is_row_id
+from aybiza.store.paging import Page
+from aybiza.store.tenant_repository import TenantRepository
 from aybiza.store.webhooks import forget_subscriptions
 
 EventType = Literal["call.started", "call.ended", "transcript.final"]
@@ -100,6 +99,16 @@ class WebhookService:
         self._database = database
         self._box = box
         self._guard = guard
+        self._endpoints = TenantRepository(
+            database,
+            WebhookEndpoint,
+            lambda ref: NotFound(f"no webhook endpoint {ref!r}", field="id"),
+        )
+        self._deliveries = TenantRepository(
+            database,
+            WebhookDelivery,
+            lambda ref: NotFound(f"no webhook delivery {ref!r}", field="id"),
+        )
 
     def _check_url(self, url: str) -> None:
         problem = self._guard.url_problem(url)
@@ -119,29 +128,19 @@ class WebhookService:
             secret_sealed=self._box.seal(secret),
         )
         async with self._database.writing() as session:
-            session.add(row)
+            self._endpoints.add(session, tenant_id, row)
         forget_subscriptions(tenant_id)
         return EndpointWithSecret(row, secret)
 
     async def get(self, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
         """One endpoint of the tenant."""
-        async with self._database.session() as session:
-            return await _endpoint(session, tenant_id, endpoint_id)
+        return await self._endpoints.fetch(tenant_id, endpoint_id)
 
     async def list(
         self, tenant_id: str, *, cursor: str | None, limit: int
     ) -> Page[WebhookEndpoint]:
         """The tenant's endpoints, newest first."""
-        query = select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id)
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                query,
-                created_at=WebhookEndpoint.created_at,
-                row_id=WebhookEndpoint.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._endpoints.list(tenant_id, cursor=cursor, limit=limit)
 
     async def update(
         self, tenant_id: str, endpoint_id: str, patch: WebhookUpdate
@@ -150,7 +149,7 @@ class WebhookService:
         if patch.url is not None:
             self._check_url(patch.url)
         async with self._database.writing() as session:
-            row = await _endpoint(session, tenant_id, endpoint_id)
+            row = await self._endpoints.get(session, tenant_id, endpoint_id)
             if patch.url is not None:
                 row.url = patch.url
             if patch.events is not None:
@@ -166,11 +165,11 @@ class WebhookService:
     async def delete(self, tenant_id: str, endpoint_id: str) -> None:
         """Remove the endpoint and its delivery history (pending deliveries are dropped)."""
         async with self._database.writing() as session:
-            row = await _endpoint(session, tenant_id, endpoint_id)
+            row = await self._endpoints.get(session, tenant_id, endpoint_id)
             await session.execute(
                 delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == row.id)
             )
-            await session.delete(row)
+            await self._endpoints.remove(session, row)
         forget_subscriptions(tenant_id)
 
     async def rotate(
@@ -179,7 +178,7 @@ class WebhookService:
         """A new secret; the current one keeps signing for ``grace_period_s`` seconds."""
         secret = new_webhook_secret()
         async with self._database.writing() as session:
-            row = await _endpoint(session, tenant_id, endpoint_id)
+            row = await self._endpoints.get(session, tenant_id, endpoint_id)
             row.previous_secret_sealed = row.secret_sealed if grace_period_s > 0 else None
             row.previous_secret_expires_at = (
                 utcnow() + timedelta(seconds=grace_period_s) if grace_period_s > 0 else None
@@ -193,13 +192,11 @@ class WebhookService:
     ) -> Page[WebhookDelivery]:
         """The endpoint's deliveries, newest first, with their status and attempts."""
         async with self._database.session() as session:
-            row = await _endpoint(session, tenant_id, endpoint_id)
-            query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == row.id)
-            return await fetch_page(
+            row = await self._endpoints.get(session, tenant_id, endpoint_id)
+            return await self._deliveries.page(
                 session,
-                query,
-                created_at=WebhookDelivery.created_at,
-                row_id=WebhookDelivery.id,
+                tenant_id,
+                WebhookDelivery.endpoint_id == row.id,
                 cursor=cursor,
                 limit=limit,
             )
@@ -223,10 +220,3 @@ def rotating(endpoint: WebhookEndpoint, now: datetime) -> datetime | None:
         if endpoint.previous_secret_sealed is not None and expires and now < expires
         else None
     )
-
-
-async def _endpoint(session: AsyncSession, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
-    row = await session.get(WebhookEndpoint, endpoint_id) if is_row_id(endpoint_id) else None
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"no webhook endpoint {endpoint_id!r}", field="id")
-    return row

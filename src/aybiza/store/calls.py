@@ -1,4 +1,4 @@
-"""Call queries: by id or CallSid within a tenant, filtered lists, and a call's turns and lines."""
+"""Call queries: by CallSid, list filters, numbers by E.164, and a call's turns and lines."""
 
 from __future__ import annotations
 
@@ -6,28 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.store.models import Call, PhoneNumber, TranscriptLine, Turn
-from aybiza.store.queries import is_call_sid, is_row_id
 
 
 async def call_by_sid(session: AsyncSession, call_sid: str) -> Call | None:
     """The call with this Twilio CallSid, whoever owns it (the Twilio edge's view)."""
     rows = await session.execute(select(Call).where(Call.call_sid == call_sid))
-    return rows.scalars().first()
-
-
-async def tenant_call(session: AsyncSession, tenant_id: str, ref: str) -> Call | None:
-    """The tenant's call by our id or by its CallSid; None for anything else."""
-    if is_row_id(ref):
-        condition = Call.id == ref
-    elif is_call_sid(ref):
-        condition = Call.call_sid == ref
-    else:
-        return None
-    rows = await session.execute(select(Call).where(condition, Call.tenant_id == tenant_id))
     return rows.scalars().first()
 
 
@@ -49,20 +36,21 @@ class CallFilter:
     started_before: datetime | None = None
 
 
-def filtered_calls(tenant_id: str, where: CallFilter) -> Select[Call]:
-    """The tenant's calls matching ``where`` (unordered; the pager orders them)."""
-    query = select(Call).where(Call.tenant_id == tenant_id)
+def call_filters(where: CallFilter) -> list[ColumnElement[bool]]:
+    """The conditions of ``where`` on the calls table (the tenant's scope is added by its
+    repository)."""
+    conditions: list[ColumnElement[bool]] = []
     if where.agent_id is not None:
-        query = query.where(Call.agent_id == where.agent_id)
+        conditions.append(Call.agent_id == where.agent_id)
     if where.number is not None:
-        query = query.where(or_(Call.to_number == where.number, Call.from_number == where.number))
+        conditions.append(or_(Call.to_number == where.number, Call.from_number == where.number))
     if where.status is not None:
-        query = query.where(Call.status == where.status)
+        conditions.append(Call.status == where.status)
     if where.started_after is not None:
-        query = query.where(Call.created_at >= where.started_after)
+        conditions.append(Call.created_at >= where.started_after)
     if where.started_before is not None:
-        query = query.where(Call.created_at < where.started_before)
-    return query
+        conditions.append(Call.created_at < where.started_before)
+    return conditions
 
 
 async def turns_and_lines(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from aybiza.store.health import DatabaseHealth
+from aybiza.store.private_paths import private_sqlite_file
 
 # Connections kept open per process. Calls arrive in bursts (a campaign, a busy hour, a load
 # test dialling 20 calls a second): each webhook and each media stream start reads and writes,
@@ -45,7 +46,7 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self.health = DatabaseHealth()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_pre_ping=self.dialect != "sqlite",

@@ -15,21 +15,19 @@ rather than waiting for arq's own in-progress key of the killed job to time out.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-import structlog
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
 from aybiza.automation.workflows.executor import WorkflowExecutor
 from aybiza.automation.workflows.runners import fire_due_schedules
+from aybiza.background import BackgroundLoop
 from aybiza.store.database import Database
 
-log = structlog.get_logger(__name__)
 JOB = "advance_run"
 # Our leases recover from killed workers; arq's own job timeout only bounds one advance.
 JOB_TIMEOUT_S = 3600
@@ -79,44 +77,31 @@ class ArqRunner:
         self._executor = executor
         self._redis_url = redis_url
         self._queue = queue
-        self._poll_s = poll_s
         self._redis: ArqRedis | None = None
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.loop = BackgroundLoop("workflow-enqueuer", self._enqueue_due, interval_s=poll_s)
 
     async def start(self) -> None:
         """Connect to Redis and begin sweeping."""
-        if self._task is None:
+        if self._redis is None:
             self._redis = await create_pool(
                 RedisSettings.from_dsn(self._redis_url), default_queue_name=self._queue
             )
-            self._task = asyncio.create_task(self._loop(), name="workflow-enqueuer")
+        self.loop.start()
 
     def wake(self) -> None:
         """Enqueue new runs now."""
-        self._wakeup.set()
+        self.loop.wake()
 
     async def stop(self) -> None:
         """Stop sweeping and close the connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loop.stop()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
 
-    async def _loop(self) -> None:
-        assert self._redis is not None
-        while True:
-            self._wakeup.clear()
-            try:
-                await sweep(self._database, self._executor, self._redis, self._queue)
-            except Exception:
-                log.exception("automation.enqueue_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+    async def _enqueue_due(self) -> None:
+        assert self._redis is not None, "start() connects before the loop runs"
+        await sweep(self._database, self._executor, self._redis, self._queue)
 
 
 async def _advance_run(ctx: dict[str, Any], run_id: str) -> str:
@@ -127,13 +112,8 @@ async def _advance_run(ctx: dict[str, Any], run_id: str) -> str:
     return outcome.status
 
 
-async def _sweep_forever(ctx: dict[str, Any], poll_s: float) -> None:
-    while True:
-        try:
-            await sweep(ctx["database"], ctx["executor"], ctx["redis"], ctx["queue"])
-        except Exception:
-            log.exception("automation.worker_sweep_failed")
-        await asyncio.sleep(poll_s)
+async def _sweep_due(ctx: dict[str, Any]) -> None:
+    await sweep(ctx["database"], ctx["executor"], ctx["redis"], ctx["queue"])
 
 
 def build_worker(
@@ -147,16 +127,18 @@ def build_worker(
     handle_signals: bool = True,
 ) -> Worker:
     """An arq worker advancing runs from ``queue`` (create it inside the running loop)."""
-    tasks: list[asyncio.Task[None]] = []
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(database=database, executor=executor, queue=queue)
-        tasks.append(asyncio.create_task(_sweep_forever(ctx, poll_s), name="workflow-sweeper"))
+        # Sweeps too, so runs keep moving (schedules fire, orphans are taken over) without an
+        # API process.
+        sweeper = BackgroundLoop("workflow-sweeper", partial(_sweep_due, ctx), interval_s=poll_s)
+        ctx["sweeper"] = sweeper
+        sweeper.start()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        sweeper: BackgroundLoop = ctx["sweeper"]
+        await sweeper.stop()
 
     return Worker(
         functions=[func(_advance_run, name=JOB, keep_result=0, max_tries=1000)],

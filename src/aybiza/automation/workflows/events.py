@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.analytics.automation_records import tool_call_dict
+from aybiza.analytics.row_json import row_json
 from aybiza.automation.workflows.analysis import agent_analysis_fields
 from aybiza.automation.workflows.store import create_run, snapshot
 from aybiza.store.automation_models import ToolCallRecord, Workflow
@@ -24,6 +25,11 @@ from aybiza.store.models import AgentVersion, Call, utcnow
 
 log = structlog.get_logger(__name__)
 POST_CALL = "post_call_analysis"
+# What a run knows of its call, as ``{{call.<name>}}`` (``from`` and ``to`` are the numbers).
+CALL_CONTEXT_COLUMNS = (
+    "id call_sid agent_id agent_version from_number to_number direction ended_reason "
+    "transfer_to started_at ended_at"
+)
 
 
 def post_call_definition(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -48,23 +54,7 @@ def post_call_definition(fields: Mapping[str, str]) -> dict[str, Any]:
 
 def call_context(call: Call) -> dict[str, Any]:
     """What a run knows about its call (``{{call.*}}``)."""
-
-    def iso(value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-    return {
-        "id": call.id,
-        "call_sid": call.call_sid,
-        "agent_id": call.agent_id,
-        "agent_version": call.agent_version,
-        "from": call.from_number,
-        "to": call.to_number,
-        "direction": call.direction,
-        "ended_reason": call.ended_reason,
-        "transfer_to": call.transfer_to,
-        "started_at": iso(call.started_at),
-        "ended_at": iso(call.ended_at),
-    }
+    return row_json(call, CALL_CONTEXT_COLUMNS, {"from_number": "from", "to_number": "to"})
 
 
 class WorkflowEvents:

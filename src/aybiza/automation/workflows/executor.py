@@ -23,6 +23,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import uuid4
 
@@ -40,6 +41,7 @@ from aybiza.automation.workflows.steps import (
     execute_step,
     next_position,
 )
+from aybiza.background import BackgroundLoop
 from aybiza.outbound.sender import Retries
 from aybiza.store.automation_models import WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
@@ -115,13 +117,17 @@ class WorkflowExecutor:
         """Take the run and run its steps until it completes, fails or has to wait."""
         if not await self._claim(run_id):
             return Advanced("busy")
-        heartbeat = asyncio.create_task(self._heartbeat(run_id), name=f"lease-{run_id}")
+        # Renew the lease while the steps run, so no other process takes the run meanwhile.
+        renewal = BackgroundLoop(
+            f"lease-{run_id}",
+            partial(self._renew_lease, run_id),
+            interval_s=max(self._lease.total_seconds() / 3, 0.05),
+        )
+        renewal.start()
         try:
             return await self._run_steps(run_id)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await renewal.stop()
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._release(run_id))
 
@@ -223,19 +229,13 @@ class WorkflowExecutor:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _heartbeat(self, run_id: str) -> None:
-        interval = max(self._lease.total_seconds() / 3, 0.05)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with self._database.writing() as session:
-                    await session.execute(
-                        update(WorkflowRun)
-                        .where(WorkflowRun.id == run_id, WorkflowRun.lease_owner == self.owner)
-                        .values(lease_until=utcnow() + self._lease)
-                    )
-            except Exception:
-                log.warning("automation.lease_renewal_failed", run=run_id)
+    async def _renew_lease(self, run_id: str) -> None:
+        async with self._database.writing() as session:
+            await session.execute(
+                update(WorkflowRun)
+                .where(WorkflowRun.id == run_id, WorkflowRun.lease_owner == self.owner)
+                .values(lease_until=utcnow() + self._lease)
+            )
 
     async def _release(self, run_id: str) -> None:
         async with self._database.writing() as session:

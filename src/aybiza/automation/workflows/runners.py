@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Protocol
 
@@ -18,6 +17,7 @@ import structlog
 
 from aybiza.automation.workflows.events import fire_schedules
 from aybiza.automation.workflows.executor import WorkflowExecutor
+from aybiza.background import BackgroundLoop
 from aybiza.store.database import Database
 from aybiza.store.models import utcnow
 
@@ -58,26 +58,21 @@ class InProcessRunner:
         self._executor = executor
         self._poll_s = poll_s
         self._slots = asyncio.Semaphore(max(1, concurrency))
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
+        # Sweeps every ``poll_s`` at the latest, sooner when a run falls due or ``wake()``.
+        self.loop = BackgroundLoop("workflow-runner", self._sweep_step, interval_s=poll_s)
 
     async def start(self) -> None:
         """Begin: unfinished runs are due at once, so the first sweep resumes them."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="workflow-runner")
+        self.loop.start()
 
     def wake(self) -> None:
         """Look for due runs now."""
-        self._wakeup.set()
+        self.loop.wake()
 
     async def stop(self) -> None:
         """Stop; runs in progress are cancelled and released for whoever runs next."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loop.stop()
         tasks = list(self._active.values())
         for task in tasks:
             task.cancel()
@@ -117,21 +112,15 @@ class InProcessRunner:
         finally:
             self._active.pop(run_id, None)
 
-    async def _loop(self) -> None:
-        while True:
-            self._wakeup.clear()
-            try:
-                await self.sweep()
-                wait_s = await self._until_next_due()
-            except Exception:
-                log.exception("automation.sweep_failed")
-                wait_s = self._poll_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), wait_s)
+    async def _sweep_step(self) -> float | None:
+        await self.sweep()
+        return await self._until_next_due()
 
-    async def _until_next_due(self) -> float:
+    async def _until_next_due(self) -> float | None:
+        """Seconds until the next run falls due within the poll; None: the next poll."""
         due_at = await self._executor.next_due_at()
         # Due now but not started: another process holds it; look again at the next poll.
         if due_at is None or due_at <= utcnow():
-            return self._poll_s
-        return min((due_at - utcnow()).total_seconds() + 0.005, self._poll_s)
+            return None
+        wait_s = (due_at - utcnow()).total_seconds() + 0.005
+        return wait_s if wait_s < self._poll_s else None

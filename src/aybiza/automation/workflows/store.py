@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aybiza.agents.errors import FieldError
 from aybiza.automation.redaction import REDACTED
 from aybiza.automation.workflows.spec import (
     HttpStep,
@@ -29,9 +29,10 @@ from aybiza.security.secretbox import SecretBox
 from aybiza.security.signing import new_webhook_secret
 from aybiza.store.automation_models import Workflow, WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
-from aybiza.store.models import new_id, utcnow
-from aybiza.store.paging import Page, fetch_page
+from aybiza.store.models import Agent, new_id, utcnow
+from aybiza.store.paging import Page
 from aybiza.store.queries import is_row_id
+from aybiza.store.tenant_repository import TenantRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,14 @@ class WorkflowService:
         self._box = box
         # Only public targets may be configured unless the operator's allow-list says more.
         self._guard = guard if guard is not None else Guard()
+        self._workflows = TenantRepository(
+            database,
+            Workflow,
+            lambda ref: NotFound(f"no workflow {ref}", field="workflow_id"),
+        )
+        self._runs = TenantRepository(
+            database, WorkflowRun, lambda ref: NotFound(f"no workflow run {ref}", field="run_id")
+        )
 
     async def create(self, tenant_id: str, spec: WorkflowCreate) -> WorkflowWithSecret:
         """Store a new workflow with a fresh signing secret; 409 when the name is taken."""
@@ -109,41 +118,23 @@ class WorkflowService:
             updated_at=now,
         )
         taken = Conflict(f"a workflow named {spec.name!r} already exists", field="name")
-        try:
-            async with self._database.writing() as session:
-                existing = await session.execute(
-                    select(Workflow.id).where(
-                        Workflow.tenant_id == tenant_id, Workflow.name == spec.name
-                    )
-                )
-                if existing.first() is not None:
-                    raise taken
-                session.add(row)
-        except IntegrityError as exc:
-            raise taken from exc
+        async with self._database.session() as session:
+            await _check_trigger_agents(session, tenant_id, spec.trigger)
+        await self._workflows.insert_unique(tenant_id, row, Workflow.name == spec.name, taken=taken)
         return WorkflowWithSecret(row, secret)
 
-    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Any]:
+    async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Workflow]:
         """The tenant's workflows, newest first."""
-        async with self._database.session() as session:
-            return await fetch_page(
-                session,
-                select(Workflow).where(Workflow.tenant_id == tenant_id),
-                created_at=Workflow.created_at,
-                row_id=Workflow.id,
-                cursor=cursor,
-                limit=limit,
-            )
+        return await self._workflows.list(tenant_id, cursor=cursor, limit=limit)
 
     async def get(self, tenant_id: str, workflow_id: str) -> Workflow:
         """One workflow of the tenant; NotFound otherwise."""
-        async with self._database.session() as session:
-            return await _owned(session, tenant_id, workflow_id)
+        return await self._workflows.fetch(tenant_id, workflow_id)
 
     async def update(self, tenant_id: str, workflow_id: str, change: WorkflowUpdate) -> Workflow:
         """Apply the fields given (runs already started keep the definition they began with)."""
         async with self._database.writing() as session:
-            row = await _owned(session, tenant_id, workflow_id)
+            row = await self._workflows.get(session, tenant_id, workflow_id)
             trigger = change.trigger or TriggerSpec.model_validate(row.trigger)
             steps = change.steps
             if steps is not None:
@@ -155,6 +146,8 @@ class WorkflowService:
                 problems = workflow_problems(trigger, current, self._guard, stored=True)
             if problems:
                 raise Invalid(problems, code="invalid_workflow")
+            if change.trigger is not None:
+                await _check_trigger_agents(session, tenant_id, change.trigger)
             now = utcnow()
             if change.trigger is not None:
                 row.trigger = trigger.model_dump(mode="json", exclude_none=True)
@@ -170,31 +163,26 @@ class WorkflowService:
 
     async def delete(self, tenant_id: str, workflow_id: str) -> None:
         """Remove a workflow; its past runs stay (without the link)."""
-        async with self._database.writing() as session:
-            await session.delete(await _owned(session, tenant_id, workflow_id))
+        await self._workflows.delete(tenant_id, workflow_id)
 
     async def rotate_secret(self, tenant_id: str, workflow_id: str) -> WorkflowWithSecret:
         """A new signing secret for runs started from now on; returned this once."""
         secret = new_webhook_secret()
-        async with self._database.writing() as session:
-            row = await _owned(session, tenant_id, workflow_id)
-            row.secret_sealed = self._box.seal(secret)
-            row.updated_at = utcnow()
+        row = await self._workflows.update(
+            tenant_id, workflow_id, secret_sealed=self._box.seal(secret), updated_at=utcnow()
+        )
         return WorkflowWithSecret(row, secret)
 
     async def runs(
         self, tenant_id: str, workflow_id: str, *, cursor: str | None, limit: int
-    ) -> Page[Any]:
+    ) -> Page[WorkflowRun]:
         """The workflow's runs, newest first."""
         async with self._database.session() as session:
-            await _owned(session, tenant_id, workflow_id)
-            return await fetch_page(
+            await self._workflows.get(session, tenant_id, workflow_id)
+            return await self._runs.page(
                 session,
-                select(WorkflowRun).where(
-                    WorkflowRun.tenant_id == tenant_id, WorkflowRun.workflow_id == workflow_id
-                ),
-                created_at=WorkflowRun.created_at,
-                row_id=WorkflowRun.id,
+                tenant_id,
+                WorkflowRun.workflow_id == workflow_id,
                 cursor=cursor,
                 limit=limit,
             )
@@ -202,9 +190,7 @@ class WorkflowService:
     async def run(self, tenant_id: str, run_id: str) -> tuple[WorkflowRun, Sequence[WorkflowStep]]:
         """One run of the tenant with its steps in order; NotFound otherwise."""
         async with self._database.session() as session:
-            run = await session.get(WorkflowRun, run_id) if is_row_id(run_id) else None
-            if run is None or run.tenant_id != tenant_id:
-                raise NotFound(f"no workflow run {run_id}", field="run_id")
+            run = await self._runs.get(session, tenant_id, run_id)
             steps = await session.execute(
                 select(WorkflowStep)
                 .where(WorkflowStep.run_id == run_id)
@@ -218,6 +204,30 @@ async def _owned(session: AsyncSession, tenant_id: str, workflow_id: str) -> Wor
     if row is None or row.tenant_id != tenant_id:
         raise NotFound(f"no workflow {workflow_id}", field="workflow_id")
     return row
+
+
+async def _check_trigger_agents(
+    session: AsyncSession, tenant_id: str, trigger: TriggerSpec
+) -> None:
+    """Every agent the trigger names is one of the tenant's (not deleted): a trigger naming
+    another tenant's agent, or none, would silently never fire."""
+    named = trigger.agent_ids or []
+    ids = [agent_id for agent_id in named if is_row_id(agent_id)]
+    found: set[str] = set()
+    if ids:
+        rows = await session.execute(
+            select(Agent.id).where(
+                Agent.tenant_id == tenant_id, Agent.id.in_(ids), Agent.deleted_at.is_(None)
+            )
+        )
+        found = set(rows.scalars())
+    problems = [
+        FieldError(f"trigger.agent_ids.{index}", "names no agent of this tenant", agent_id)
+        for index, agent_id in enumerate(named)
+        if agent_id not in found
+    ]
+    if problems:
+        raise Invalid(problems, code="invalid_workflow")
 
 
 def snapshot(row: Workflow) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from aybiza.providers.errors import (
     InvalidRequestError,
     ModelStreamError,
     ThrottledError,
+    error_type_for_status,
 )
 from aybiza.providers.llm.bedrock_models import anthropic_model_id
 from aybiza.providers.llm.prompting import claude_turns, request_system_prompt
@@ -66,6 +67,8 @@ _BY_ERROR_TYPE: dict[str, type[EngineError]] = {
     "invalid_request_error": InvalidRequestError,
     "request_too_large": InvalidRequestError,
 }
+# Anthropic's own status: 529 is "overloaded_error", a capacity limit like a 429.
+_STATUSES: dict[int, type[EngineError]] = {529: ThrottledError}
 # Request headers as the SDK takes them: ``omit`` removes a header the SDK would send.
 _Headers = Mapping[str, str | anthropic.Omit]
 # Anthropic's stop reasons that Bedrock spells differently.
@@ -183,25 +186,14 @@ def anthropic_error(exc: anthropic.AnthropicError) -> EngineError:
     error_type = str(error.get("type", ""))
     message = f"{error_type or exc.status_code}: {error.get('message') or exc.message}"
     status = exc.status_code
-    kind = _BY_ERROR_TYPE.get(error_type) or _by_status(status)
+    kind = _BY_ERROR_TYPE.get(error_type)
+    if kind is None:
+        # Below 400, the status is the stream's own: the failure came inside the answer.
+        kind = ModelStreamError if status < 400 else error_type_for_status(status, _STATUSES)
     # A failure announced inside a 200 stream broke the answer midway.
     if status == 200 and kind is InvalidRequestError:
         kind = ModelStreamError
     return kind(ENGINE, message, status=status)
-
-
-def _by_status(status: int) -> type[EngineError]:
-    if status in (429, 529):
-        return ThrottledError
-    if status in (408, 504):
-        return EngineTimeoutError
-    if status == 401:
-        return AuthenticationError
-    if 400 <= status < 500:
-        return InvalidRequestError
-    if status >= 500:
-        return EngineUnavailableError
-    return ModelStreamError
 
 
 @dataclass

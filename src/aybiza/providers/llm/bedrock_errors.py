@@ -32,6 +32,7 @@ from aybiza.providers.errors import (
     InvalidRequestError,
     ModelStreamError,
     ThrottledError,
+    error_type_for_status,
 )
 
 ENGINE = "bedrock"
@@ -99,17 +100,5 @@ def _client_error(exc: ClientError) -> EngineError:
     message = str(error.get("Message", "")) or str(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     key = code.lower().removesuffix("exception")
-    error_type = _BY_CODE.get(key) or _by_status(status)
+    error_type = _BY_CODE.get(key) or error_type_for_status(status)
     return error_type(ENGINE, f"{code or 'error'}: {message}", status=status)
-
-
-def _by_status(status: int | None) -> type[EngineError]:
-    if status == 429:
-        return ThrottledError
-    if status == 408:
-        return EngineTimeoutError
-    if status == 401:
-        return AuthenticationError
-    if status is not None and 400 <= status < 500:
-        return InvalidRequestError
-    return EngineUnavailableError

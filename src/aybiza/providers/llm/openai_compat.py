@@ -44,13 +44,12 @@ from aybiza.providers.base import (
     LlmRequest,
 )
 from aybiza.providers.errors import (
-    AuthenticationError,
     EngineError,
     EngineTimeoutError,
     EngineUnavailableError,
     InvalidRequestError,
     ModelStreamError,
-    ThrottledError,
+    status_error,
 )
 from aybiza.providers.llm.openai_wire import (
     ENGINE,
@@ -190,7 +189,7 @@ class OpenAICompatibleSession:
         try:
             if not 200 <= response.status < 300:
                 error_body = await response.read()
-                raise status_error(response.status, response.reason or "", error_body)
+                raise _status_error(response.status, response.reason or "", error_body)
             answer = Answer()
             decoder = SseDecoder()
             done = False
@@ -268,18 +267,10 @@ def transport_error(exc: aiohttp.ClientError | TimeoutError) -> EngineError:
     )
 
 
-def status_error(status: int, reason: str, body: bytes) -> EngineError:
+def _status_error(status: int, reason: str, body: bytes) -> EngineError:
     """The typed error for an HTTP status other than 2xx, with the server's message."""
     message = f"{status}: {error_body_message(body) or reason or 'no reason given'}"
-    if status == 429:
-        return ThrottledError(ENGINE, message, status=status)
-    if status == 401:
-        return AuthenticationError(ENGINE, message, status=status)
-    if status in (408, 504):
-        return EngineTimeoutError(ENGINE, message, status=status)
-    if 400 <= status < 500:
-        return InvalidRequestError(ENGINE, message, status=status)
-    return EngineUnavailableError(ENGINE, message, status=status)
+    return status_error(ENGINE, status, message)
 
 
 def error_body_message(body: bytes) -> str:

@@ -28,6 +28,7 @@ from aybiza.providers.errors import (
     EngineUnavailableError,
     InvalidRequestError,
     ReconnectGaveUpError,
+    status_error,
 )
 from aybiza.providers.stt.deepgram_results import LanguageMatcher, parse_listen_message
 from aybiza.providers.stt.reconnect_budget import ReconnectBudget, ReconnectLimits
@@ -35,6 +36,8 @@ from aybiza.providers.stt.reconnect_budget import ReconnectBudget, ReconnectLimi
 log = structlog.get_logger(__name__)
 
 ENGINE = "deepgram"
+# Deepgram refuses a key that lacks the permission with 403: the credentials are at fault.
+DEEPGRAM_STATUSES = {403: AuthenticationError}
 BYTES_PER_SECOND = 8000  # μ-law 8 kHz mono: one byte per sample
 # Audio kept for resending is capped: a stream whose results stopped coming for this long has a
 # problem no resend will fix, and a call must not grow without bound.
@@ -300,8 +303,4 @@ def handshake_error(exc: InvalidStatus) -> EngineError:
     status = response.status_code
     detail = response.headers.get("dg-error") or response.body.decode(errors="replace")[:200]
     message = f"WebSocket handshake refused with HTTP {status}: {detail or response.reason_phrase}"
-    if status in (401, 403):
-        return AuthenticationError(ENGINE, message, status=status)
-    if status == 400:
-        return InvalidRequestError(ENGINE, message, status=status)
-    return EngineUnavailableError(ENGINE, message, status=status)
+    return status_error(ENGINE, status, message, overrides=DEEPGRAM_STATUSES)

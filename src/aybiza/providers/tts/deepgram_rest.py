@@ -16,11 +16,12 @@ from aybiza.providers.errors import (
     AuthenticationError,
     EngineError,
     EngineUnavailableError,
-    InvalidRequestError,
-    ThrottledError,
+    status_error,
 )
 
 ENGINE = "deepgram"
+# Deepgram refuses a key that lacks the permission with 403: the credentials are at fault.
+DEEPGRAM_STATUSES = {403: AuthenticationError}
 _WEBSOCKET_SCHEMES = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}
 _HTTP_SCHEMES = {"https": "https", "http": "http", "wss": "https", "ws": "http"}
 
@@ -92,13 +93,7 @@ class SpeakRestClient:
 def _status_error(status: int, body: bytes, response: httpx.Response) -> EngineError:
     detail = response.headers.get("dg-error") or _error_text(body)
     message = f"REST speak refused with HTTP {status}: {detail}"
-    if status in (401, 403):
-        return AuthenticationError(ENGINE, message, status=status)
-    if status in (400, 404, 422):
-        return InvalidRequestError(ENGINE, message, status=status)
-    if status == 429:
-        return ThrottledError(ENGINE, message, status=status)
-    return EngineUnavailableError(ENGINE, message, status=status)
+    return status_error(ENGINE, status, message, overrides=DEEPGRAM_STATUSES)
 
 
 def _error_text(body: bytes) -> str:

@@ -14,17 +14,15 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from aybiza.telephony.sip.media_error import MediaFormatError
+
 DIGITS = "0123456789*#ABCD"  # event codes 0-15 (RFC 4733 §3.2); 16 is flash
 _PAYLOAD = struct.Struct("!BBH")
 _MAX_DURATION = 0xFFFF
 
 
-class DtmfError(ValueError):
+class DtmfError(MediaFormatError):
     """A telephone event or digit is not valid; ``field`` names what is wrong."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,8 @@ TELEPHONE_EVENT_PT = 101  # what we offer; in answers we use the offer's number
 TELEPHONE_EVENTS = "0-16"
 PTIME_MS = 20
 PROTO = "RTP/AVP"
+_SENDS: tuple[Direction, ...] = ("sendrecv", "sendonly")
+_RECEIVES: tuple[Direction, ...] = ("sendrecv", "recvonly")
 _REVERSED: dict[Direction, Direction] = {
     "sendrecv": "sendrecv",
     "sendonly": "recvonly",
@@ -70,12 +72,12 @@ class MediaParams:
     @property
     def sends(self) -> bool:
         """Whether we may send RTP."""
-        return self.direction in ("sendrecv", "sendonly")
+        return self.direction in _SENDS
 
     @property
     def receives(self) -> bool:
         """Whether we take the far end's RTP."""
-        return self.direction in ("sendrecv", "recvonly")
+        return self.direction in _RECEIVES
 
     @property
     def held_by_far_end(self) -> bool:
@@ -123,6 +125,36 @@ def _telephone_event(media: Media) -> int | None:
         ):
             return payload_type
     return None
+
+
+def _agreed(
+    description: SessionDescription,
+    media: Media,
+    codec: tuple[int, Codec],
+    telephone_event: int | None,
+    allowed: Direction,
+) -> MediaParams:
+    """What the far end's section (its offer or its answer) lets us do with its stream, within
+    what we ``allowed`` ourselves."""
+    connection = description.connection_of(media)
+    if connection is None:
+        raise SdpError("the audio stream has no c= line, in it or in the session", "c=")
+    theirs = description.direction_of(media)
+    if connection.unspecified:  # RFC 2543 hold: send nothing to it (RFC 3264 §8.4)
+        theirs = _direction(theirs in _SENDS, False)
+    permitted = _REVERSED[theirs]
+    return MediaParams(
+        codec=codec[1],
+        payload_type=codec[0],
+        telephone_event=telephone_event,
+        remote_address=_ip_literal(connection.address),
+        remote_port=media.port,
+        remote_rtcp_port=_rtcp_port(media),
+        direction=_direction(
+            permitted in _SENDS and allowed in _SENDS,
+            permitted in _RECEIVES and allowed in _RECEIVES,
+        ),
+    )
 
 
 def _rtcp_port(media: Media) -> int:
@@ -215,28 +247,10 @@ class SdpSession:
         choice = _first_codec(media, ("PCMU", "PCMA"), media.formats)
         if choice is None:
             return None
-        connection = offer.connection_of(media)
-        if connection is None:
-            raise SdpError("the audio stream has no c= line, in it or the session", "c=")
-        offered = offer.direction_of(media)
-        if connection.unspecified:  # RFC 2543 hold: send nothing to it (RFC 3264 §8.4)
-            offered = _direction(offered in ("sendrecv", "sendonly"), False)
-        we_receive = offered in ("sendrecv", "sendonly") and not hold
-        ours = _direction(offered in ("sendrecv", "recvonly"), we_receive)
         event_pt = _telephone_event(media)
-        event = None
-        if event_pt is not None:
-            event = (event_pt, media.fmtp(event_pt) or "0-15")
-        params = MediaParams(
-            codec=choice[1],
-            payload_type=choice[0],
-            telephone_event=event_pt,
-            remote_address=_ip_literal(connection.address),
-            remote_port=media.port,
-            remote_rtcp_port=_rtcp_port(media),
-            direction=ours,
-        )
-        return params, self._audio([choice], event, ours)
+        params = _agreed(offer, media, choice, event_pt, "sendonly" if hold else "sendrecv")
+        event = None if event_pt is None else (event_pt, media.fmtp(event_pt) or "0-15")
+        return params, self._audio([choice], event, params.direction)
 
     def offer(self, *, hold: bool = False) -> SessionDescription:
         """Our offer (an INVITE we send, or a re-INVITE: ``hold`` offers sendonly, §8.4)."""
@@ -264,25 +278,7 @@ class SdpSession:
         choice = _first_codec(media, self.codecs, ours.formats)
         if choice is None:
             raise NotAcceptable(f"the answer chose none of our codecs: {media.formats}", "m=")
-        connection = answer.connection_of(media)
-        if connection is None:
-            raise SdpError("the answer's audio stream has no c= line", "c=")
-        answered = answer.direction_of(media)
-        if connection.unspecified:
-            answered = _direction(answered in ("sendrecv", "sendonly"), False)
-        offered = ours.direction or "sendrecv"
-        theirs = _REVERSED[answered]
-        direction = _direction(
-            theirs in ("sendrecv", "sendonly") and offered in ("sendrecv", "sendonly"),
-            theirs in ("sendrecv", "recvonly") and offered in ("sendrecv", "recvonly"),
-        )
         event_pt = _telephone_event(media)
-        return MediaParams(
-            codec=choice[1],
-            payload_type=choice[0],
-            telephone_event=event_pt if str(event_pt) in ours.formats else None,
-            remote_address=_ip_literal(connection.address),
-            remote_port=media.port,
-            remote_rtcp_port=_rtcp_port(media),
-            direction=direction,
-        )
+        if str(event_pt) not in ours.formats:
+            event_pt = None
+        return _agreed(answer, media, choice, event_pt, ours.direction or "sendrecv")

@@ -12,6 +12,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aybiza.telephony.sip.media_error import MediaFormatError
+
 SR, RR, SDES, BYE = 200, 201, 202, 203
 SDES_CNAME = 1
 NTP_UNIX_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
@@ -20,12 +22,8 @@ _SENDER_INFO = struct.Struct("!IQIII")  # SSRC, NTP, RTP timestamp, packets, oct
 _BLOCK = struct.Struct("!IIIIII")
 
 
-class RtcpError(ValueError):
+class RtcpError(MediaFormatError):
     """A datagram is not a valid RTCP compound packet; ``field`` names what is wrong."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

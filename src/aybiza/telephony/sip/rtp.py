@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from aybiza.telephony.sip.media_error import MediaFormatError
+
 RTP_VERSION = 2
 HEADER_BYTES = 12
 MAX_PAYLOAD_BYTES = 1400  # fits one Ethernet frame with IP, UDP and RTP headers
@@ -24,12 +26,8 @@ _SEQ_MOD = 1 << 16
 _TS_MOD = 1 << 32
 
 
-class RtpError(ValueError):
+class RtpError(MediaFormatError):
     """A datagram is not a valid RTP packet; ``field`` names the part that is wrong."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from aybiza.telephony.sip.media_error import MediaFormatError
+
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 DIRECTIONS: tuple[Direction, ...] = ("sendrecv", "sendonly", "recvonly", "inactive")
 MAX_SDP_BYTES = 16 * 1024  # far above any real audio offer; bounds the work on hostile input
@@ -18,12 +20,8 @@ _SESSION_TEXT = "iuep"  # single-valued or repeated text lines kept as received
 _TYPES = set("vostiuepcbtrzkam")
 
 
-class SdpError(ValueError):
+class SdpError(MediaFormatError):
     """A session description is not valid; ``field`` names the line type that is wrong."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
