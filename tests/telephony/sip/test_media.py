@@ -315,6 +315,8 @@ async def test_rtcp_reports_measure_the_path_and_bye_ends_it() -> None:
             lambda: (
                 a.reports.far_end.round_trip_s is not None
                 and b.reports.far_end.round_trip_s is not None
+                and b.reports.reception is not None
+                and b.reports.reception.received > 10
             ),
             state=lambda: (a.reports.far_end, b.reports.far_end, a.counts, b.counts),
         )
