@@ -6,6 +6,7 @@ retransmissions. ``send`` routes responses (the transport does RFC 3261 §18.2.2
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Hashable
 from typing import Unpack
 
@@ -19,7 +20,7 @@ from aybiza.telephony.sip.transaction import (
 )
 
 
-class ServerTransaction(Transaction):
+class ServerTransaction(Transaction, abc.ABC):
     """A request we received, until our final response has been delivered."""
 
     def __init__(
@@ -43,13 +44,13 @@ class ServerTransaction(Transaction):
     def start(self) -> None:
         """Take the request in (the INVITE transaction answers 100 Trying at once)."""
 
+    @abc.abstractmethod
     def receive_request(self, request: Request) -> None:
         """A retransmission of the request (or, for INVITE, its non-2xx ACK)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def respond(self, response: Response) -> None:
         """Send the TU's response."""
-        raise NotImplementedError
 
     def transport_error(self) -> None:
         """The response could not be sent (RFC 3261 §17.2.4)."""

@@ -8,6 +8,7 @@ run only over unreliable transports (UDP); over TCP/TLS the wait timers still ru
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import Callable, Hashable
 from typing import Literal, Required, TypedDict, Unpack
@@ -122,7 +123,7 @@ class Transaction:
         return tuple(sorted(self._handles))
 
 
-class ClientTransaction(Transaction):
+class ClientTransaction(Transaction, abc.ABC):
     """A request we send, until its final response (or its timeout)."""
 
     def __init__(
@@ -143,12 +144,13 @@ class ClientTransaction(Transaction):
     def key(self) -> Hashable:
         return client_key(self.request)
 
+    @abc.abstractmethod
     def start(self) -> None:
         """Send the request and start the retransmission and timeout timers."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def receive_response(self, response: Response) -> None:
-        raise NotImplementedError
+        """Take a response to this transaction's request."""
 
     def transport_error(self) -> None:
         """The transport could not send the request (RFC 3261 §17.1.4)."""

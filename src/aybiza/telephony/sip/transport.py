@@ -11,6 +11,7 @@ Hosts are IP addresses here; resolving names (RFC 3263) is the caller's job.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import ipaddress
@@ -87,7 +88,7 @@ def response_is_ours(response: Response, local: Via) -> bool:
     return _same_address(top.host, local.host) and (top.port or default) == (local.port or default)
 
 
-class SipTransport:
+class SipTransport(abc.ABC):
     """What UDP and stream transports share: the handler, the public sent-by, message intake."""
 
     name = "UDP"
@@ -114,13 +115,13 @@ class SipTransport:
         via.params = {"branch": branch or new_branch(), "rport": None}
         return via
 
+    @abc.abstractmethod
     def send(self, message: Message, peer: Peer) -> None:
         """Send ``message`` to ``peer`` (failures go to the handler's ``send_failed``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def close(self) -> None:
         """Stop listening and close every connection."""
-        raise NotImplementedError
 
     def send_response(self, response: Response, peer: Peer | None = None) -> None:
         """Send a response where RFC 3261 §18.2.2 says (``peer``: where its request came from)."""
