@@ -79,16 +79,20 @@ def beyond_table(runs: Sequence[Run], command: str) -> str:
     lines = [
         f"Command: `{command}`",
         "",
-        "| N | CPU/call | server core (busiest 5 s) | v2v p50 | v2v p99 | added p99 | "
-        "platform-added p99 | calls with gaps | dropped | generator core |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| N | CPU/call | RSS/call | server core (busiest 5 s) | greeting p50 / p95 | "
+        "v2v p50 | v2v p95 | v2v p99 | added p99 | platform-added p99 | clear p50 | "
+        "longest loop stall | GC pauses | calls with gaps | dropped | generator core |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
-            f"| {run.calls} | {run.cpu_per_call_pct} % | "
-            f"{run.server_core_busiest_pct} % | {_cell(run.v2v_p50_ms)} ms | "
-            f"{_cell(run.v2v_p99_ms)} ms | {_cell(run.added_p99_ms)} ms | "
-            f"{_cell(run.platform_added_p99_ms)} ms | "
+            f"| {run.calls} | {run.cpu_per_call_pct} % | {run.rss_per_call_mib} MiB | "
+            f"{run.server_core_busiest_pct} % | {_cell(run.greeting_p50_ms)} / "
+            f"{_cell(run.greeting_p95_ms)} ms | {_cell(run.v2v_p50_ms)} ms | "
+            f"{_cell(run.v2v_p95_ms)} ms | {_cell(run.v2v_p99_ms)} ms | "
+            f"{_cell(run.added_p99_ms)} ms | {_cell(run.platform_added_p99_ms)} ms | "
+            f"{_cell(run.clear_p50_ms)} ms | {_cell(run.loop_stall_longest_ms)} ms | "
+            f"{run.gc_pauses} ({run.gc_pause_total_ms} ms) | "
             f"{run.calls_with_gaps} ({run.audible_gaps} gaps) | {run.dropped} | "
             f"{run.generator_core_pct} % |"
         )

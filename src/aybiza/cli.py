@@ -1,10 +1,12 @@
-"""The ``aybiza`` command: run the server, place a simulated call, migrate the database, manage
-tenants and API keys."""
+"""The ``aybiza`` command: run the server, place a simulated call, run an eval suite, migrate
+the database, manage tenants and API keys."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Annotated, TypeVar
 
 import typer
@@ -16,24 +18,44 @@ from rich.table import Table
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
 from aybiza.api.http_server import uvicorn_options
 from aybiza.config import Settings, StartupRefused, check_startup
+from aybiza.data_cli import data_app
 from aybiza.errors import ServiceError
+from aybiza.evals.command import eval_command
+from aybiza.keys_cli import rotate
 from aybiza.logging import configure_logging
-from aybiza.security.keys import Scope
+from aybiza.people_cli import audit_app, users_app
+from aybiza.security.master_keys import master_key_for
+from aybiza.security.permissions import Permission
+from aybiza.services.demo_person import DemoPerson, seed_demo_person
+from aybiza.services.edge_events import EdgeEvents
 from aybiza.services.seed import DemoKey, seed_demo
 from aybiza.services.tenants import TenantService
 from aybiza.simulator.command import call
 from aybiza.store.database import Database
 from aybiza.store.migrate import LegacyDatabaseError, upgrade_to_head
+from aybiza.telephony.sip.listen import ListenAddress, parse_listen
 
 T = TypeVar("T")
 
 app = typer.Typer(help="AYBIZA: AI phone agents.", no_args_is_help=True, add_completion=False)
 app.command("call")(call)
-keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
+app.command("eval")(eval_command)
+keys_app = typer.Typer(
+    help="API keys (shown once, stored hashed); `rotate` rotates the master key of the "
+    "encryption at rest.",
+    no_args_is_help=True,
+)
 tenants_app = typer.Typer(help="Tenants and their concurrency limits.", no_args_is_help=True)
+keys_app.command("rotate")(rotate)
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(data_app, name="data")
 err = Console(stderr=True)
+
+# The edge events of the running command (``_run``): pushed before the command exits.
+_EDGE: ContextVar[EdgeEvents] = ContextVar("edge_events")
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant name (created if missing).")]
 
@@ -43,11 +65,15 @@ def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     settings = Settings.from_env()
 
     async def main() -> T:
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, master_key=master_key_for(settings))
+        edge = EdgeEvents(settings.edge_event_urls, settings.edge_secret)
+        _EDGE.set(edge)
         try:
             await upgrade_to_head(database)
             return await work(database, settings)
         finally:
+            # Keys created or revoked here reach the edge before the command ends.
+            await edge.aclose()
             await database.dispose()
 
     try:
@@ -59,7 +85,9 @@ def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
 
 def _tenants(database: Database, settings: Settings) -> TenantService:
     return TenantService(
-        database, default_max_concurrent_calls=settings.default_max_concurrent_calls
+        database,
+        default_max_concurrent_calls=settings.default_max_concurrent_calls,
+        edge=_EDGE.get(None),
     )
 
 
@@ -68,30 +96,53 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Processes sharing the port.")] = 1,
+    sip_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--sip-listen",
+            help="SIP listeners, e.g. udp:0.0.0.0:5060,tcp:0.0.0.0:5060 ('' turns SIP off; "
+            "default AYBIZA_SIP_LISTEN, else udp and tcp on 127.0.0.1:5060).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the platform: Twilio webhook and media streams, REST API, metrics."""
+    """Run the platform: Twilio webhook and media streams, SIP, REST API, metrics."""
+    if sip_listen is not None:
+        os.environ["AYBIZA_SIP_LISTEN"] = sip_listen
     try:
         settings = Settings.from_env()
         check_startup(settings)
+        sip = parse_listen(settings.sip_listen)
     except (StartupRefused, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    if sip and workers > 1:
+        # Each SIP dialog lives in the process that answered it: one process owns SIP.
+        err.print(
+            "[yellow]warning:[/] SIP is off with --workers > 1 (a dialog must stay in one "
+            "process): run a separate single-worker server for SIP"
+        )
+        os.environ["AYBIZA_SIP_LISTEN"] = ""
+        sip = ()
     configure_logging(settings.log_level)
 
-    async def prepare(database: Database, settings: Settings) -> DemoKey:
-        return await seed_demo(
+    async def prepare(database: Database, settings: Settings) -> tuple[DemoKey, DemoPerson | None]:
+        key = await seed_demo(
             database,
             settings.data_dir,
             default_max_concurrent_calls=settings.default_max_concurrent_calls,
         )
+        owner = None if settings.production else await seed_demo_person(database, settings.data_dir)
+        return key, owner
 
-    demo = _run(prepare)
+    demo, demo_person = _run(prepare)
     operator = "\noperator   AYBIZA_API_KEY also works (demo tenant)" if settings.api_key else ""
     err.print(
         Panel.fit(
             f"[bold]AYBIZA[/] on http://{host}:{port}\n"
+            f"{dashboard_lines(demo_person, f'http://{host}:{port}/', terminal=err.is_terminal)}"
             f"database   {settings.database_url}\n"
             f"demo agent {DEMO_PHONE_NUMBER} (ACME support flow, tenant 'demo')\n"
+            f"{sip_lines(sip)}"
             f"{demo_key_lines(demo, terminal=err.is_terminal)}{operator}\n"
             f'try it     curl -H "Authorization: Bearer $(cat {demo.path})" '
             f"http://{host}:{port}/v1/calls\n"
@@ -110,6 +161,30 @@ def serve(
         loop="uvloop",
         **uvicorn_options(settings, in_process=False),
     )
+
+
+def sip_lines(listeners: tuple[ListenAddress, ...]) -> str:
+    """The banner's SIP lines: where SIP listens and the demo number's SIP URI."""
+    if not listeners:
+        return "sip        off (set AYBIZA_SIP_LISTEN to answer SIP)\n"
+    first = listeners[0]
+    host = f"[{first.host}]" if ":" in first.host else first.host
+    shown = ", ".join(str(listener) for listener in listeners)
+    return f"sip        {shown}\n           dial sip:{DEMO_PHONE_NUMBER}@{host}:{first.port}\n"
+
+
+def dashboard_lines(person: DemoPerson | None, url: str, *, terminal: bool) -> str:
+    """The banner's dashboard lines: where it is and the demo account to sign in with (its
+    password only on a terminal, like the demo key)."""
+    if person is None:
+        return f"dashboard  {url}\n"
+    if person.password is None:
+        password = f"(set on an earlier start; {person.path} is gone)"
+    elif terminal:
+        password = person.password
+    else:
+        password = f"(not shown: output is not a terminal; see {person.path})"
+    return f"dashboard  {url}\n           sign in as {person.email} / {password}\n"
 
 
 def demo_key_lines(demo: DemoKey, *, terminal: bool) -> str:
@@ -137,7 +212,7 @@ def migrate() -> None:
 def create_key(
     tenant: TenantOption,
     scope: Annotated[
-        list[Scope] | None,
+        list[Permission] | None,
         typer.Option("--scope", help="Repeat for several; default '*' (everything)."),
     ] = None,
     name: Annotated[str, typer.Option(help="A label to tell keys apart.")] = "",
@@ -147,7 +222,7 @@ def create_key(
     async def work(database: Database, settings: Settings) -> tuple[str, str, list[str]]:
         service = _tenants(database, settings)
         row = await service.ensure_tenant(tenant)
-        scopes = [s.value for s in scope] if scope else [Scope.ALL.value]
+        scopes = [s.value for s in scope] if scope else [Permission.ALL.value]
         issued = await service.create_key(row.id, scopes, name=name)
         return issued.secret, issued.row.id, scopes
 

@@ -36,6 +36,22 @@ class Forbidden(ServiceError):
     code = "forbidden"
 
 
+class Unauthenticated(ServiceError):
+    """Who the caller is could not be established (a wrong password, an expired session)."""
+
+    code = "unauthorized"
+
+
+class Locked(ServiceError):
+    """Too many failed attempts: refused without looking until ``retry_after_s`` has passed."""
+
+    code = "locked"
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
 class Conflict(ServiceError):
     """The request is valid but clashes with the current state (a number already taken, an
     agent still routed to by a number)."""

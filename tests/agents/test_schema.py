@@ -443,3 +443,55 @@ def test_a_loop_through_a_tool_nodes_error_branch_is_rejected() -> None:
 
     assert [e.path for e in errors] == ["flow.nodes.book.on_error"]
     assert "book -> retry -> book" in errors[0].message
+
+
+def test_the_voicemail_block_defaults_to_off_and_names_bad_fields() -> None:
+    base = {"name": "Reminders", "system_prompt": "Remind callers of appointments."}
+    assert validate_agent_config(base).voicemail.detection == "off"
+    screening = validate_agent_config(
+        base | {"voicemail": {"detection": "local", "action": "leave_message", "message": "Hi."}}
+    )
+    assert (screening.voicemail.action, screening.voicemail.message) == ("leave_message", "Hi.")
+    with pytest.raises(AgentConfigError) as missing:
+        validate_agent_config(base | {"voicemail": {"action": "leave_message"}})
+    assert [(e.path, e.message) for e in missing.value.errors] == [
+        ("voicemail.message", "required when action is leave_message")
+    ]
+    with pytest.raises(AgentConfigError) as wrong:
+        validate_agent_config(
+            base | {"voicemail": {"detection": "twilio", "max_wait_for_beep_s": 0, "beep": 1}}
+        )
+    paths = sorted(e.path for e in wrong.value.errors)
+    assert paths == ["voicemail.beep", "voicemail.detection", "voicemail.max_wait_for_beep_s"]
+
+
+def test_the_carrier_detection_tuning_is_checked_in_twilio_s_ranges() -> None:
+    base = {"name": "Reminders", "system_prompt": "Remind callers of appointments."}
+    tuning = {
+        "machine_detection_timeout_s": 45,
+        "machine_detection_speech_threshold_ms": 3000,
+        "machine_detection_speech_end_threshold_ms": 800,
+        "machine_detection_silence_timeout_ms": 4000,
+    }
+    carrier = validate_agent_config(base | {"voicemail": {"detection": "carrier", **tuning}})
+    assert carrier.voicemail.carrier_tuning() == tuning
+    edges = {
+        "machine_detection_timeout_s": (3, 59),
+        "machine_detection_speech_threshold_ms": (1000, 6000),
+        "machine_detection_speech_end_threshold_ms": (500, 5000),
+        "machine_detection_silence_timeout_ms": (2000, 10000),
+    }
+    for name, (low, high) in edges.items():
+        for good in (low, high):
+            validate_agent_config(base | {"voicemail": {"detection": "carrier", name: good}})
+        for bad in (low - 1, high + 1):
+            with pytest.raises(AgentConfigError) as refused:
+                validate_agent_config(base | {"voicemail": {"detection": "carrier", name: bad}})
+            assert [e.path for e in refused.value.errors] == [f"voicemail.{name}"]
+    with pytest.raises(AgentConfigError) as unused:
+        validate_agent_config(
+            base | {"voicemail": {"detection": "local", "machine_detection_timeout_s": 20}}
+        )
+    assert [(e.path, e.message) for e in unused.value.errors] == [
+        ("voicemail.machine_detection_timeout_s", "only used when detection is carrier")
+    ]

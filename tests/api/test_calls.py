@@ -228,3 +228,29 @@ def test_a_call_running_in_another_process_is_asked_to_hang_up(
             return None if row is None else row.hangup_requested_at
 
     assert api.run(requested_at()) is not None
+
+
+def test_a_sip_call_is_fetched_by_its_call_id_whatever_its_shape(
+    api: ApiServer, tenant: Tenant, http: httpx.Client
+) -> None:
+    # A SIP call's carrier id is its Call-ID: any word, sometimes 32 hex digits like our ids.
+    call_ids = ["a84b4c76e66710@pc33.atlanta.example.com", secrets.token_hex(16)]
+
+    async def seed() -> list[str]:
+        calls = [
+            Call(tenant_id=tenant.id, call_sid=call_id, carrier="sip", status="in-progress",
+                 created_at=utcnow(), started_at=utcnow())
+            for call_id in call_ids
+        ]  # fmt: skip
+        async with api.app.state.database.writing() as session:
+            session.add_all(calls)
+        return [call.id for call in calls]
+
+    ids = api.run(seed())
+    for call_id, row_id in zip(call_ids, ids, strict=True):
+        record = http.get(f"/v1/calls/{call_id}")
+        assert record.status_code == 200, record.text
+        assert record.json()["id"] == row_id and record.json()["carrier"] == "sip"
+        assert http.get(f"/v1/calls/{row_id}").json()["call_sid"] == call_id
+    assert http.get("/v1/calls/" + "x" * 65).status_code == 404
+    assert http.get("/v1/calls/nobody@example.com").status_code == 404

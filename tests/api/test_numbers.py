@@ -73,6 +73,26 @@ def test_invalid_numbers_are_rejected_naming_each_field(http: httpx.Client) -> N
         ({"sip": {"gateways": ["sip.example.com"]}}, "sip"),
         ({"type": "sip_trunk", "sip": {"gateways": []}}, "sip.gateways"),
         ({"type": "sip_trunk", "sip": {"gateways": ["bad host!"]}}, "sip.gateways.0"),
+        (
+            {
+                "type": "sip_trunk",
+                "sip": {
+                    "gateways": ["pbx.example.com"],
+                    "auth": {"username": "u", "password": "p", "algorithms": ["SHA-1"]},
+                },
+            },
+            "sip.auth.algorithms.0",
+        ),
+        (
+            {
+                "type": "sip_trunk",
+                "sip": {
+                    "gateways": ["pbx.example.com"],
+                    "auth": {"username": "u", "password": "p", "algorithms": ["MD5", "MD5"]},
+                },
+            },
+            "sip.auth.algorithms",
+        ),
         ({"colour": "red"}, "colour"),
     ]
     for change, field in cases:
@@ -123,7 +143,10 @@ def test_sip_trunk_passwords_are_sealed_at_rest_and_never_returned(
     assert created.status_code == 201, created.text
     assert created.json()["sip"] == {
         "gateways": ["sip.carrier.example.com:5060", "10.0.0.7"],
-        "auth": {"username": "acme", "password_set": True},
+        "transport": "udp",
+        "allowed_cidrs": [],
+        "register": False,
+        "auth": {"username": "acme", "algorithms": ["SHA-256", "MD5"], "password_set": True},
         "region": "eu-west-1",
     }
     assert password not in created.text

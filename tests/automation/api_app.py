@@ -17,8 +17,9 @@ from aybiza.api import workflows as workflows_api
 from aybiza.api.errors import install_error_handlers
 from aybiza.automation.platform import Automation
 from aybiza.automation.settings import AutomationSettings
-from aybiza.config import Settings
+from aybiza.config import AccessSettings, Settings
 from aybiza.security.secretbox import SecretBox
+from aybiza.services.access import Access
 from aybiza.services.tenants import TenantService
 from aybiza.store.database import Database
 
@@ -70,6 +71,7 @@ async def automation_api(
     )
     tenants = TenantService(database)
     app.state.tenants, app.state.automation = tenants, automation
+    app.state.access = Access.build(database, box, AccessSettings())
     try:
         yield Api(app, tenants, automation)
     finally:

@@ -34,16 +34,24 @@ OUR_NUMBER = "+15559870002"
 
 @dataclass
 class Controls:
-    """What the call loop gives tools: records played audio, answers digit collection."""
+    """What the call loop gives tools: records played audio and pressed keys (accepted as
+    keypad events when ``keypad_events``, as on SIP), answers digit collection."""
 
     call_id: str
     call_sid: str = "CA" + "0" * 32
     played: list[bytes] = field(default_factory=list)
+    keypad_events: bool = False
+    pressed: list[str] = field(default_factory=list)
     digits: str = ""
     collect_requests: list[dict[str, Any]] = field(default_factory=list)
 
     async def play_audio(self, mulaw: bytes) -> None:
         self.played.append(mulaw)
+
+    async def send_digits(self, digits: str) -> bool:
+        if self.keypad_events:
+            self.pressed.append(digits)
+        return self.keypad_events
 
     async def collect_digits(self, *, max_digits: int, terminator: str, timeout_s: float) -> str:
         self.collect_requests.append(

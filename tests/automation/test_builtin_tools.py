@@ -22,7 +22,7 @@ from tests.fakes.loopback import LoopbackOnlyNetwork
 
 from aybiza.agents.schema import validate_agent_config
 from aybiza.audio.codec import SAMPLE_RATE_HZ, ulaw_to_array
-from aybiza.automation.dtmf import COLUMN_HZ, ROW_HZ, dtmf_audio
+from aybiza.automation.dtmf import COLUMN_HZ, ROW_HZ, dtmf_audio, key_groups
 from aybiza.automation.tool_runner import AgentToolRunner, load_tool_kit
 from aybiza.automation.tool_specs import ToolCreate
 from aybiza.automation.tool_store import ToolService
@@ -128,9 +128,31 @@ async def test_send_dtmf_plays_the_keys_into_the_call(
         bad = await runner.run(ToolCall("t2", "send_dtmf", {"digits": "4x"}))
     finally:
         await runner.aclose()
-    assert result.content == {"sent": "4#", "duration_ms": 320}
+    assert result.content == {"sent": "4#", "duration_ms": 320, "as": "tones"}
     assert [decode(audio) for audio in controls.played] == ["4#"]
     assert bad.is_error and "digits:" in bad.content["error"]
+
+
+async def test_send_dtmf_presses_keypad_events_where_the_carrier_has_them_and_waits_at_w(
+    database: Database, box: HmacSecretBox
+) -> None:
+    runner, controls = await builtin_runner(database, box, ["send_dtmf"])
+    controls.keypad_events = True  # a SIP call whose far end took telephone-event
+    try:
+        result = await runner.run(ToolCall("t1", "send_dtmf", {"digits": "12w#ww3"}))
+    finally:
+        await runner.aclose()
+    assert not result.is_error, result.content
+    assert controls.pressed == ["12", "#", "3"]
+    assert controls.played == []
+    assert result.content["as"] == "keypad events" and result.content["sent"] == "12w#ww3"
+
+
+def test_keys_are_grouped_between_their_pauses() -> None:
+    assert key_groups("12w3ww#") == ["12", "w", "3", "ww", "#"]
+    assert key_groups("w1") == ["w", "1"]
+    with pytest.raises(ValueError, match="digits must be"):
+        key_groups("1x")
 
 
 async def test_collect_digits_waits_for_the_keypad_with_terminator_and_timeout(

@@ -11,7 +11,7 @@ from tests.automation.helpers import Controls, make_call, make_tenant
 from tests.automation.receiver import Answer, Receiver
 from tests.fakes.loopback import LOOPBACK_CIDRS, LOOPBACK_NETWORKS, LoopbackOnlyNetwork
 
-from aybiza.agents.schema import validate_agent_config
+from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.analytics.automation_records import tool_calls_for_call
 from aybiza.automation.tool_runner import AgentToolRunner, load_tool_kit
 from aybiza.automation.tool_specs import ToolCreate
@@ -49,6 +49,7 @@ async def tool_runner(
     schema: dict[str, Any] | None = None,
     url: str | None = None,
     sender: Sender | None = None,
+    agent: AgentConfig = AGENT,
 ) -> tuple[AgentToolRunner, str]:
     """A call's runner with one HTTP tool calling ``url`` (default: the receiver's ``/book``),
     sent through ``sender`` (default: the runner's own, loopback allowed and loopback only)."""
@@ -69,7 +70,7 @@ async def tool_runner(
     runner = (
         await load_tool_kit(
             tenant_id=tenant,
-            agent_config=AGENT,
+            agent_config=agent,
             call_id=call_id,
             database=database,
             box=box,
@@ -246,6 +247,37 @@ async def test_every_call_is_recorded_with_secrets_redacted(
     assert row.result["data"] == {"ok": True, "api_token": "[redacted]"}
     assert row.outcome == "ok" and row.duration_ms > 0 and row.finished_at >= row.started_at
     assert listed[0]["name"] == "book_table" and listed[0]["kind"] == "http"
+
+
+async def test_the_tool_gets_what_the_caller_said_and_the_record_keeps_none_of_its_pii(
+    database: Database, box: HmacSecretBox, receiver: Receiver
+) -> None:
+    redacting = validate_agent_config(
+        {
+            "name": "Bookings",
+            "system_prompt": "Book tables.",
+            "redaction": {"categories": ["email", "credit_card"]},
+        }
+    )
+    schema = {
+        "type": "object",
+        "properties": {"contact": {"type": "string"}, "notes": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    runner, _call_id = await tool_runner(database, box, receiver, schema=schema, agent=redacting)
+    receiver.script("/book", Answer(json_body={"sent_to": "john.smith@example.com"}))
+    said = {"contact": "john.smith@example.com", "notes": "deposit on card 4111 1111 1111 1111"}
+    try:
+        result = await runner.run(ToolCall("t1", "book_table", said))
+    finally:
+        await runner.aclose()
+    [seen] = receiver.to("/book")
+    assert seen.json == said
+    assert result.content["data"] == {"sent_to": "john.smith@example.com"}
+    async with database.session() as session:
+        [row] = (await session.execute(select(ToolCallRecord))).scalars().all()
+    assert row.arguments == {"contact": "[EMAIL]", "notes": "deposit on card [CREDIT_CARD]"}
+    assert row.result["data"] == {"sent_to": "[EMAIL]"}
 
 
 async def test_tools_are_looked_up_by_tenant_so_another_tenants_tool_is_unknown(

@@ -18,7 +18,7 @@ from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+async def _until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:

@@ -27,6 +27,7 @@ from tests.automation.receiver import Receiver
 from tests.automation.workflow_helpers import automation, call_ended, finished, steps_of
 
 from aybiza.automation.workflows.spec import WorkflowCreate
+from aybiza.security.master_keys import KeyFileMasterKey
 from aybiza.security.secretbox import HmacSecretBox
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
@@ -81,7 +82,10 @@ async def test_a_worker_killed_mid_step_is_resumed_and_the_side_effect_happens_o
     queue: str,
     tmp_path: Path,
 ) -> None:
-    database = Database(scratch.url)
+    # The workers' master key (the key file in their data directory): they seal what they
+    # write, and this process reads it.
+    master = KeyFileMasterKey(tmp_path / "data" / "master.key")
+    database = Database(scratch.url, master_key=master)
     await upgrade_to_head(database)
     engine = automation(database, box)  # only creates runs here; the workers run them
     env = {

@@ -24,6 +24,7 @@ class RunningServer:
     auth_token: str
     log_path: Path
     pid: int = 0
+    port: int = 0
 
     async def call_record(self, call_sid: str) -> dict[str, object]:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -63,8 +64,16 @@ _OUTBOUND_VARIABLES = ("AYBIZA_OUTBOUND_ALLOW_CIDRS",)
 
 
 @contextmanager
-def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[RunningServer]:
-    """``aybiza serve`` on a free port with ``data_dir`` and extra ``env``; stopped on exit."""
+def running_server(
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    start_timeout_s: float = 90,
+    workers: int = 1,
+) -> Iterator[RunningServer]:
+    """``aybiza serve`` on a free port with ``data_dir`` and extra ``env``; stopped on exit.
+    A server not ready within ``start_timeout_s`` is killed and the test fails. ``workers``:
+    ``aybiza serve --workers`` (ready once one worker answers; the others may still start)."""
     port = free_port()
     log_path = data_dir / "server.log"
     dropped = _ENGINE_VARIABLES + _OUTBOUND_VARIABLES
@@ -78,16 +87,21 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
             "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "no-aws-credentials"),
             # Stopping the server at the end of a test waits this long for live calls at most.
             "AYBIZA_DRAIN_S": "2",
+            # Servers run side by side: SIP only where a test asks for it (on its own port).
+            "AYBIZA_SIP_LISTEN": "",
             **(env or {}),
         }
     )
     aybiza = Path(sys.executable).parent / "aybiza"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(aybiza), "serve", "--port", str(port)], env=full_env, stdout=log, stderr=log
+            [str(aybiza), "serve", "--port", str(port), "--workers", str(workers)],
+            env=full_env,
+            stdout=log,
+            stderr=log,
         )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_timeout_s
     while True:
         try:
             if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
@@ -100,7 +114,7 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
         time.sleep(0.1)
     api_key = (data_dir / "demo.key").read_text().strip()
     try:
-        yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path, process.pid)
+        yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path, process.pid, port)
     finally:
         process.terminate()
         try:

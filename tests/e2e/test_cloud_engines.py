@@ -14,6 +14,7 @@ import pytest
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 from tests.fakes.deepgram_listen import Utterance
+from tests.fakes.deepgram_speak import SpeakConnection
 from tests.fakes.llm_server import HttpError, RecordedRequest, Reply, ToolUse
 
 from aybiza.agents.demo import DEMO_PHONE_NUMBER
@@ -60,10 +61,11 @@ async def cloud(tmp_path: Path) -> AsyncIterator[CloudStack]:
             await asyncio.to_thread(server_cm.__exit__, None, None, None)
 
 
-async def caller_says(text: str) -> bytes:
+async def caller_says(text: str, language: str = "en-us") -> bytes:
     tts = EspeakTts()
     try:
-        return silence(200) + await tts.synthesize(text, VoiceOptions(model="en-us"))
+        voice = VoiceOptions(model=language, language=language)
+        return silence(200) + await tts.synthesize(text, voice)
     finally:
         await tts.aclose()
 
@@ -192,26 +194,39 @@ async def test_a_throttled_model_fails_over_to_the_next(cloud: CloudStack) -> No
     assert [r.model for r in turn_requests(cloud.bedrock)] == [FAST_MODEL, DEFAULT_MODEL]
 
 
-async def test_a_caller_speaking_spanish_is_answered_in_spanish_with_a_spanish_voice(
-    cloud: CloudStack,
-) -> None:
-    agent = {
-        "name": "Bilingual desk",
-        "system_prompt": "You are the phone support agent of a bilingual desk.",
-        "greeting": "Hello, how can I help?",
-        "voice": {"model": "aura-2-thalia-en"},
-        "language": {"primary": "en-US", "auto_detect": True, "supported": ["en-US", "es-ES"]},
-    }
-    number = "+15550107777"
-    headers = {"Authorization": f"Bearer {cloud.server.api_key}"}
-    async with httpx.AsyncClient(base_url=cloud.server.base_url, headers=headers) as client:
-        created = await client.post("/v1/agents", json=agent)
+BILINGUAL = {
+    "name": "Bilingual desk",
+    "system_prompt": "You are the phone support agent of a bilingual desk.",
+    "greeting": "Hello, how can I help?",
+    "voice": {"model": "aura-2-thalia-en"},
+    "language": {"primary": "en-US", "auto_detect": True, "supported": ["en-US", "es-ES"]},
+}
+
+
+async def bilingual_number(stack: CloudStack) -> str:
+    """A number routed to a new English and Spanish agent that follows the caller's language."""
+    number = "+1555010" + str(len(stack.deepgram.listen_connections)).zfill(4)
+    headers = {"Authorization": f"Bearer {stack.server.api_key}"}
+    async with httpx.AsyncClient(base_url=stack.server.base_url, headers=headers) as client:
+        created = await client.post("/v1/agents", json=BILINGUAL)
         assert created.status_code == 201, created.text
         bound = await client.post(
             "/v1/phone-numbers",
             json={"number": number, "type": "twilio", "agent_id": created.json()["id"]},
         )
         assert bound.status_code == 201, bound.text
+    return number
+
+
+def spoken_texts(connection: SpeakConnection) -> list[str]:
+    """What a speak socket was asked to say."""
+    return [str(m["text"]) for m in connection.control if m.get("type") == "Speak"]
+
+
+async def test_a_caller_speaking_spanish_is_answered_in_spanish_with_a_spanish_voice(
+    cloud: CloudStack,
+) -> None:
+    number = await bilingual_number(cloud)
     cloud.deepgram.script.utterances[:] = [Utterance("quisiera una cita", language="es")]
     call = await SimulatedCall.dial(
         cloud.server.base_url, to=number, auth_token=cloud.server.auth_token
@@ -219,7 +234,7 @@ async def test_a_caller_speaking_spanish_is_answered_in_spanish_with_a_spanish_v
     async with call:
         await call.wait_for_agent_audio(timeout=15)
         await call.wait_until_agent_done(timeout=30)
-        await call.say(await caller_says("quisiera una cita"))
+        await call.say(await caller_says("quisiera una cita", "es"))
         await call.wait_for_agent_audio(timeout=15)
         await call.wait_until_agent_done(timeout=30)
     listen = cloud.deepgram.listen_connections[-1]
@@ -230,6 +245,52 @@ async def test_a_caller_speaking_spanish_is_answered_in_spanish_with_a_spanish_v
     assert "Spanish" in request.body["system"][-1]["text"]
     voices = [dict(c.query).get("model") for c in cloud.deepgram.speak_connections]
     assert "aura-2-celeste-es" in voices
+
+
+async def test_item17_a_caller_switching_to_spanish_is_answered_with_the_spanish_voice(
+    cloud: CloudStack,
+) -> None:
+    number = await bilingual_number(cloud)
+    english, spanish = "Of course. Which day suits you?", "Claro. ¿Qué día le viene bien?"
+    cloud.bedrock.script(Reply(text=english), Reply(text=spanish))
+    cloud.deepgram.script.utterances[:] = [
+        Utterance("I would like an appointment", language="en"),
+        Utterance("mejor hablamos en español", language="es"),
+    ]
+    call = await SimulatedCall.dial(
+        cloud.server.base_url, to=number, auth_token=cloud.server.auth_token
+    )
+    async with call:
+        await call.wait_for_agent_audio(timeout=15)
+        await call.wait_until_agent_done(timeout=30)
+        for line, language in (
+            ("I would like an appointment", "en"),
+            ("mejor hablamos en español", "es"),
+        ):
+            await call.say(await caller_says(line, language))
+            await call.wait_for_agent_audio(timeout=15)
+            await call.wait_until_agent_done(timeout=30)
+    # One multilingual stream heard both languages.
+    streams = cloud.deepgram.listen_connections
+    assert len(streams) == 1 and ("language", "multi") in streams[0].query
+    record = await ended_record(cloud.server, call.call_sid)
+    turns = record["turns"]
+    assert isinstance(turns, list)
+    assert [(t["agent_text"], t["notes"]["language"]) for t in turns] == [
+        (english, "en-US"),
+        (spanish, "es-ES"),
+    ]
+    # Each answer went to the voice of its language: English to Thalia, Spanish to Celeste.
+    said_by: dict[str, str] = {}
+    for connection in cloud.deepgram.speak_connections:
+        voice = str(dict(connection.query).get("model"))
+        said_by[voice] = " ".join([said_by.get(voice, ""), *spoken_texts(connection)]).strip()
+    assert english in said_by["aura-2-thalia-en"] and english not in said_by["aura-2-celeste-es"]
+    assert spanish in said_by["aura-2-celeste-es"] and spanish not in said_by["aura-2-thalia-en"]
+    # The model was told to answer the second turn in Spanish.
+    asked = [r for r in cloud.bedrock.requests if "bilingual" in str(r.body.get("system"))]
+    assert "Spanish" not in asked[0].body["system"][-1]["text"]
+    assert "Spanish" in asked[1].body["system"][-1]["text"]
 
 
 async def test_a_warm_transfer_carries_the_agents_summary_to_the_person(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import string
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,14 +41,35 @@ NOVA3_LANGUAGES = frozenset(
     }
 )
 NO_SUCH_COMBINATION = "No such model/language/tier combination found."
+# ``redact`` values of live transcription (deepgram-sdk's ``ListenV1Redact`` and Deepgram's
+# redaction groups); the fake records them, the scripted transcript is what the test wrote.
+REDACT_VALUES = frozenset(
+    {"true", "false", "pci", "pii", "phi", "numbers", "aggressive_numbers", "ssn"}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Utterance:
-    """One scripted utterance; ``language`` is reported when the stream asked for ``multi``."""
+    """One scripted utterance; its languages are reported when the stream asked for ``multi``:
+    ``language`` for every word, or ``word_languages`` word by word for a caller who switches
+    within the utterance (code-switching)."""
 
     text: str
     language: str | None = None
+    word_languages: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        words = len(self.text.split())
+        if self.word_languages is not None and len(self.word_languages) != words:
+            raise ValueError(
+                f"word_languages has {len(self.word_languages)} tags for {words} words"
+            )
+
+    def language_of(self, index: int) -> str:
+        """The language of word ``index`` (Deepgram's default, ``en``, when none is given)."""
+        if self.word_languages is not None:
+            return self.word_languages[index]
+        return self.language or "en"
 
 
 class Script:
@@ -120,6 +142,7 @@ class ListenParams:
     punctuate: bool
     language: str
     keyterms: tuple[str, ...]
+    redact: tuple[str, ...] = ()
 
     @classmethod
     def from_query(cls, pairs: Sequence[tuple[str, str]]) -> ListenParams:
@@ -148,6 +171,10 @@ class ListenParams:
             raise ValueError(f"language=multi needs a Nova-2 or Nova-3 model, got model={model}")
         if model.startswith("nova-3") and language not in NOVA3_LANGUAGES:
             raise ValueError(NO_SUCH_COMBINATION)
+        redact = tuple(value for key, value in pairs if key == "redact")
+        unknown = [value for value in redact if value not in REDACT_VALUES]
+        if unknown:
+            raise ValueError(f"redact must be one of {sorted(REDACT_VALUES)}, got {unknown[0]}")
         return cls(
             model=model,
             encoding=encoding,
@@ -160,6 +187,7 @@ class ListenParams:
             or parse_flag(query, "smart_format", False),
             language=language,
             keyterms=keyterms,
+            redact=redact,
         )
 
     @property
@@ -272,7 +300,7 @@ class ScriptedRecognizer:
             self._interims += 1
             utterance = self._script.at(self._utterance)
             words = utterance.text.split()[: self._interims]
-            out.append(self._results(" ".join(words), utterance.language, end, is_final=False))
+            out.append(self._results(" ".join(words), utterance, end, is_final=False))
         return out
 
     def _final(self, *, speech_final: bool, from_finalize: bool) -> dict[str, Any]:
@@ -280,7 +308,7 @@ class ScriptedRecognizer:
         self._utterance += 1
         message = self._results(
             utterance.text,
-            utterance.language,
+            utterance,
             self.position_s,
             is_final=True,
             speech_final=speech_final,
@@ -303,7 +331,7 @@ class ScriptedRecognizer:
     def _results(
         self,
         text: str,
-        language: str | None,
+        utterance: Utterance | None,
         end: float,
         *,
         is_final: bool,
@@ -326,7 +354,7 @@ class ScriptedRecognizer:
             if self.params.punctuate:
                 word["punctuated_word"] = token
             if multi:
-                word["language"] = language or "en"
+                word["language"] = utterance.language_of(index) if utterance else "en"
             words.append(word)
         transcript = text if self.params.punctuate else " ".join(w["word"] for w in words)
         alternative: dict[str, Any] = {
@@ -335,7 +363,9 @@ class ScriptedRecognizer:
             "words": words,
         }
         if multi:
-            alternative["languages"] = [language or "en"] if words else []
+            # Every language heard, the one with the most words first (ties: first heard).
+            counts = Counter(str(w["language"]) for w in words)
+            alternative["languages"] = sorted(counts, key=lambda tag: -counts[tag])
         return {
             "type": "Results",
             "channel_index": [0, 1],

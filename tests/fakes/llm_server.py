@@ -112,13 +112,16 @@ Scripted = Reply | HttpError
 
 @dataclass
 class RecordedRequest:
-    """A request the fake received: raw (still percent-encoded) path, headers, JSON body."""
+    """A request the fake received: raw (still percent-encoded) path, headers, JSON body, the
+    raw body and the client's address (one per connection)."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
     model: str = ""
+    raw: bytes = b""
+    peer: str = ""
 
 
 @dataclass
@@ -213,7 +216,8 @@ class FakeLlmServer:
 
     async def record(self, request: web.Request, model: str = "") -> RecordedRequest:
         """Parse and keep the request (a body that is not JSON is kept as text)."""
-        text = await request.text()
+        raw = await request.read()
+        text = raw.decode("utf-8", "replace")
         try:
             body: Any = json.loads(text)
         except json.JSONDecodeError:
@@ -224,6 +228,8 @@ class FakeLlmServer:
             headers={name.lower(): value for name, value in request.headers.items()},
             body=body,
             model=model,
+            raw=raw,
+            peer=str(request.transport.get_extra_info("peername") if request.transport else ""),
         )
         self.requests.append(recorded)
         return recorded

@@ -68,6 +68,23 @@ class CallPlayer:
             call.callbacks.append((event, sent.status))
             return int(sent.status)
 
+    async def send_amd(self, call_sid: str, answered_by: str, duration_ms: int = 2300) -> int:
+        """POST the asynchronous answering-machine detection result (``AnsweredBy``: human,
+        machine_start, machine_end_beep, machine_end_silence, machine_end_other, fax or
+        unknown) to the call's ``AsyncAmdStatusCallback``; returns the app's HTTP status."""
+        call = self._calls[call_sid]
+        if call.async_amd_callback is None or call.machine_detection is None:
+            raise AssertionError(f"call {call_sid} did not ask for asynchronous AMD")
+        form = {
+            "AccountSid": call.account_sid,
+            "CallSid": call.sid,
+            "AnsweredBy": answered_by,
+            "MachineDetectionDuration": str(duration_ms),
+        }
+        async with self._post(call.account_sid, call.async_amd_callback, form) as sent:
+            call.callbacks.append((f"amd:{answered_by}", sent.status))
+            return int(sent.status)
+
     async def hang_up(self, call_sid: str, status: str = "completed") -> None:
         """The call ends (the callee hung up, or ``busy``/``no-answer``/``failed``)."""
         call = self._calls[call_sid]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -62,6 +63,33 @@ def basic_auth(header: str) -> tuple[str | None, str | None]:
 def form_int(value: str | None, default: int) -> int:
     """A numeric form field, or ``default`` when absent or not a number."""
     return int(value) if value is not None and value.isdigit() else default
+
+
+# Answering-machine detection tuning and its ranges (Twilio error 21234: "Invalid Machine
+# Detection configuration value": Timeout 3-59 s, SpeechThreshold 1000-6000 ms,
+# SpeechEndThreshold 500-5000 ms, SilenceTimeout 2000-10000 ms).
+AMD_RANGES = {
+    "MachineDetectionTimeout": (3, 59),
+    "MachineDetectionSpeechThreshold": (1000, 6000),
+    "MachineDetectionSpeechEndThreshold": (500, 5000),
+    "MachineDetectionSilenceTimeout": (2000, 10000),
+}
+
+
+def amd_tuning(value: Callable[[str], str | None]) -> dict[str, int]:
+    """The AMD tuning parameters of a request (``value`` reads a form field), checked as
+    Twilio does: an integer within its range, else error 21234 naming the parameter."""
+    tuning: dict[str, int] = {}
+    for name, (low, high) in AMD_RANGES.items():
+        raw = value(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise TwilioError(
+                400, 21234, f"Invalid {name}: {raw}. It must be between {low} and {high}."
+            )
+        tuning[name] = int(raw)
+    return tuning
 
 
 def new_sid(prefix: str) -> str:
@@ -146,6 +174,12 @@ class FakeCall:
     answered_twiml: str | None = None
     # Status callbacks the fake sent: (event, HTTP status of the app's answer).
     callbacks: list[tuple[str, int]] = field(default_factory=list)
+    # Answering-machine detection asked for: ``Enable`` or ``DetectMessageEnd`` (None: off),
+    # and where an asynchronous one posts ``AnsweredBy`` (``AsyncAmdStatusCallback``).
+    machine_detection: str | None = None
+    async_amd_callback: str | None = None
+    # Its tuning (``MachineDetectionTimeout``, ...: the parameters sent, as integers).
+    amd_tuning: dict[str, int] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:

@@ -46,6 +46,7 @@ from tests.fakes.twilio_resources import (
     IncomingNumber,
     RecordedRequest,
     TwilioError,
+    amd_tuning,
     available_json,
     basic_auth,
     candidate_numbers,
@@ -165,6 +166,10 @@ class FakeTwilio:
         """POST the status callback for ``event`` if asked for; the app's HTTP status."""
         return await self.player.send_status(call_sid, event)
 
+    async def send_amd(self, call_sid: str, answered_by: str) -> int:
+        """Post the call's asynchronous answering-machine detection result."""
+        return await self.player.send_amd(call_sid, answered_by)
+
     async def hang_up(self, call_sid: str, status: str = "completed") -> None:
         """The call ends (the callee hung up, or ``busy``/``no-answer``/``failed``)."""
         await self.player.hang_up(call_sid, status)
@@ -258,6 +263,10 @@ class FakeTwilio:
         url, twiml = recorded.value("Url"), recorded.value("Twiml")
         if url is None and twiml is None and recorded.value("ApplicationSid") is None:
             raise TwilioError(400, 21205, "Url, Twiml or ApplicationSid is required.")
+        detection = recorded.value("MachineDetection")
+        tuning = amd_tuning(recorded.value)
+        if detection is not None and detection not in ("Enable", "DetectMessageEnd"):
+            raise TwilioError(400, 21234, f"Invalid MachineDetection: {detection}")
         call = FakeCall(
             account_sid=account,
             to=to,
@@ -267,6 +276,13 @@ class FakeTwilio:
             twiml=twiml,
             status_callback=recorded.value("StatusCallback"),
             status_callback_events=recorded.form.get("StatusCallbackEvent", []),
+            machine_detection=detection,
+            amd_tuning=tuning,
+            async_amd_callback=(
+                recorded.value("AsyncAmdStatusCallback")
+                if recorded.value("AsyncAmd") == "true"
+                else None
+            ),
         )
         self.calls[call.sid] = call
         if self.auto_answer:

@@ -62,6 +62,9 @@ class CarrierSocket:
     async def send_clear(self) -> None:
         self.marks.clear()
 
+    async def send_digits(self, digits: str) -> bool:
+        return False
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         return None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aybiza.agents.speech import SttOptions, VoiceOptions
-from aybiza.analytics.recording import CallStats, Speaker, TurnRecord
+from aybiza.analytics.recording import CallRecorder, CallStats, Speaker, TurnRecord
 from aybiza.audio.codec import FRAME_BYTES, silence
 from aybiza.conversation.tools import CallControls, ToolPolicy
 from aybiza.pipeline.interruption import InterruptionPolicy
@@ -79,6 +79,7 @@ class ScriptedSttStream:
 
 class ScriptedStt:
     name = "scripted-stt"
+    finalizes_early = True  # a streaming recogniser, as Deepgram: it gets the early finalise
 
     def __init__(self) -> None:
         self.streams: list[ScriptedSttStream] = []
@@ -255,25 +256,31 @@ def plan(**overrides: Any) -> CallPlan:
         "stt": SttOptions(),
         "filler_phrases": (),
         "interruption": InterruptionPolicy(),
+        # These tests hand the recogniser's events over one by one and expect the text rule's
+        # decision at once; the end-of-turn model's verdict comes from its executor (its part:
+        # test_turn_detector_model.py, and through the real server tests/e2e/test_turn_taking.py).
+        "end_of_turn_model": False,
     }
     return CallPlan(**(values | overrides))
 
 
 class LoopCall:
-    """One in-process call: the session, its carrier connection, its engines and record."""
+    """One in-process call: the session, its carrier connection, its engines and record
+    (``recorder``, else a ``MemoryRecorder``)."""
 
     def __init__(
         self,
         call_plan: CallPlan,
         llm: ScriptedLlm,
         tools: GatedTools | None = None,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self.stt, self.tts, self.llm = ScriptedStt(), ScriptedTts(), llm
         self.media = MemoryMedia()
         self.recorder = MemoryRecorder()
         engines = Engines(stt=self.stt, tts=self.tts, llm=llm)
         self.session = CallSession(
-            call_plan, engines, self.media, self.recorder, PhraseCache(), tools
+            call_plan, engines, self.media, recorder or self.recorder, PhraseCache(), tools
         )
         self.media.listener = self.session
 

@@ -83,7 +83,8 @@ async def test_the_vad_s_end_of_speech_asks_the_recogniser_to_finalise(voiced: b
     llm = ScriptedLlm([say("Sure.")])
     call = await answered_greeting(llm)
     await call.frames(silence(200) + voiced + silence(700))
-    assert call.recognition.finalized == 1
+    # Once early (a short pause may end a finished sentence), once at the VAD's end of speech.
+    assert call.recognition.finalized == 2
     assert call.recognition.audio, "caller audio reached the recogniser"
     # A final without the recogniser's own end of utterance now ends the turn.
     await call.hear(SttEvent("final", "book an appointment", speech_final=False))

@@ -1,5 +1,6 @@
 import asyncio
 
+from aybiza.analytics.recording import CallStats
 from aybiza.pipeline.keypad import Keypad
 
 
@@ -52,3 +53,40 @@ async def test_collection_stops_at_the_maximum_or_the_timeout() -> None:
     await keypad.press("2")
     assert await collecting == "12"
     assert await keypad.collect(max_digits=4, terminator="#", timeout_s=0.05) == ""
+
+
+async def test_a_pci_keypad_hands_the_conversation_only_a_star_per_key() -> None:
+    inputs = Inputs()
+    keypad = Keypad(inputs.submit, interdigit_s=10, masked=True)
+    for digit in "4111111111111111#":
+        await keypad.press(digit)
+    assert inputs.texts == ["DTMF " + "*" * 16]
+
+
+async def test_a_pci_keypad_hands_a_collecting_tool_only_a_star_per_key() -> None:
+    inputs, stats = Inputs(), CallStats()
+    keypad = Keypad(inputs.submit, interdigit_s=0.05, masked=True, stats=stats)
+    collecting = asyncio.create_task(keypad.collect(max_digits=4, terminator="#", timeout_s=5))
+    await asyncio.sleep(0)
+    for digit in "1234":
+        await keypad.press(digit)
+    assert keypad.recorded(b"\x01\x02") == b"\xff\xff", "the tones are not recorded"
+    assert await collecting == "****"
+    assert inputs.texts == []
+    assert keypad.recorded(b"\x01\x02") == b"\x01\x02", "recording resumes after"
+    # Recording was paused while the digits were read, and the call record says when.
+    [[paused, resumed]] = stats.recording_paused_s
+    assert 0 <= paused <= resumed
+    assert stats.as_dict()["recording_paused_s"] == [[paused, resumed]]
+
+
+async def test_a_keypad_outside_pci_leaves_recording_alone() -> None:
+    stats = CallStats()
+    keypad = Keypad(Inputs().submit, interdigit_s=0.05, stats=stats)
+    collecting = asyncio.create_task(keypad.collect(max_digits=2, terminator="#", timeout_s=5))
+    await asyncio.sleep(0)
+    await keypad.press("1")
+    await keypad.press("2")
+    assert keypad.recorded(b"\x01") == b"\x01"
+    assert await collecting == "12"
+    assert "recording_paused_s" not in stats.as_dict()

@@ -1,4 +1,4 @@
-from aybiza.pipeline.playout import Playout
+from aybiza.pipeline.playout import Playout, Utterance
 
 
 class RecordingTransport:
@@ -16,24 +16,30 @@ class RecordingTransport:
     async def send_clear(self) -> None:
         self.sent.append(("clear", None))
 
+    async def send_digits(self, digits: str) -> bool:
+        return False
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.sent.append(("close", code))
 
 
-async def speak(playout: Playout, sentences: list[str], chunks: int = 2) -> list[str]:
+async def speak(
+    playout: Playout, sentences: list[str], chunks: int = 2
+) -> tuple[Utterance, list[str]]:
     utterance = playout.start_utterance()
     for text in sentences:
         index = playout.add_sentence(utterance, text)
         for _ in range(chunks):
             await playout.send(utterance, index, b"\xff" * 800)
         playout.finish_sentence(utterance, index)
-    return [name for kind, name in playout._transport.sent if kind == "mark"]  # type: ignore[attr-defined]
+    sent = playout._transport.sent  # type: ignore[attr-defined]
+    return utterance, [name for kind, name in sent if kind == "mark"]
 
 
 async def test_every_chunk_is_followed_by_its_mark() -> None:
     transport = RecordingTransport()
     playout = Playout(transport)
-    marks = await speak(playout, ["One sentence."])
+    _, marks = await speak(playout, ["One sentence."])
     assert [kind for kind, _ in transport.sent] == ["media", "mark", "media", "mark"]
     assert len(set(marks)) == 2
     assert playout.speaking
@@ -41,8 +47,7 @@ async def test_every_chunk_is_followed_by_its_mark() -> None:
 
 async def test_all_marks_echoed_means_everything_was_heard() -> None:
     playout = Playout(RecordingTransport())
-    utterance_marks = await speak(playout, ["First one here.", "Second one here."])
-    utterance = playout._utterances[1]
+    utterance, utterance_marks = await speak(playout, ["First one here.", "Second one here."])
     for name in utterance_marks:
         assert playout.on_mark(name)
     assert not playout.speaking
@@ -52,8 +57,7 @@ async def test_all_marks_echoed_means_everything_was_heard() -> None:
 async def test_marks_echoed_after_clear_do_not_count_as_heard() -> None:
     transport = RecordingTransport()
     playout = Playout(transport)
-    marks = await speak(playout, ["First one here.", "Second one here."])
-    utterance = playout._utterances[1]
+    utterance, marks = await speak(playout, ["First one here.", "Second one here."])
     playout.on_mark(marks[0])
     playout.on_mark(marks[1])
     await playout.clear()
@@ -67,8 +71,7 @@ async def test_marks_echoed_after_clear_do_not_count_as_heard() -> None:
 
 async def test_a_partly_heard_sentence_keeps_its_first_words() -> None:
     playout = Playout(RecordingTransport())
-    marks = await speak(playout, ["one two three four five six"], chunks=2)
-    utterance = playout._utterances[1]
+    utterance, marks = await speak(playout, ["one two three four five six"], chunks=2)
     playout.on_mark(marks[0])
     await playout.clear()
     assert utterance.heard_text() == "one two three..."

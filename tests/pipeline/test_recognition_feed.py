@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from tests.fakes.deepgram import FAKE_API_KEY, FakeDeepgram
 
 from aybiza.agents.speech import SttOptions
+from aybiza.config import Settings
 from aybiza.pipeline.recognition_feed import (
     QUIET_HOLD_MS,
     SPEECH_HOLD_MS,
     RecognitionFeed,
+    SttBatching,
     hold_ms,
 )
 from aybiza.pipeline.vad import VadState
@@ -75,3 +78,26 @@ async def test_nothing_is_sent_by_flush_when_nothing_is_held() -> None:
         finally:
             await stream.close()
             await stt.aclose()
+
+
+def test_the_server_can_choose_other_batches_and_never_holds_the_trailing_silence() -> None:
+    batching = SttBatching(quiet_ms=40, speech_ms=0)
+    assert hold_ms(VadState(), batching) == 40
+    assert hold_ms(VadState(speaking=True, speech_ms=200), batching) == 0
+    assert hold_ms(VadState(speaking=True, speech_ms=200, silence_ms=20), batching) == 0
+
+
+@pytest.mark.parametrize("quiet_ms, speech_ms", [(30, 60), (100, -20), (1020, 60)])
+def test_a_batch_that_is_not_whole_frames_is_refused_by_name(quiet_ms: int, speech_ms: int) -> None:
+    with pytest.raises(ValueError, match=r"(quiet|speech)_ms"):
+        SttBatching(quiet_ms=quiet_ms, speech_ms=speech_ms)
+
+
+def test_the_batches_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AYBIZA_STT_BATCH_QUIET_MS", "40")
+    monkeypatch.setenv("AYBIZA_STT_BATCH_SPEECH_MS", "0")
+    settings = Settings.from_env()
+    assert (settings.stt_batch_quiet_ms, settings.stt_batch_speech_ms) == (40, 0)
+    monkeypatch.setenv("AYBIZA_STT_BATCH_SPEECH_MS", "50")
+    with pytest.raises(ValueError, match="AYBIZA_STT_BATCH_SPEECH_MS"):
+        Settings.from_env()

@@ -347,12 +347,23 @@ async def test_cancelling_the_consumer_closes_the_connection(
     await fake.wait_disconnect(timeout_s=5)
 
 
-async def test_one_client_serves_every_answer(engine: BedrockLlm, fake: FakeBedrock) -> None:
-    first, second = await asyncio.gather(engine.runtime_client(), engine.runtime_client())
+async def test_endpoint_and_credentials_are_resolved_once(
+    engine: BedrockLlm, fake: FakeBedrock
+) -> None:
+    first, second = await asyncio.gather(engine.prepare(), engine.prepare())
     assert first is second
+    assert first.endpoint_url == fake.url
+    await collect(engine)
+    assert await engine.prepare() is first
+
+
+async def test_one_connection_serves_answer_after_answer_until_the_engine_closes(
+    engine: BedrockLlm, fake: FakeBedrock
+) -> None:
     await collect(engine)
     await collect(engine)
-    assert await engine.runtime_client() is first
-    assert len(fake.requests) == 2
+    first, second = fake.requests
+    assert first.peer == second.peer  # the same kept-alive connection
     await engine.aclose()
-    assert await engine.runtime_client() is not first
+    await collect(engine)  # a closed engine opens a new pool
+    assert fake.requests[2].peer != first.peer

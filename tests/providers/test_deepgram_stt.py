@@ -132,6 +132,20 @@ async def test_stream_url_has_the_documented_parameters_and_one_keyterm_each(
     ]
 
 
+async def test_stream_asks_deepgram_to_redact_the_card_and_ssn_categories_it_covers(
+    fake: FakeDeepgram,
+) -> None:
+    options = SttOptions(redact=("email", "cvv", "credit_card", "ssn", "card_expiry"))
+    stream = await engine(fake).open_stream(options)
+    await stream.close()
+    query = fake.listen_connections[0].query
+    # Card number, expiry and CVV are Deepgram's one ``pci`` group; email is ours alone.
+    assert [value for key, value in query if key == "redact"] == ["pci", "ssn"]
+    plain = await engine(fake).open_stream(SttOptions(redact=("email", "address")))
+    await plain.close()
+    assert "redact" not in dict(fake.listen_connections[1].query)
+
+
 @pytest.mark.parametrize(
     ("languages", "expected"),
     # A single es-ES goes to Nova-3 as "es": Nova-3 has no es-ES (item 16).
@@ -235,6 +249,21 @@ async def test_multilingual_final_reports_the_agents_tag_for_the_detected_langua
         await stream.close()
     final = recognition.finals()[0]
     assert (final.text, final.language) == ("Necesito ayuda.", "es-ES")
+
+
+async def test_a_code_switched_utterance_is_in_the_language_of_most_of_its_words() -> None:
+    switched = Utterance(
+        "I need una cita para mañana", word_languages=("en", "en", "es", "es", "es", "es")
+    )
+    async with FakeDeepgram(transcripts=[switched]) as fake:
+        options = SttOptions(language="en-US", languages=("en-US", "es-ES"), detect_language=True)
+        stream = await engine(fake).open_stream(options)
+        recognition = Recognition(stream)
+        await send(stream, speech(40) + silence(30))
+        await recognition.until(lambda: bool(recognition.finals()))
+        await stream.close()
+    final = recognition.finals()[0]
+    assert (final.text, final.language) == ("I need una cita para mañana", "es-ES")
 
 
 def test_detected_language_comes_from_the_words_when_languages_is_absent() -> None:

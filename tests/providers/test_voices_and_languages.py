@@ -16,6 +16,7 @@ from aybiza.providers.engines import Engines
 from aybiza.providers.registry import EngineRegistry
 from aybiza.providers.stt.nova3_languages import nova3_language
 from aybiza.providers.tts.aura_voices import AURA1_TO_AURA2, AURA2_VOICE_BY_LANGUAGE
+from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.services.call_plan import build_plan
 
 # The seed's "Enhanced Agent Configuration Example", as far as voices and languages go.
@@ -115,3 +116,22 @@ def test_every_aura1_voice_maps_to_an_aura2_english_voice_and_every_language_voi
 async def test_an_aura2_voice_is_not_recorded_as_mapped(registry: EngineRegistry) -> None:
     engines = registry.resolve(agent(voice={"model": "aura-2-thalia-en"}), "agent@1")
     assert "voice_mapped" not in engines.describe()
+
+
+async def test_an_embedded_voice_speaks_each_supported_language_with_that_languages_voice() -> None:
+    config = agent(voice={"model": "en-us"})
+    registry = EngineRegistry(Settings())
+    tts = EspeakTts()
+    try:
+        engines = registry.resolve(config, "agent@1")
+        plan = build_plan(config, engines, call_id="call", call_sid="CA1", agent_key="agent@1")
+        assert plan.voice_for("en-US").model == "en-us"
+        spanish = plan.voice_for("es-ES")
+        assert (spanish.model, spanish.language) == ("es-ES", "es-ES")
+        # espeak-ng reads the tag as its Spanish voice, not the agent's English one.
+        assert await tts.voice_name(spanish) == "es"
+        assert await tts.voice_name(plan.voice_for("en-US")) == "en-us"
+        assert await tts.synthesize("Hola, buenos días.", spanish)
+    finally:
+        await tts.aclose()
+        await registry.aclose()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from aybiza.security.keys import Scope, covers, generate_key, grants, hash_key
+from aybiza.security.keys import generate_key, hash_key
+from aybiza.security.permissions import Permission, covers, grants
 
 
 def test_keys_are_random_prefixed_and_stored_only_as_their_hash() -> None:
@@ -20,11 +21,11 @@ def test_keys_are_random_prefixed_and_stored_only_as_their_hash() -> None:
 
 
 def test_write_implies_read_of_the_same_resource_and_star_implies_everything() -> None:
-    assert grants(["agents:write"], Scope.AGENTS_READ)
-    assert not grants(["agents:read"], Scope.AGENTS_WRITE)
-    assert not grants(["numbers:write"], Scope.AGENTS_READ)
-    assert all(grants(["*"], scope) for scope in Scope)
-    assert not grants([], Scope.CALLS_READ)
+    assert grants(["agents:write"], Permission.AGENTS_READ)
+    assert not grants(["agents:read"], Permission.AGENTS_WRITE)
+    assert not grants(["numbers:write"], Permission.AGENTS_READ)
+    assert all(grants(["*"], scope) for scope in Permission)
+    assert not grants([], Permission.CALLS_READ)
 
 
 def test_a_key_only_covers_scopes_it_holds() -> None:

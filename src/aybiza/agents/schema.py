@@ -26,6 +26,8 @@ from aybiza.agents import defaults
 from aybiza.agents.errors import AgentConfigError, FieldError, field_errors, located_error
 from aybiza.agents.flow_spec import NODE_TYPES, FlowSpec
 from aybiza.agents.speech import SttOptions, VoiceOptions
+from aybiza.agents.voicemail import VoicemailConfig
+from aybiza.security.pii import Category, RedactionMode, Redactor, phone_region
 
 # semver.org's recommended expression.
 _SEMVER = re.compile(
@@ -152,6 +154,17 @@ class ParametersConfig(_Block):
         le=5000,
         description="VAD silence (ms) that ends the caller's turn.",
     )
+    speculative_answers: bool = Field(
+        default=defaults.SPECULATIVE_ANSWERS,
+        description="Start the model's answer, unplayed, on a transcript that reads as "
+        "finished before the caller's turn has ended; discarded if the caller goes on "
+        "(its tokens are counted as speculative in the call's cost).",
+    )
+    end_of_turn_model: bool = Field(
+        default=defaults.END_OF_TURN_MODEL,
+        description="Judge the caller's voice with the end-of-turn model too: a turn whose "
+        "words read as finished still waits while the caller sounds unfinished.",
+    )
     filler_phrases: list[NonEmpty] = Field(
         default_factory=lambda: list(defaults.FILLER_PHRASES),
         description="Spoken while a slow answer or tool call is pending.",
@@ -218,6 +231,39 @@ class AnalysisConfig(_Block):
     fields: dict[str, NonEmpty] = Field(default_factory=dict)
 
 
+class RedactionConfig(_Block):
+    """Personal data kept out of everything stored or sent about a call (transcripts, turns,
+    analysis, tool-call records, webhooks, workflow payloads, logs); the model still hears the
+    caller as they spoke. Off until ``categories`` names some (docs/security.md)."""
+
+    categories: list[Category] = Field(
+        default_factory=list,
+        description="What to redact: credit_card, card_expiry, cvv, ssn, phone_number, email, "
+        "date_of_birth, bank_account, iban, address, pin, password.",
+    )
+    mode: RedactionMode = Field(
+        default=defaults.REDACTION_MODE,
+        description="mask: keep the shape (#### ****); replace_with_category: [CREDIT_CARD].",
+    )
+    stt: bool = Field(
+        default=defaults.REDACTION_STT,
+        description="Also ask the speech recogniser to redact what it can itself (Deepgram "
+        "redact=pci for card number, expiry and CVV, redact=ssn); the model then hears the "
+        "recogniser's placeholder for those.",
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _distinct(cls, categories: list[Category]) -> list[Category]:
+        if len(set(categories)) != len(categories):
+            raise ValueError("lists a category more than once")
+        return categories
+
+    def redactor(self, language: str = "en-US") -> Redactor:
+        """The redactor of these settings; national phone numbers of ``language``'s country."""
+        return Redactor(self.categories, self.mode, phone_region(language))
+
+
 class EnginesConfig(_Block):
     """Per-agent engine override; ``auto`` lets the platform choose (a cloud engine when its
     credentials are configured, else the embedded one; for ``llm``, ``flow`` when the agent has
@@ -226,6 +272,13 @@ class EnginesConfig(_Block):
     stt: Literal["auto", "pocketsphinx", "deepgram"] = "auto"
     tts: Literal["auto", "espeak", "deepgram"] = "auto"
     llm: Literal["auto", "flow", "bedrock", "anthropic", "openai"] = "auto"
+
+
+class RecordingConfig(_Block):
+    """Call recording: a stereo WAV of each call (left the caller, right what the caller heard
+    of the agent), fetched with ``GET /v1/calls/{id}/recording`` (docs/recordings.md)."""
+
+    enabled: bool = Field(default=False, description="Record this agent's calls.")
 
 
 class AgentConfig(_Block):
@@ -245,6 +298,9 @@ class AgentConfig(_Block):
     speech: SpeechConfig = SpeechConfig()
     engines: EnginesConfig = EnginesConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    redaction: RedactionConfig = RedactionConfig()
+    voicemail: VoicemailConfig = VoicemailConfig()
+    recording: RecordingConfig = RecordingConfig()
     flow: FlowSpec | None = None
 
     @model_validator(mode="after")
@@ -263,7 +319,12 @@ class AgentConfig(_Block):
             endpointing_ms=self.speech.endpointing_ms,
             languages=tuple(self.language.supported),
             detect_language=self.language.auto_detect and len(self.language.supported) > 1,
+            redact=tuple(self.redaction.categories) if self.redaction.stt else (),
         )
+
+    def redactor(self) -> Redactor:
+        """What this agent's calls redact from everything stored and sent."""
+        return self.redaction.redactor(self.language.primary)
 
     def voice_options(self) -> VoiceOptions:
         """Synthesis options for this agent's voice."""

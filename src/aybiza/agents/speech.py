@@ -19,6 +19,9 @@ class SttOptions:
     # can (Deepgram Nova-3 ``language=multi``) recognises all of them and reports which it heard.
     languages: tuple[str, ...] = ()
     detect_language: bool = False
+    # PII categories (``aybiza.security.pii``) a recogniser that can redact by itself should
+    # (Deepgram ``redact``); the platform redacts what it stores in any case.
+    redact: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ Unit prices (USD) come from ``PriceTable``: defaults below, overridden by ``AYBI
 - STT: per minute of streamed audio (the media stream's duration), by engine;
 - TTS: per 1000 characters synthesized for turns, by engine (the greeting and filler phrases
   are synthesized once per agent version and cached, so a call does not pay for them);
-- LLM: per 1000 input and per 1000 output tokens, by model id when listed, else by engine.
+- LLM: per 1000 input and per 1000 output tokens, by model id when listed, else by engine;
+- speculative: what answers started before the caller's turn ended, then discarded because the
+  caller went on, used (``stats.speculative``: tokens by model, characters synthesized), at the
+  same prices. A used speculative answer is an ordinary turn, in ``llm`` and ``tts``.
 
 Costs are computed when the call is read, with the prices configured then.
 """
@@ -118,16 +121,20 @@ def call_cost(
     tts_chars = sum(len(turn.agent_text) for turn in turns)
     llm = 0.0
     for turn in turns:
-        price = prices.llm_models.get(turn.model or "") or prices.llm_per_1k_tokens.get(
-            llm_engine, TokenPrice()
-        )
-        llm += _tokens(turn.usage, "input_tokens") / 1000 * price.input
-        llm += _tokens(turn.usage, "output_tokens") / 1000 * price.output
+        llm += _llm_cost(prices, turn.model or "", llm_engine, turn.usage)
+    speculative = _speculative(call)
+    spec_usage: dict[str, Any] = speculative.get("by_model") or {}
+    spec_chars = _tokens(speculative, "tts_characters")
+    tts_price = prices.tts_per_1k_chars.get(tts_engine, 0.0)
     parts = {
         "telephony": telephony_minutes * prices.telephony_per_minute,
         "stt": stream_s / 60 * prices.stt_per_minute.get(stt_engine, 0.0),
         "llm": llm,
-        "tts": tts_chars / 1000 * prices.tts_per_1k_chars.get(tts_engine, 0.0),
+        "tts": tts_chars / 1000 * tts_price,
+        "speculative": sum(
+            _llm_cost(prices, model, llm_engine, usage) for model, usage in spec_usage.items()
+        )
+        + spec_chars / 1000 * tts_price,
     }
     return {
         "currency": prices.currency,
@@ -140,6 +147,13 @@ def call_cost(
             "tts_characters": tts_chars,
             "llm_input_tokens": sum(_tokens(t.usage, "input_tokens") for t in turns),
             "llm_output_tokens": sum(_tokens(t.usage, "output_tokens") for t in turns),
+            "speculative_input_tokens": sum(
+                _tokens(u, "input_tokens") for u in spec_usage.values()
+            ),
+            "speculative_output_tokens": sum(
+                _tokens(u, "output_tokens") for u in spec_usage.values()
+            ),
+            "speculative_tts_characters": spec_chars,
         },
         "engines": {
             "stt": stt_engine or None,
@@ -147,6 +161,29 @@ def call_cost(
             "llm": llm_engine or None,
         },
     }
+
+
+def _llm_cost(
+    prices: PriceTable, model: str, engine: str, usage: Mapping[str, Any] | None
+) -> float:
+    price = prices.llm_models.get(model) or prices.llm_per_1k_tokens.get(engine, TokenPrice())
+    return (
+        _tokens(usage, "input_tokens") / 1000 * price.input
+        + _tokens(usage, "output_tokens") / 1000 * price.output
+    )
+
+
+def _speculative(call: Call) -> Mapping[str, Any]:
+    """The call's ``stats.speculative`` (discarded speculative answers), or nothing."""
+    value = (call.stats or {}).get("speculative")
+    if not isinstance(value, dict):
+        return {}
+    by_model = value.get("by_model")
+    if by_model is not None and not (
+        isinstance(by_model, dict) and all(isinstance(u, dict) for u in by_model.values())
+    ):
+        return {k: v for k, v in value.items() if k != "by_model"}
+    return value
 
 
 def _stream_seconds(call: Call, end: datetime) -> float:

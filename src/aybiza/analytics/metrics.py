@@ -64,3 +64,12 @@ PROTOCOL_WARNINGS = Counter(
     "aybiza_protocol_warnings_total",
     "Carrier protocol problems noted on calls (a second start, a second media connection).",
 )
+LOOP_LATENESS = Histogram(
+    "aybiza_event_loop_lateness_seconds",
+    "How late the event loop woke a task that slept (a stall delays every call in the process).",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+)
+LOOP_STALL_LONGEST = Gauge(
+    "aybiza_event_loop_stall_longest_seconds",
+    "The longest event-loop stall in the current and previous 2 s windows.",
+)

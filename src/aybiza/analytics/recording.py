@@ -27,6 +27,8 @@ EndedReason = Literal[
     "unknown-number",
     "concurrency-limit",
     "no-agent-version",
+    "voicemail",
+    "machine-detected",
 ]
 
 
@@ -64,6 +66,20 @@ class CallStats:
     malformed_messages: int | None = None
     # Carrier protocol problems the operator should see (a second start, a second stream).
     protocol_warnings: list[str] = field(default_factory=list)
+    # What the carrier said when the call ended, e.g. a SIP BYE's Reason or a final status.
+    carrier_response: str | None = None
+    # SIP/RTP: packets received, lost and late, and interarrival jitter, at the end.
+    media: dict[str, float] | None = None
+    # PCI mode: [from, to] seconds into the call while a tool collected keyed-in digits (a
+    # card number); a recorder of the call's audio leaves these spans out.
+    recording_paused_s: list[list[float]] = field(default_factory=list)
+    # Outbound calls screened for answering machines: human, machine, fax or unknown, and
+    # how it was decided (by, reason, at_ms, message_end).
+    answered_by: str | None = None
+    machine_detection: dict[str, object] | None = None
+    # Speculative answers (``pipeline.speculation``): started, used, discarded, and what the
+    # discarded ones used (``by_model`` tokens, ``tts_characters``), priced as ``speculative``.
+    speculative: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON for the call row: unset values and empty lists left out."""

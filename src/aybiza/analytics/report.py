@@ -19,8 +19,8 @@ from aybiza.store.calls import turns_and_lines
 from aybiza.store.models import Agent, Call, utcnow
 
 SUMMARY_COLUMNS = (
-    "id call_sid carrier status ended_reason direction from_number to_number phone_number_id "
-    "agent_id "
+    "id call_sid carrier status ended_reason answered_by direction from_number to_number "
+    "phone_number_id agent_id "
     "agent_version agent_version_id created_at started_at ended_at"
 )
 
@@ -40,6 +40,7 @@ async def call_report(
         "stream_sid": call.stream_sid,
         "status": call.status,
         "ended_reason": call.ended_reason,
+        "answered_by": call.answered_by,
         "direction": call.direction,
         "from": call.from_number,
         "to": call.to_number,
@@ -57,6 +58,8 @@ async def call_report(
         "engines": call.engines or {},
         "stats": call.stats or {},
         "transfer_to": call.transfer_to,
+        "custom_parameters": call.custom_parameters or {},
+        "recording": recording_json(call),
         "created_at": iso(call.created_at),
         "started_at": iso(call.started_at),
         "ended_at": iso(call.ended_at),
@@ -91,3 +94,22 @@ async def call_report(
 def call_summary(call: Call) -> dict[str, Any]:
     """The short form of a call used in lists and the ``call.started`` event."""
     return row_json(call, SUMMARY_COLUMNS, {"from_number": "from", "to_number": "to"})
+
+
+def recording_json(call: Call) -> dict[str, Any] | None:
+    """The call's recording as the API shows it (None while it has none): where to fetch it,
+    its length and its channels (left the caller, right the agent)."""
+    stored = call.recording
+    if not stored:
+        return None
+    return {
+        "url": f"/v1/calls/{call.id}/recording",
+        "duration_s": stored.get("duration_s"),
+        "channels": stored.get("channels", 2),
+        "left": "caller",
+        "right": "agent",
+        "format": "audio/wav",
+        "sample_rate_hz": stored.get("sample_rate_hz", 8000),
+        "bytes": stored.get("bytes"),
+        "sealed": bool(stored.get("sealed", False)),
+    }

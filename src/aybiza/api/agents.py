@@ -14,15 +14,15 @@ from aybiza.api.auth import require
 from aybiza.api.common import ListOf, listed
 from aybiza.api.errors import ApiError, error_responses
 from aybiza.api.tenant_routes import TenantRoutes, by_row
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.agents import AgentService, AgentState
 from aybiza.services.tenants import Principal
 from aybiza.store.models import Agent, AgentVersion
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
-Reader = Annotated[Principal, Depends(require(Scope.AGENTS_READ))]
-Writer = Annotated[Principal, Depends(require(Scope.AGENTS_WRITE))]
+Reader = Annotated[Principal, Depends(require(Permission.AGENTS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.AGENTS_WRITE))]
 # The body is validated by aybiza.agents (paths of every bad field); OpenAPI shows its schema.
 _AGENT_BODY = {
     "requestBody": {
@@ -74,7 +74,7 @@ def _service(request: Request) -> AgentService:
 
 
 routes = TenantRoutes(
-    router, "agent_id", _service, read=Scope.AGENTS_READ, write=Scope.AGENTS_WRITE
+    router, "agent_id", _service, read=Permission.AGENTS_READ, write=Permission.AGENTS_WRITE
 )
 
 
@@ -142,7 +142,7 @@ routes.get("get_agent", AgentOut, by_row(_out), "An agent with its latest config
     "/{agent_id}",
     response_model=AgentOut,
     openapi_extra=_AGENT_BODY,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
     summary="Change an agent (stores a new version)",
 )
 async def update_agent(
@@ -153,7 +153,9 @@ async def update_agent(
 ) -> AgentOut:
     """Store the agent JSON as a new immutable version. Its ``version`` is used when higher
     than every existing one; otherwise the highest version's patch number is raised. The same
-    configuration as the latest version changes nothing."""
+    configuration as the latest version changes nothing. ``publish`` is refused (409
+    ``eval_required``, nothing stored) while the agent's required eval suite has no passing
+    run for the version."""
     body = await read_json(request)
     state = await _service(request).update(principal.tenant_id, agent_id, body, publish=publish)
     return _out(state)
@@ -183,6 +185,18 @@ routes.children(
 
 
 @router.get(
+    "/{agent_id}/published",
+    response_model=AgentVersionOut,
+    responses=error_responses(401, 403, 404),
+)
+async def get_published(agent_id: str, request: Request, principal: Reader) -> AgentVersionOut:
+    """The version incoming calls run (404 when none is published). The edge's
+    cache-manager serves this from its cache until the next publish (docs/edge.md)."""
+    agent, row = await _service(request).published(principal.tenant_id, agent_id)
+    return _version_out(agent, row)
+
+
+@router.get(
     "/{agent_id}/versions/{version}",
     response_model=AgentVersionOut,
     responses=error_responses(401, 403, 404),
@@ -198,11 +212,13 @@ async def get_version(
 @router.post(
     "/{agent_id}/publish",
     response_model=AgentOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
     summary="Publish a version (rollback = publish an earlier one)",
 )
 async def publish_version(
     agent_id: str, body: PublishRequest, request: Request, principal: Writer
 ) -> AgentOut:
-    """Make ``version`` the one incoming calls run (numbers with a pin or split excepted)."""
+    """Make ``version`` the one incoming calls run (numbers with a pin or split excepted).
+    Refused (409 ``eval_required``) while the agent's eval suite is required and the newest
+    recorded run of it for ``version`` did not pass, or none is recorded (docs/evals.md)."""
     return _out(await _service(request).publish(principal.tenant_id, agent_id, body.version))

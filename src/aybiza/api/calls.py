@@ -11,20 +11,20 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from aybiza.analytics.report import call_summary
-from aybiza.api.auth import require
+from aybiza.api.auth import access, require
 from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf, listed
 from aybiza.api.errors import error_responses
-from aybiza.security.keys import Scope
-from aybiza.services.call_records import CallRecords
-from aybiza.services.call_specs import CallCreate
+from aybiza.security.permissions import Permission, grants
+from aybiza.services.call_records import CallRecords, withheld
+from aybiza.services.call_specs import CallCreate, CallTransfer
 from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.services.tenants import Principal
 from aybiza.store.calls import CallFilter
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
-Reader = Annotated[Principal, Depends(require(Scope.CALLS_READ))]
-Controller = Annotated[Principal, Depends(require(Scope.CALLS_WRITE))]
+Reader = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
+Controller = Annotated[Principal, Depends(require(Permission.CALLS_WRITE))]
 Status = Literal["queued", "ringing", "in-progress", "completed"]
 
 
@@ -56,6 +56,12 @@ class CallSummary(_Out):
     carrier: str = Field(examples=["twilio"], description="twilio, sip or browser")
     status: str = Field(examples=["completed"])
     ended_reason: str | None
+    answered_by: str | None = Field(
+        default=None,
+        examples=["machine"],
+        description="Outbound calls screened for answering machines: human, machine, fax or "
+        "unknown (null when not screened).",
+    )
     direction: str
     from_: str = Field(alias="from")
     to: str
@@ -123,6 +129,22 @@ class UsageOut(BaseModel):
     by_model: dict[str, dict[str, int]]
 
 
+class RecordingOut(BaseModel):
+    """A call's stored recording: a stereo WAV, left the caller, right the agent as heard."""
+
+    url: str = Field(description="GET it with the permission recordings:read (audio/wav).")
+    duration_s: float | None
+    channels: int
+    left: str
+    right: str
+    format: str
+    sample_rate_hz: int
+    bytes: int | None
+    sealed: bool = Field(
+        description="Encrypted at rest under the tenant's data key (the API returns the WAV)."
+    )
+
+
 class CallReport(_Out):
     """Everything about a call."""
 
@@ -132,6 +154,12 @@ class CallReport(_Out):
     stream_sid: str | None
     status: str = Field(examples=["completed"])
     ended_reason: str | None
+    answered_by: str | None = Field(
+        default=None,
+        examples=["machine"],
+        description="Outbound calls screened for answering machines: human, machine, fax or "
+        "unknown (null when not screened).",
+    )
     direction: str
     from_: str = Field(alias="from")
     to: str
@@ -140,6 +168,13 @@ class CallReport(_Out):
     engines: dict[str, Any]
     stats: dict[str, Any]
     transfer_to: str | None
+    custom_parameters: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the carrier passed along for the agent (a SIP INVITE's X- headers).",
+    )
+    recording: RecordingOut | None = Field(
+        default=None, description="Set once the call's recording is stored (recording.ready)."
+    )
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
@@ -157,6 +192,11 @@ class CallReport(_Out):
         description="Post-call analysis: summary, sentiment, success, the agent's fields.",
     )
     workflow_runs: list[dict[str, Any]] = Field(default_factory=list)
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="What was left out: the agent redacts PII and the caller lacks the "
+        "permission transcripts:read (the analyst and billing roles).",
+    )
 
 
 class HangupOut(BaseModel):
@@ -170,6 +210,16 @@ class HangupOut(BaseModel):
 def _service(request: Request) -> CallRecords:
     service: CallRecords = request.app.state.call_records
     return service
+
+
+async def _shown(request: Request, principal: Principal, report: dict[str, Any]) -> CallReport:
+    """The report as this caller may see it (transcripts of redacting agents need
+    ``transcripts:read``)."""
+    if not grants(principal.scopes, Permission.TRANSCRIPTS_READ) and await _service(
+        request
+    ).redacts(principal.tenant_id, report):
+        report = withheld(report)
+    return CallReport.model_validate(report)
 
 
 @router.post(
@@ -186,7 +236,15 @@ async def place_call(body: CallCreate, request: Request, principal: Controller) 
     refusals answer ``502 call_failed`` with its code in ``twilio_code``."""
     carrier: OutboundCalls = request.app.state.outbound_calls
     call_id = await carrier.place(principal.tenant_id, body)
-    return CallReport.model_validate(await _service(request).report(principal.tenant_id, call_id))
+    await access(request).audit.record(
+        "call.placed",
+        tenant_id=principal.tenant_id,
+        target_type="call",
+        target_id=call_id,
+        details={"agent_id": body.agent_id},
+    )
+    report = await _service(request).report(principal.tenant_id, call_id)
+    return await _shown(request, principal, report)
 
 
 @router.get("", response_model=ListOf[CallSummary], responses=error_responses(400, 401, 403, 422))
@@ -215,7 +273,7 @@ async def get_call(call_ref: str, request: Request, principal: Reader) -> CallRe
     """A call by its id or its Twilio CallSid: transcript, turns with timings, ended reason,
     model usage and cost by telephony, STT, LLM and TTS."""
     report = await _service(request).report(principal.tenant_id, call_ref)
-    return CallReport.model_validate(report)
+    return await _shown(request, principal, report)
 
 
 @router.post(
@@ -226,8 +284,35 @@ async def get_call(call_ref: str, request: Request, principal: Reader) -> CallRe
 async def hangup_call(call_ref: str, request: Request, principal: Controller) -> JSONResponse:
     """End a live call (ended reason ``api-hangup``)."""
     result = await _service(request).hangup(principal.tenant_id, call_ref)
-    out = HangupOut(outcome=result.outcome, call=CallReport.model_validate(result.report))
+    await access(request).audit.record(
+        "call.hung_up" if result.outcome == "ended" else "call.hangup_requested",
+        tenant_id=principal.tenant_id,
+        target_type="call",
+        target_id=str(result.report["id"]),
+    )
+    out = HangupOut(outcome=result.outcome, call=await _shown(request, principal, result.report))
     return JSONResponse(
         out.model_dump(mode="json", by_alias=True),
         status_code=200 if result.outcome == "ended" else 202,
     )
+
+
+@router.post(
+    "/{call_ref}/transfer",
+    response_model=CallReport,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def transfer_call(
+    call_ref: str, body: CallTransfer, request: Request, principal: Controller
+) -> CallReport:
+    """Send a live call to a number or SIP URI (ended reason ``transferred``; the carrier
+    connects the caller there). 409 ``call_not_here`` when another server process runs it."""
+    report = await _service(request).transfer(principal.tenant_id, call_ref, body.to)
+    await access(request).audit.record(
+        "call.transferred",
+        tenant_id=principal.tenant_id,
+        target_type="call",
+        target_id=str(report["id"]),
+        details={"to": body.to},
+    )
+    return await _shown(request, principal, report)

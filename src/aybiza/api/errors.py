@@ -3,6 +3,7 @@ each bad field when a request is invalid (422)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +19,10 @@ from aybiza.errors import (
     Conflict,
     Forbidden,
     Invalid,
+    Locked,
     NotFound,
     ServiceError,
+    Unauthenticated,
     Unavailable,
 )
 from aybiza.store.paging import CursorError
@@ -94,14 +97,16 @@ def error_response(
 
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a cursor this API did not issue).",
-    401: "Missing, unknown or revoked API key.",
-    403: "The key lacks the scope this operation needs (named in the error), or acts on a "
-    "key holding scopes it lacks.",
+    401: "Missing, unknown or revoked API key, or no valid session (signed out, expired, "
+    "second factor still due).",
+    403: "The key or the person's role lacks the permission this operation needs (named in "
+    "the error), or acts on something holding more than the caller does.",
     404: "No such object for this tenant (other tenants' objects look the same).",
     409: "Conflicts with the current state.",
     502: "Twilio refused or failed (its error code in `twilio_code`).",
     503: "The server is shutting down (draining): retry, on another server.",
     422: "Invalid request: every bad field is listed with its JSON path.",
+    429: "Too many failed attempts (sign-in lock-out): wait `Retry-After` seconds.",
 }
 
 
@@ -152,6 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # The status of each kind of service error; anything else is the carrier's failure (502).
 _STATUSES: tuple[tuple[type[ServiceError], int], ...] = (
+    (Unauthenticated, 401),
     (NotFound, 404),
     (Conflict, 409),
     (Forbidden, 403),
@@ -164,6 +170,11 @@ def _service_response(exc: ServiceError) -> JSONResponse:
         return error_response(422, exc.code, exc.message, exc.field, errors=problems)
     if isinstance(exc, Unavailable):
         return error_response(503, exc.code, exc.message, exc.field, headers={"Retry-After": "1"})
+    if isinstance(exc, Locked):
+        wait_s = str(max(1, math.ceil(exc.retry_after_s)))
+        return error_response(
+            429, exc.code, exc.message, exc.field, headers={"Retry-After": wait_s}
+        )
     status = next((code for kind, code in _STATUSES if isinstance(exc, kind)), 502)
     extra: dict[str, str | int] = {}
     if isinstance(exc, CarrierError) and exc.carrier_code is not None:

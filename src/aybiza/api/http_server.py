@@ -26,6 +26,12 @@ from aybiza.config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+# ``aybiza serve --workers N``: uvicorn's supervisor pings each worker and kills and replaces one
+# that does not answer within this time. Its default (5 s) is shorter than a worker's start on a
+# busy machine (a spawned process imports the platform and warms its engines before its ping
+# thread runs): the workers were killed and restarted for ever, none serving. A worker starved
+# of CPU under load must not be killed with its live calls either.
+WORKER_HEALTHCHECK_S = 60
 
 
 def _header_timeout_from_env() -> float:
@@ -128,7 +134,14 @@ def uvicorn_options(settings: Settings, *, in_process: bool) -> dict[str, Any]:
         else f"{__name__}:HeaderTimeoutHttpTools"
     )
     return {
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
         "http": http,
+        # websockets' sans-I/O protocol: the cheapest per inbound frame that uvicorn offers here
+        # (bench/ws_inbound.py; its legacy `websockets` is deprecated and costs more, wsproto is
+        # no cheaper and another dependency).
         "ws": "websockets-sansio",
         "ws_max_size": settings.max_ws_message_bytes,
+        # Browsers offer permessage-deflate; Twilio does not. Audio does not compress, and
+        # inflating and deflating every 20 ms frame would cost more than the frame's parse.
+        "ws_per_message_deflate": False,
     }

@@ -11,20 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from aybiza.api.auth import authenticated, require
 from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf, listed
 from aybiza.api.errors import error_responses
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.tenants import Principal, TenantService
 from aybiza.store.models import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["keys and tenant"])
 
-KeyAdmin = Annotated[Principal, Depends(require(Scope.KEYS_WRITE))]
+KeyAdmin = Annotated[Principal, Depends(require(Permission.KEYS_WRITE))]
 
 
 class KeyCreate(BaseModel):
     """A new key for the caller's tenant; it cannot hold scopes the calling key lacks."""
 
     model_config = ConfigDict(extra="forbid")
-    scopes: list[Scope] = Field(min_length=1, max_length=10, examples=[["calls:read"]])
+    scopes: list[Permission] = Field(min_length=1, max_length=10, examples=[["calls:read"]])
     name: str = Field(default="", max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 

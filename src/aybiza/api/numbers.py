@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from aybiza.api.auth import require
 from aybiza.api.errors import error_responses
 from aybiza.api.tenant_routes import TenantRoutes, by_row
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.number_specs import NumberCreate, NumberUpdate
 from aybiza.services.numbers import NumberService, sip_view
 from aybiza.services.tenants import Principal
@@ -20,14 +20,15 @@ from aybiza.telephony.provisioning import IMPORTED
 
 router = APIRouter(prefix="/v1/phone-numbers", tags=["phone numbers"])
 
-Reader = Annotated[Principal, Depends(require(Scope.NUMBERS_READ))]
-Writer = Annotated[Principal, Depends(require(Scope.NUMBERS_WRITE))]
+Reader = Annotated[Principal, Depends(require(Permission.NUMBERS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.NUMBERS_WRITE))]
 
 
 class SipAuthOut(BaseModel):
     """Trunk credentials as shown: the password never leaves the server."""
 
     username: str
+    algorithms: list[str]
     password_set: bool
 
 
@@ -35,6 +36,9 @@ class SipTrunkOut(BaseModel):
     """A SIP trunk's settings."""
 
     gateways: list[str]
+    transport: str
+    allowed_cidrs: list[str]
+    register: bool
     auth: SipAuthOut | None
     region: str | None
 
@@ -79,7 +83,7 @@ def _service(request: Request) -> NumberService:
 
 
 routes = TenantRoutes(
-    router, "number_id", _service, read=Scope.NUMBERS_READ, write=Scope.NUMBERS_WRITE
+    router, "number_id", _service, read=Permission.NUMBERS_READ, write=Permission.NUMBERS_WRITE
 )
 
 

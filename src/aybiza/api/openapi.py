@@ -1,5 +1,5 @@
-"""The OpenAPI document: FastAPI's, plus the agent configuration schema that the agent
-endpoints validate by hand (so that every bad field is reported with its path)."""
+"""The OpenAPI document: FastAPI's, plus the agent configuration and campaign schemas that
+their endpoints validate by hand (so that every bad field is reported with its path)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from aybiza.agents.schema import AgentConfig
+from aybiza.services.campaign_specs import CampaignCreate
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -26,7 +27,8 @@ def install_openapi(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             _, definitions = models_json_schema(
-                [(AgentConfig, "validation")], ref_template="#/components/schemas/{model}"
+                [(AgentConfig, "validation"), (CampaignCreate, "validation")],
+                ref_template="#/components/schemas/{model}",
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in definitions.get("$defs", {}).items():

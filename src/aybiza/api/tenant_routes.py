@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from aybiza.api.auth import require
 from aybiza.api.common import DEFAULT_PAGE, Cursor, Limit, ListOf, listed
 from aybiza.api.errors import error_responses
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.tenants import Principal
 from aybiza.store.paging import Page
 
@@ -59,8 +59,8 @@ class TenantRoutes:
         path_id: str,
         service: Callable[[Request], TenantResources],
         *,
-        read: Scope,
-        write: Scope,
+        read: Permission,
+        write: Permission,
     ) -> None:
         self._router = router
         self._path_id = path_id

@@ -16,14 +16,14 @@ from aybiza.automation.builtins import BUILTIN_SPECS
 from aybiza.automation.platform import Automation
 from aybiza.automation.tool_specs import ToolCreate, ToolUpdate
 from aybiza.automation.tool_store import ToolService, ToolWithSecret, header_names
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.tenants import Principal
 from aybiza.store.automation_models import ToolDefinition
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
-Reader = Annotated[Principal, Depends(require(Scope.AGENTS_READ))]
-Writer = Annotated[Principal, Depends(require(Scope.AGENTS_WRITE))]
+Reader = Annotated[Principal, Depends(require(Permission.AGENTS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.AGENTS_WRITE))]
 
 
 class ToolOut(BaseModel):
@@ -63,7 +63,9 @@ def _service(request: Request) -> ToolService:
     return _automation(request).tools
 
 
-routes = TenantRoutes(router, "tool_id", _service, read=Scope.AGENTS_READ, write=Scope.AGENTS_WRITE)
+routes = TenantRoutes(
+    router, "tool_id", _service, read=Permission.AGENTS_READ, write=Permission.AGENTS_WRITE
+)
 
 
 def _out(request: Request, row: ToolDefinition) -> ToolOut:

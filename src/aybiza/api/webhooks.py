@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from aybiza.api.auth import require
+from aybiza.api.auth import access, require
 from aybiza.api.common import ListOf, listed
 from aybiza.api.errors import error_responses
 from aybiza.api.tenant_routes import TenantRoutes, by_row
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.tenants import Principal
 from aybiza.services.webhooks import (
     EndpointWithSecret,
@@ -26,7 +26,7 @@ from aybiza.store.models import WebhookDelivery, WebhookEndpoint, utcnow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-Admin = Annotated[Principal, Depends(require(Scope.WEBHOOKS_WRITE))]
+Admin = Annotated[Principal, Depends(require(Permission.WEBHOOKS_WRITE))]
 
 
 class WebhookOut(BaseModel):
@@ -71,7 +71,7 @@ def _service(request: Request) -> WebhookService:
 
 
 routes = TenantRoutes(
-    router, "webhook_id", _service, read=Scope.WEBHOOKS_WRITE, write=Scope.WEBHOOKS_WRITE
+    router, "webhook_id", _service, read=Permission.WEBHOOKS_WRITE, write=Permission.WEBHOOKS_WRITE
 )
 
 
@@ -165,3 +165,23 @@ routes.children(
     _deliveries,
     "Deliveries to the endpoint, newest first, with status and attempts.",
 )
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/send-again",
+    response_model=DeliveryOut,
+    responses=error_responses(401, 403, 404),
+)
+async def send_again(
+    webhook_id: str, delivery_id: str, request: Request, principal: Admin
+) -> DeliveryOut:
+    """Queue the delivery again: the same body (and event id) with a fresh set of attempts."""
+    row = await _service(request).send_again(principal.tenant_id, webhook_id, delivery_id)
+    await access(request).audit.record(
+        "webhook.delivery_resent",
+        tenant_id=principal.tenant_id,
+        target_type="webhook_delivery",
+        target_id=row.id,
+        details={"webhook_id": webhook_id, "event": row.event},
+    )
+    return _delivery(row)

@@ -17,14 +17,14 @@ from aybiza.api.tenant_routes import TenantRoutes
 from aybiza.automation.platform import Automation
 from aybiza.automation.workflows.spec import WorkflowCreate, WorkflowUpdate
 from aybiza.automation.workflows.store import WorkflowService, WorkflowWithSecret, public_steps
-from aybiza.security.keys import Scope
+from aybiza.security.permissions import Permission
 from aybiza.services.tenants import Principal
 from aybiza.store.automation_models import Workflow, WorkflowRun, WorkflowStep
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
-Reader = Annotated[Principal, Depends(require(Scope.AGENTS_READ))]
-Writer = Annotated[Principal, Depends(require(Scope.AGENTS_WRITE))]
+Reader = Annotated[Principal, Depends(require(Permission.AGENTS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.AGENTS_WRITE))]
 
 
 class WorkflowOut(BaseModel):
@@ -94,7 +94,7 @@ def _service(request: Request) -> WorkflowService:
 
 
 routes = TenantRoutes(
-    router, "workflow_id", _service, read=Scope.AGENTS_READ, write=Scope.AGENTS_WRITE
+    router, "workflow_id", _service, read=Permission.AGENTS_READ, write=Permission.AGENTS_WRITE
 )
 
 

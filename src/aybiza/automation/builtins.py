@@ -6,10 +6,19 @@ run here, see ``AgentToolRunner.check_precondition``.)
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from aybiza.automation.dtmf import DIGITS_PATTERN, GAP_MS, PAUSE_MS, TONE_MS, dtmf_audio
+from aybiza.automation.dtmf import (
+    DIGITS_PATTERN,
+    GAP_MS,
+    PAUSE_MS,
+    TONE_MS,
+    dtmf_audio,
+    key_groups,
+)
 from aybiza.automation.messaging import SmsError, SmsSender
 from aybiza.conversation.tools import CallControls, ToolPolicy
 from aybiza.providers.base import ToolSpec
@@ -33,8 +42,9 @@ class LiveCall:
 BUILTIN_SPECS: dict[str, ToolSpec] = {
     "send_dtmf": ToolSpec(
         name="send_dtmf",
-        description="Press keys on the phone keypad (play DTMF tones into the call), e.g. to "
-        "navigate another company's phone menu. 'digits': 0-9, *, #, A-D; 'w' waits 0.5 s.",
+        description="Press keys on the phone keypad (keypad events, or DTMF tones played into "
+        "the call), e.g. to navigate another company's phone menu. 'digits': 0-9, *, #, A-D; "
+        "'w' waits 0.5 s.",
         input_schema={
             "type": "object",
             "properties": {"digits": {"type": "string", "pattern": DIGITS_PATTERN}},
@@ -90,14 +100,27 @@ async def run_builtin(kind: str, arguments: dict[str, Any], call: LiveCall) -> d
 
 
 async def _send_dtmf(digits: str, call: LiveCall) -> dict[str, Any]:
+    """Keys as the carrier's keypad events when it has them (RFC 4733 on SIP: each group sent,
+    then each pause waited out), else as tones played into the call."""
     try:
-        audio = dtmf_audio(digits)
+        groups = key_groups(digits)
     except ValueError as exc:
         raise ToolFailure(str(exc)) from exc
-    await call.controls.play_audio(audio)
-    keys = len(digits) - digits.count("w")
-    duration_ms = keys * (TONE_MS + GAP_MS) + digits.count("w") * PAUSE_MS
-    return {"sent": digits, "duration_ms": duration_ms}
+    started = time.monotonic()
+    pressed = 0
+    for group in groups:
+        if group.startswith("w"):
+            await asyncio.sleep(len(group) * PAUSE_MS / 1000)
+        elif not await call.controls.send_digits(group):
+            # No keypad events on this call: everything not yet pressed goes as tones.
+            rest = digits[pressed:]
+            await call.controls.play_audio(dtmf_audio(rest))
+            keys = len(rest) - rest.count("w")
+            duration_ms = keys * (TONE_MS + GAP_MS) + rest.count("w") * PAUSE_MS
+            return {"sent": digits, "duration_ms": duration_ms, "as": "tones"}
+        pressed += len(group)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return {"sent": digits, "duration_ms": duration_ms, "as": "keypad events"}
 
 
 async def _send_sms(body: str, call: LiveCall) -> dict[str, Any]:

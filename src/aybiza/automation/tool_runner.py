@@ -38,6 +38,7 @@ from aybiza.outbound.connector import Network
 from aybiza.outbound.guard import Guard
 from aybiza.outbound.sender import Sender
 from aybiza.providers.base import ToolCall, ToolResult, ToolSpec
+from aybiza.security.pii import NO_REDACTION, Redactor
 from aybiza.security.secretbox import SecretBox
 from aybiza.store.automation_models import ToolCallRecord
 from aybiza.store.database import Database
@@ -80,8 +81,10 @@ class AgentToolRunner:
         sender: Sender,
         transcript: TranscriptSource | None = None,
         owns_sender: bool = False,
+        redactor: Redactor = NO_REDACTION,
     ) -> None:
         self._tenant_id = tenant_id
+        self._redactor = redactor
         self._call = call
         self._tools = tools
         self._log = log_
@@ -194,8 +197,10 @@ class AgentToolRunner:
                 tool_call_id=call.id[:200],
                 name=call.name[:64],
                 kind=tool.kind if tool is not None else "unknown",
-                arguments=redact(call.arguments),
-                result=redact(outcome.content),
+                # Secrets under sensitive keys, then the agent's PII categories anywhere: the
+                # tool got what the caller said, the record keeps none of it.
+                arguments=self._redactor.redact_value(redact(call.arguments)),
+                result=self._redactor.redact_value(redact(outcome.content)),
                 outcome=outcome.outcome,
                 attempts=outcome.attempts,
                 started_at=started_at,
@@ -233,6 +238,7 @@ class ToolKit:
     log_: ToolCallLog
     sender: Sender
     owns_sender: bool
+    redactor: Redactor = NO_REDACTION
 
     def bind(
         self, controls: CallControls, transcript: TranscriptSource | None = None
@@ -251,6 +257,7 @@ class ToolKit:
             sender=self.sender,
             transcript=transcript,
             owns_sender=self.owns_sender,
+            redactor=self.redactor,
         )
 
 
@@ -300,6 +307,7 @@ async def load_tool_kit(
         log_=ToolCallLog(database, writer, events),
         sender=sender or Sender(Guard(settings.outbound_allow_cidrs), network=network),
         owns_sender=sender is None,
+        redactor=agent_config.redactor(),
     )
 
 

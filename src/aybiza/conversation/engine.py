@@ -73,6 +73,26 @@ class Conversation:
         """The tools offered to the model from the next answer on."""
         self._tools = tools
 
+    def fork(self, user_text: str) -> Conversation:
+        """A copy of this conversation with the caller's ``user_text`` added, for an answer
+        started before the turn ended (speculative): this context is left as it is. The copy
+        shares the model session, settings and tools; ``adopt`` makes it this context."""
+        copy = Conversation(self._session, self.settings, self._tools)
+        copy.messages = [*self.messages, Message(role="user", text=user_text)]
+        copy.language = self.language
+        return copy
+
+    def adopt(self, fork: Conversation) -> bool:
+        """The caller did say what ``fork`` was started for: its caller message joins this
+        context, and the fork reads and writes this context from now on. False (nothing
+        changed) when this context moved on since the fork, or the language changed."""
+        base = len(self.messages)
+        if fork.messages[:base] != self.messages or fork.language != self.language:
+            return False
+        self.messages.extend(fork.messages[base:])
+        fork.messages = self.messages
+        return True
+
     def add_user(self, text: str) -> None:
         self.messages.append(Message(role="user", text=text))
 

@@ -45,6 +45,12 @@ class CallControls(Protocol):
     async def play_audio(self, mulaw: bytes) -> None:
         """Play μ-law 8 kHz audio into the call after what is already queued (DTMF tones)."""
 
+    async def send_digits(self, digits: str) -> bool:
+        """Press keypad ``digits`` (0-9, *, #, A-D) as the carrier's own events once the audio
+        already queued has played; True once they were sent, False when the carrier has no
+        such events (then play them as tones)."""
+        ...
+
     async def collect_digits(self, *, max_digits: int, terminator: str, timeout_s: float) -> str:
         """Gather keypad digits from the caller until ``terminator``, ``max_digits`` or
         ``timeout_s`` of silence on the keypad; returns the digits (without the terminator)."""

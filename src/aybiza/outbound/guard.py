@@ -127,6 +127,16 @@ class Guard:
                 raise Refused(f"refused to call {parsed.host}: {problem}; {refusal_hint()}")
         return CheckedTarget(url=parsed, host=host, port=port, addresses=tuple(addresses))
 
+    async def check_host(self, host: str, port: int) -> tuple[IpAddress, ...]:
+        """Resolve a host that is not in a URL (a SIP gateway) once; raises ``Refused`` when
+        any address is refused, ``Unresolvable`` when it has none."""
+        addresses = await self._addresses(host.lower(), port)
+        for address in addresses:
+            problem = self.address_refusal(address)
+            if problem is not None:
+                raise Refused(f"refused to reach {host}: {problem}; {refusal_hint()}")
+        return tuple(addresses)
+
     async def _addresses(self, host: str, port: int) -> list[IpAddress]:
         literal = literal_address(host)
         if literal is not None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from aybiza.analytics import metrics
+from aybiza.analytics import metrics, tracing
 from aybiza.conversation.engine import Conversation, FirstToken, Sentence
 from aybiza.conversation.failover import Attempt
 from aybiza.conversation.tools import CALL_ENDING, ToolRunner
@@ -33,6 +33,11 @@ class AgentAnswer:
     they are used up, the next round asks the model to answer without tools, and a tool it asks
     for anyway is not run and ends the answer. Rounds after tool results go to
     ``models_after_tools`` (the router's ``complex`` first) when given.
+
+    With ``release`` (a speculative answer, started before the caller's turn ended) the answer
+    is held until the event is set: the model streams and the first sentence is synthesized,
+    but nothing is played, no tool runs, no filler is spoken and ``run()`` does not return
+    before it; cancelling it then leaves nothing the caller heard.
     """
 
     def __init__(
@@ -50,7 +55,9 @@ class AgentAnswer:
         max_tool_calls: int = 5,
         speak_phrase: PhraseSpeaker | None = None,
         models_after_tools: tuple[str, ...] = (),
+        release: asyncio.Event | None = None,
     ) -> None:
+        self._release = release
         self._runner = runner
         self._max_tool_calls = max_tool_calls
         self._speak_phrase = speak_phrase
@@ -74,9 +81,24 @@ class AgentAnswer:
         self.committed_sentences = 0
         self._first_output = asyncio.Event()
 
+    @property
+    def held(self) -> bool:
+        """A speculative answer not released yet: nothing of it has been played."""
+        return self._release is not None and not self._release.is_set()
+
+    async def _released(self) -> None:
+        if self._release is not None:
+            await self._release.wait()
+
     async def run(self) -> None:
         """Answer, running tools between model rounds until the model answers without one (or
         asks to end or transfer the call, which the call loop does once this is heard)."""
+        await self._answer()
+        # A speculative answer that produced nothing to play still waits: it is used (and
+        # recorded) only once the turn ends with its text.
+        await self._released()
+
+    async def _answer(self) -> None:
         filler = (
             asyncio.create_task(self._filler_if_slow(), name="answer-filler")
             if self._filler is not None
@@ -92,6 +114,8 @@ class AgentAnswer:
                 tools = [call for call in calls if call.name not in CALL_ENDING]
                 if not tools or self._runner is None:
                     return
+                # Tools act on the world: never on a turn the caller has not finished.
+                await self._released()
                 # The model needs its tool-use turn and the results before it goes on.
                 text = " ".join(s.text for s in self.utterance.sentences[start:])
                 self._conversation.add_agent(text, tools)
@@ -146,48 +170,92 @@ class AgentAnswer:
     ) -> None:
         if self.timings.llm_request is None:
             self.timings.llm_request = time.monotonic()
+        engine = {"aybiza.engine": self._engine, "aybiza.models": ",".join(models)}
         try:
-            events = self._conversation.respond(
-                models,
-                deadline_s=self._max_response_s,
-                attempts=self.attempts,
-                engine=self._engine,
-                tools_allowed=tools_allowed,
-            )
-            async for event in events:
-                if isinstance(event, FirstToken):
-                    self.timings.llm_first_token = event.at
-                    self._first_output.set()
-                elif isinstance(event, Sentence):
-                    if self.timings.first_sentence is None:
-                        self.timings.first_sentence = event.at
-                    sentences.put_nowait(event)
-                elif isinstance(event, ToolCall):
-                    self.tool_calls.append(event)
-                else:
-                    self.end = _combined(self.end, event)
+            with tracing.stage("llm", **engine) as span:
+                events = self._conversation.respond(
+                    models,
+                    deadline_s=self._max_response_s,
+                    attempts=self.attempts,
+                    engine=self._engine,
+                    tools_allowed=tools_allowed,
+                )
+                async for event in events:
+                    if isinstance(event, FirstToken):
+                        self.timings.llm_first_token = event.at
+                        self._first_output.set()
+                    elif isinstance(event, Sentence):
+                        if self.timings.first_sentence is None:
+                            self.timings.first_sentence = event.at
+                        sentences.put_nowait(event)
+                    elif isinstance(event, ToolCall):
+                        self.tool_calls.append(event)
+                    else:
+                        self.end = _combined(self.end, event)
+                if span is not None:
+                    span.set_attribute("aybiza.model", self.model or "")
         finally:
             self._first_output.set()
             sentences.put_nowait(None)
 
     async def _speak(self, sentence: Sentence) -> None:
         index = self._playout.add_sentence(self.utterance, sentence.text)
+        if self.held:
+            await self._speak_held(sentence, index)
+            return
         requested = time.monotonic()
         if self.timings.tts_request is None:
             self.timings.tts_request = requested
         first = True
-        async for chunk in self._tts.stream(sentence.text):
-            if first:
-                first = False
-                metrics.TTS_FIRST_AUDIO.observe(time.monotonic() - requested)
-                if self.timings.tts_first_audio is None:
-                    self.timings.tts_first_audio = time.monotonic()
-            await self._playout.send(self.utterance, index, chunk)
-            if self.timings.first_audio_sent is None:
-                self.timings.first_audio_sent = time.monotonic()
+        with tracing.stage("tts", **{"aybiza.characters": len(sentence.text)}):
+            async for chunk in self._tts.stream(sentence.text):
+                if first:
+                    first = False
+                    metrics.TTS_FIRST_AUDIO.observe(time.monotonic() - requested)
+                    if self.timings.tts_first_audio is None:
+                        self.timings.tts_first_audio = time.monotonic()
+                await self._playout.send(self.utterance, index, chunk)
+                if self.timings.first_audio_sent is None:
+                    self.timings.first_audio_sent = time.monotonic()
         self._playout.finish_sentence(self.utterance, index)
 
+    async def _speak_held(self, sentence: Sentence, index: int) -> None:
+        """A speculative answer's first sentence: synthesized into a queue at once, played
+        from it once released (later sentences wait for the release in ``_round``)."""
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        pump = asyncio.create_task(self._synthesize(sentence.text, chunks), name="answer-tts")
+        try:
+            await self._released()
+            while (chunk := await chunks.get()) is not None:
+                await self._playout.send(self.utterance, index, chunk)
+                if self.timings.first_audio_sent is None:
+                    self.timings.first_audio_sent = time.monotonic()
+            await pump
+        finally:
+            if not pump.done():
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
+        self._playout.finish_sentence(self.utterance, index)
+
+    async def _synthesize(self, text: str, chunks: asyncio.Queue[bytes | None]) -> None:
+        requested = time.monotonic()
+        if self.timings.tts_request is None:
+            self.timings.tts_request = requested
+        first = True
+        try:
+            async for chunk in self._tts.stream(text):
+                if first:
+                    first = False
+                    metrics.TTS_FIRST_AUDIO.observe(time.monotonic() - requested)
+                    if self.timings.tts_first_audio is None:
+                        self.timings.tts_first_audio = time.monotonic()
+                chunks.put_nowait(chunk)
+        finally:
+            chunks.put_nowait(None)
+
     async def _filler_if_slow(self) -> None:
+        await self._released()
         try:
             await asyncio.wait_for(self._first_output.wait(), self._max_response_s)
             return

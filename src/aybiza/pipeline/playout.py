@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from aybiza.audio.codec import SAMPLE_RATE_HZ
 from aybiza.pipeline.transport import MediaConnection
 
 
@@ -49,18 +51,31 @@ class Utterance:
         return " ".join(s.text for s in self.sentences)
 
 
-_MARK = re.compile(r"^u(\d+)s(\d+)c(\d+)$")
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    utterance: Utterance
+    index: int
+    audio: bytes
 
 
 class Playout:
     """Audio goes out as it is synthesized, each chunk followed by a mark named
     ``u<utterance>s<sentence>c<chunk>``. A mark echoed before a ``clear`` proves its audio was
-    heard; marks Twilio echoes after a ``clear`` are ignored (their audio was dropped)."""
+    heard; marks Twilio echoes after a ``clear`` are ignored (their audio was dropped).
 
-    def __init__(self, transport: MediaConnection) -> None:
+    ``pause`` (caller speech during the agent's) clears the carrier's queue at once but keeps
+    what the caller did not hear, from the estimated play position on; audio synthesized while
+    paused is held too. ``resume`` sends it all again from there (a backchannel or a cough: the
+    answer goes on without repeating a word); ``clear`` drops it (a real interruption)."""
+
+    def __init__(
+        self, transport: MediaConnection, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._transport = transport
-        self._utterances: dict[int, Utterance] = {}
-        self._pending: dict[str, int] = {}  # mark name -> bytes it confirms
+        self._clock = clock
+        self._pending: dict[str, _Chunk] = {}  # mark name -> the chunk it confirms, in order
+        self._playing_since = 0.0  # when the oldest pending chunk began to play
+        self._held: list[_Chunk] | None = None  # paused: the audio not heard yet
         self._count = 0
         self._chunks = 0
         self._drained = asyncio.Event()
@@ -69,14 +84,16 @@ class Playout:
 
     @property
     def speaking(self) -> bool:
-        """True while audio sent to the carrier has not finished playing."""
-        return bool(self._pending)
+        """True while audio sent to the carrier has not finished playing, or is paused."""
+        return bool(self._pending) or self._held is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._held is not None
 
     def start_utterance(self) -> Utterance:
         self._count += 1
-        utterance = Utterance(self._count)
-        self._utterances[utterance.number] = utterance
-        return utterance
+        return Utterance(self._count)
 
     def add_sentence(self, utterance: Utterance, text: str) -> int:
         utterance.sentences.append(_Sentence(text))
@@ -89,37 +106,74 @@ class Playout:
         """Send one chunk of a sentence's audio, then its mark."""
         if not audio:
             return
-        self._chunks += 1
-        name = f"u{utterance.number}s{index}c{self._chunks}"
         utterance.sentences[index].sent_bytes += len(audio)
-        self._pending[name] = len(audio)
         self._drained.clear()
-        self.bytes_sent += len(audio)
-        await self._transport.send_media(audio)
+        chunk = _Chunk(utterance, index, audio)
+        if self._held is not None:
+            self._held.append(chunk)
+        else:
+            await self._emit(chunk)
+
+    async def _emit(self, chunk: _Chunk) -> None:
+        self._chunks += 1
+        name = f"u{chunk.utterance.number}s{chunk.index}c{self._chunks}"
+        if not self._pending:
+            self._playing_since = self._clock()
+        self._pending[name] = chunk
+        self.bytes_sent += len(chunk.audio)
+        await self._transport.send_media(chunk.audio)
         await self._transport.send_mark(name)
 
     def on_mark(self, name: str) -> bool:
         """Record an echoed mark; False when it is not one we are waiting for."""
-        size = self._pending.pop(name, None)
-        match = _MARK.match(name)
-        if size is None or match is None:
+        chunk = self._pending.pop(name, None)
+        if chunk is None:
             return False
-        utterance = self._utterances.get(int(match.group(1)))
-        if utterance is not None:
-            utterance.sentences[int(match.group(2))].heard_bytes += size
-        if not self._pending:
+        chunk.utterance.sentences[chunk.index].heard_bytes += len(chunk.audio)
+        # The carrier plays its queue back to back: the next chunk started as this one ended.
+        self._playing_since = self._clock()
+        if not self._pending and self._held is None:
             self._drained.set()
         return True
 
+    async def pause(self) -> bool:
+        """Stop the caller hearing the agent now (``clear``), keeping the audio not yet heard;
+        False (nothing sent) when nothing is playing or playout is already paused."""
+        if self._held is not None or not self._pending:
+            return False
+        chunks = list(self._pending.values())
+        self._pending.clear()
+        head = chunks[0]
+        played = int((self._clock() - self._playing_since) * SAMPLE_RATE_HZ)
+        played = max(0, min(played, len(head.audio)))
+        head.utterance.sentences[head.index].heard_bytes += played
+        rest = _Chunk(head.utterance, head.index, head.audio[played:])
+        self._held = [rest, *chunks[1:]] if rest.audio else chunks[1:]
+        await self._transport.send_clear()
+        return True
+
+    async def resume(self) -> None:
+        """Play what was held by ``pause`` from where the caller stopped hearing it."""
+        held, self._held = self._held, None
+        for chunk in held or ():
+            await self._emit(chunk)
+        if not self._pending:
+            self._drained.set()
+
     async def clear(self) -> None:
-        """Drop everything not yet played (barge-in)."""
+        """Drop everything not yet played (barge-in); no second ``clear`` when paused."""
+        was_paused = self._held is not None
+        self._held = None
         self._pending.clear()
         self._drained.set()
-        await self._transport.send_clear()
+        if not was_paused:
+            await self._transport.send_clear()
 
     async def wait_drained(self) -> None:
         """Wait until everything sent so far has been played to the caller."""
         await self._drained.wait()
 
     def forget(self, utterance: Utterance) -> None:
-        self._utterances.pop(utterance.number, None)
+        """An utterance is settled: drop any of its audio still held by a pause."""
+        if self._held is not None:
+            self._held = [chunk for chunk in self._held if chunk.utterance is not utterance]

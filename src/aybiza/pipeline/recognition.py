@@ -54,9 +54,15 @@ class Recognition:
         if self._feed is not None:
             await self._feed.push(frame, hold_ms=hold_ms)
 
-    async def finalize(self) -> None:
-        if self._stream is not None:
-            await self._stream.finalize()
+    async def finalize(self, *, early: bool = False) -> None:
+        """Have the recogniser finalise now. ``early`` (mid-utterance, after a short quiet) asks
+        only a recogniser that keeps the sentence whole across a finalise (``finalizes_early``:
+        Deepgram joins the stretches; a grammar decoder would split the sentence and lose it)."""
+        if self._stream is None:
+            return
+        if early and not getattr(self._engines[max(self._index, 0)], "finalizes_early", False):
+            return
+        await self._stream.finalize()
 
     async def events(self) -> AsyncIterator[SttEvent]:
         """Recognition events until the stream closes; a failing stream hands over to the next

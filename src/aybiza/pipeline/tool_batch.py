@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from aybiza.analytics import tracing
 from aybiza.conversation.engine import Conversation
 from aybiza.conversation.tools import ToolPolicy, ToolRunner
 from aybiza.providers.base import ToolCall, ToolResult
@@ -108,13 +109,17 @@ class ToolBatch:
     async def _execute(self, run: _Run) -> ToolResult:
         run.started = True
         call, timeout_s = run.call, run.policy.timeout_s
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self._runner.run(call)
-        except TimeoutError:
-            return ToolResult(
-                call.id, {"error": f"{call.name} timed out after {timeout_s:g} s"}, True
-            )
+        with tracing.stage("tool", **{"aybiza.tool": call.name}) as span:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    result = await self._runner.run(call)
+            except TimeoutError:
+                result = ToolResult(
+                    call.id, {"error": f"{call.name} timed out after {timeout_s:g} s"}, True
+                )
+            if span is not None:
+                span.set_attribute("aybiza.tool_error", result.is_error)
+            return result
 
     def _interrupted(self, call: ToolCall, run: _Run | None, *, cancelled: bool) -> ToolResult:
         """The result of a call the answer stopped waiting for."""

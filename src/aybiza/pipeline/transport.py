@@ -22,5 +22,12 @@ class MediaConnection(Protocol):
     async def send_clear(self) -> None:
         """Drop all queued audio at once (barge-in)."""
 
+    async def send_digits(self, digits: str) -> bool:
+        """Press keypad ``digits`` (0-9, *, #, A-D) in the carrier's own signalling (RFC 4733
+        telephone events on SIP) and return once they have been sent; False, sending nothing,
+        when the carrier has none for this call (Twilio Media Streams: the caller plays them
+        as tones instead)."""
+        ...
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """End the media connection (the carrier then runs what follows the media)."""

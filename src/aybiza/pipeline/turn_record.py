@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aybiza.analytics import metrics
 from aybiza.analytics.recording import TurnRecord
+from aybiza.analytics.tracing import TurnTrace, untraced_turn
 from aybiza.pipeline.answer import AgentAnswer
+from aybiza.pipeline.plan import CallPlan
 from aybiza.pipeline.playout import Utterance
 
 
@@ -23,8 +25,11 @@ class AgentTurn:
     index: int = 0
     interrupted: bool = False
     superseded: bool = False
+    # A speculative answer not (yet) used: held, never recorded as the call's turn.
+    speculative: bool = False
     route: str | None = None
     language: str | None = None
+    trace: TurnTrace = field(default_factory=untraced_turn)
 
 
 def observe_timings(answer: AgentAnswer) -> None:
@@ -40,10 +45,11 @@ def observe_timings(answer: AgentAnswer) -> None:
     metrics.TURNS.inc()
 
 
-def turn_record(
-    turn: AgentTurn, answer: AgentAnswer, heard: str, *, default_model: str, note_language: bool
-) -> TurnRecord:
-    """The persisted record of a settled turn: texts, timings, usage and what happened."""
+def turn_record(turn: AgentTurn, answer: AgentAnswer, heard: str, plan: CallPlan) -> TurnRecord:
+    """The persisted record of a settled turn: texts, timings, usage and what happened (the
+    turn's language when the agent follows the caller's, or speaks other than its own)."""
+    default_model = plan.model
+    note_language = bool(turn.language) and (plan.detect_language or turn.language != plan.language)
     end = answer.end
     notes: dict[str, Any] = {}
     if answer.error:

@@ -22,7 +22,9 @@ class CallVoices:
         self._plan = plan
         self._engines = engines
         self._phrases = phrases
-        self._sessions: dict[str, TtsSession] = {}
+        # One session per voice, keyed by name and language: an embedded engine may speak two
+        # languages under one voice name.
+        self._sessions: dict[tuple[str, str], TtsSession] = {}
         self.language = plan.language
 
     @property
@@ -32,7 +34,8 @@ class CallVoices:
     def session(self) -> TtsSession:
         """The synthesis session for the current language's voice."""
         voice = self.voice
-        session = self._sessions.get(voice.model)
+        key = (voice.model, voice.language)
+        session = self._sessions.get(key)
         if session is None:
             session = self._engines.tts.open_session(voice)
             fallback = self._engines.fallback_tts
@@ -40,7 +43,7 @@ class CallVoices:
                 session = FallbackTtsSession(
                     session, self._engines.tts.name, fallback.open_session(voice)
                 )
-            self._sessions[voice.model] = session
+            self._sessions[key] = session
         return session
 
     async def phrase(self, text: str) -> bytes:
@@ -55,6 +58,17 @@ class CallVoices:
             metrics.ENGINE_ERRORS.labels("tts_fallback_embedded", self._engines.tts.name).inc()
             log.warning("tts.phrase_fallback", error=str(exc))
             return await self._phrases.get(self._plan.agent_key, fallback, voice, text)
+
+    async def speak_once(self, text: str) -> bytes:
+        """Audio of a one-off text in the current voice (not cached: a transfer's summary)."""
+        voice = self.voice
+        try:
+            return await self._engines.tts.synthesize(text, voice)
+        except EngineError:
+            fallback = self._engines.fallback_tts
+            if fallback is None:
+                raise
+            return await fallback.synthesize(text, voice)
 
     async def clear(self) -> None:
         """Barge-in: drop what the engines still hold. A failure here must not stop the call:

@@ -164,8 +164,7 @@ class EngineRegistry:
         if choice in ("bedrock", "anthropic", "openai"):
             wanted = [choice]
         elif choice == "auto":
-            claude = "claude" in config.models.default or "anthropic" in config.models.default
-            wanted = ["bedrock", "anthropic"] if claude else ["openai"]
+            wanted = _engines_for_model(config.models.default)
         else:
             wanted = []
         for name in wanted:
@@ -189,6 +188,15 @@ class EngineRegistry:
             "llm=flow (no flow and no cloud model configured: the agent apologises and ends)",
         )
 
+    def model_engine(self, model: str) -> LlmEngine | None:
+        """The configured cloud engine an agent naming ``model`` (``models.default``, engines
+        ``auto``) would answer with, or None when none is configured. Evals play simulated
+        callers and judge answers with it (``aybiza.evals``)."""
+        for name in _engines_for_model(model):
+            if self.available(name):
+                return self._cloud_llm(name)
+        return None
+
     def preload(self) -> list[str]:
         """Create now the cloud engines whose credentials are configured, rather than on the
         first call that needs one: loading an SDK takes tens of milliseconds that no caller
@@ -204,6 +212,35 @@ class EngineRegistry:
                 self._cloud_llm(name)
                 loaded.append(name)
         return loaded
+
+    async def warm(self) -> list[str]:
+        """Do at start-up the per-process work a first call would otherwise do on the event
+        loop, with every call waiting: load a pocketsphinx decoder (the embedded engine, and
+        every Deepgram call's fallback; its load holds the GIL, 0.3 s to over a second), create
+        Deepgram's REST client for greetings (its TLS context) and resolve Bedrock's endpoint and
+        credentials (botocore's service model, endpoint rules, credential chain and TLS context:
+        hundreds of milliseconds).
+        Call after ``preload``. Returns what it warmed."""
+        warmed: list[str] = []
+        pocketsphinx = self._pocketsphinx()
+        if isinstance(pocketsphinx, PocketsphinxStt):
+            await pocketsphinx.prime()
+            warmed.append("pocketsphinx")
+        if "deepgram-tts" in self._instances:
+            from aybiza.providers.tts.deepgram import DeepgramTts
+
+            deepgram = self._instances["deepgram-tts"]
+            if isinstance(deepgram, DeepgramTts):
+                deepgram.prepare()
+                warmed.append("deepgram")
+        if "bedrock" in self._instances:
+            from aybiza.providers.llm.bedrock import BedrockLlm
+
+            bedrock = self._instances["bedrock"]
+            if isinstance(bedrock, BedrockLlm):
+                await bedrock.prepare()
+                warmed.append("bedrock")
+        return warmed
 
     # ------------------------------------------------------------------ instances
 
@@ -290,3 +327,10 @@ class EngineRegistry:
             instance.aclose() for instance in [*self._instances.values(), *self._flows.values()]
         ]
         await asyncio.gather(*closers, return_exceptions=True)
+
+
+def _engines_for_model(model: str) -> list[str]:
+    """The cloud engines that serve ``model``, in order of preference: Claude on Bedrock, then
+    Anthropic's API; any other model on the OpenAI-compatible endpoint."""
+    claude = "claude" in model or "anthropic" in model
+    return ["bedrock", "anthropic"] if claude else ["openai"]

@@ -5,7 +5,8 @@ the author sends is used when it is higher than every version the agent already 
 the platform assigns the highest existing version with its patch number raised (so a change that
 forgot to bump it still gets a new version, and an old number is never reused). Sending the
 same configuration as the latest version again changes nothing. The first version is published
-when the agent is created; later versions go live only when published.
+when the agent is created; later versions go live only when published, and for an agent whose
+eval suite is required only once a passing run of it is recorded (``services.eval_gate``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aybiza.agents.compliance import compliance_problems
 from aybiza.agents.errors import AgentConfigError, FieldError
 from aybiza.agents.schema import AgentConfig, validate_agent_config
 from aybiza.errors import Conflict, Invalid, NotFound, invalid
+from aybiza.services.edge_events import EdgeEvents, agent_published
+from aybiza.services.eval_gate import require_passing_eval
 from aybiza.services.semver import bump_patch, highest, version_key
 from aybiza.store.database import Database
-from aybiza.store.models import Agent, AgentVersion, PhoneNumber, utcnow
+from aybiza.store.models import Agent, AgentVersion, PhoneNumber, Tenant, utcnow
 from aybiza.store.paging import Page
 from aybiza.store.tenant_repository import TenantRepository
 
@@ -57,8 +61,11 @@ class AgentService:
         self,
         database: Database,
         engine_check: Callable[[AgentConfig], list[FieldError]] | None = None,
+        edge: EdgeEvents | None = None,
     ) -> None:
         self._database = database
+        # Told of every publish, so the edge's cached configuration follows (docs/edge.md).
+        self._edge = edge
         self._agents = agent_repository(database)
         self._versions = TenantRepository(
             database,
@@ -79,6 +86,7 @@ class AgentService:
         """Validate and store a new agent; its first version is published at once."""
         document, config = self._checked(body)
         async with self._database.writing() as session:
+            await require_compliant(session, tenant_id, config)
             return await insert_agent(session, tenant_id, document, config)
 
     async def update(
@@ -108,14 +116,19 @@ class AgentService:
                 agent.name = config.name
             agent.updated_at = utcnow()
             if publish:
+                await require_compliant(session, tenant_id, config)
+                await require_passing_eval(session, agent, row.version)
                 agent.published_version_id, agent.published_version = row.id, row.version
-            return AgentState(agent=agent, latest=row)
+            state = AgentState(agent=agent, latest=row)
+        if publish:
+            self._published(tenant_id, agent.id, row.version)
+        return state
 
     async def get(self, tenant_id: str, agent_id: str) -> AgentState:
         """An agent with its latest version."""
         async with self._database.session() as session:
             agent = await self._agents.get(session, tenant_id, agent_id)
-            return AgentState(agent, await _version(session, agent, agent.latest_version))
+            return AgentState(agent, await version_row(session, agent, agent.latest_version))
 
     async def list(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[Agent]:
         """The tenant's agents, newest first."""
@@ -143,6 +156,7 @@ class AgentService:
                     code="agent_in_use",
                 )
             await self._agents.remove(session, agent)
+        self._published(tenant_id, agent_id, None)
 
     async def versions(
         self, tenant_id: str, agent_id: str, *, cursor: str | None, limit: int
@@ -165,16 +179,41 @@ class AgentService:
         """One version of the agent."""
         async with self._database.session() as session:
             agent = await self._agents.get(session, tenant_id, agent_id)
-            return agent, await _version(session, agent, version, field=None)
+            return agent, await version_row(session, agent, version, field=None)
 
     async def publish(self, tenant_id: str, agent_id: str, version: str) -> AgentState:
-        """Make ``version`` the live one (rolling back is publishing an earlier version)."""
+        """Make ``version`` the live one (rolling back is publishing an earlier version); an
+        agent whose eval suite is required needs a passing run of it for ``version`` first."""
         async with self._database.writing() as session:
             agent = await self._agents.get(session, tenant_id, agent_id)
-            row = await _version(session, agent, version)
+            row = await version_row(session, agent, version)
+            await require_compliant(session, tenant_id, validate_agent_config(row.config))
+            await require_passing_eval(session, agent, row.version)
             agent.published_version_id, agent.published_version = row.id, row.version
             agent.updated_at = utcnow()
-            return AgentState(agent, await _version(session, agent, agent.latest_version))
+            state = AgentState(agent, await version_row(session, agent, agent.latest_version))
+        self._published(tenant_id, agent.id, row.version)
+        return state
+
+    async def published(self, tenant_id: str, agent_id: str) -> tuple[Agent, AgentVersion]:
+        """The version incoming calls run (numbers with a pin or split excepted)."""
+        async with self._database.session() as session:
+            agent = await self._agents.get(session, tenant_id, agent_id)
+            if agent.published_version is None:
+                raise NotFound("the agent has no published version", field="agent_id")
+            return agent, await version_row(session, agent, agent.published_version, field=None)
+
+    def _published(self, tenant_id: str, agent_id: str, version: str | None) -> None:
+        if self._edge is not None:
+            self._edge.send(agent_published(tenant_id, agent_id, version))
+
+
+async def require_compliant(session: AsyncSession, tenant_id: str, config: AgentConfig) -> None:
+    """Refuse (422 naming the field) a configuration the tenant's compliance mode forbids."""
+    tenant = await session.get(Tenant, tenant_id)
+    problems = compliance_problems(config, tenant.compliance_mode) if tenant is not None else []
+    if problems:
+        raise Invalid(problems, code="compliance_mode")
 
 
 def checked_agent(body: object) -> tuple[dict[str, Any], AgentConfig]:
@@ -259,9 +298,10 @@ async def _versions(session: AsyncSession, agent_id: str) -> list[AgentVersion]:
     return list(rows.scalars().all())
 
 
-async def _version(
+async def version_row(
     session: AsyncSession, agent: Agent, version: str, *, field: str | None = "version"
 ) -> AgentVersion:
+    """The agent's ``version``; NotFound naming ``field`` otherwise."""
     if not _VERSION_CHARS.match(version):
         raise NotFound(f"agent {agent.id} has no version {version!r}", field=field)
     rows = await session.execute(

@@ -14,9 +14,9 @@ from aybiza.services.live_calls import LiveCalls
 from aybiza.services.outbound_calls import OutboundCalls
 from aybiza.store.calls import CallFilter, call_filters
 from aybiza.store.database import Database
-from aybiza.store.models import Call, utcnow
+from aybiza.store.models import AgentVersion, Call, utcnow
 from aybiza.store.paging import Page
-from aybiza.store.queries import is_call_sid, is_row_id
+from aybiza.store.queries import is_row_id
 from aybiza.store.tenant_repository import TenantRepository
 from aybiza.store.writer import StoreWriter
 
@@ -59,13 +59,29 @@ class CallRecords:
             raise invalid("status", f"one of {', '.join(CALL_STATUSES)}", where.status)
         if where.agent_id is not None and not is_row_id(where.agent_id):
             raise invalid("agent_id", "not an agent id (32 hex digits)", where.agent_id)
-        return await self._calls.list(tenant_id, *call_filters(where), cursor=cursor, limit=limit)
+        index = await self._number_index(tenant_id, where.number)
+        return await self._calls.list(
+            tenant_id, *call_filters(where, index), cursor=cursor, limit=limit
+        )
+
+    async def _number_index(self, tenant_id: str, number: str | None) -> str | None:
+        """The blind index of a searched number (its calls' numbers are sealed)."""
+        keys = self._database.field_keys
+        if number is None or keys is None:
+            return None
+        async with self._database.session() as session:
+            return await keys.index_of(session, tenant_id, number)
 
     async def report(self, tenant_id: str, ref: str) -> dict[str, Any]:
         """The full report of a call, by its id or its carrier call id (Twilio CallSid)."""
         async with self._database.session() as session:
             call = await self._call(session, tenant_id, ref)
             return await call_report(session, call, self._prices)
+
+    async def row(self, tenant_id: str, ref: str) -> Call:
+        """The tenant's call by its id or its carrier call id (404 naming ``id`` if none)."""
+        async with self._database.session() as session:
+            return await self._call(session, tenant_id, ref)
 
     async def hangup(self, tenant_id: str, ref: str) -> Hangup:
         """End a live call: at once when its loop runs in this process; through its carrier when
@@ -98,12 +114,74 @@ class CallRecords:
             outcome = "requested"
         return Hangup(outcome=outcome, report=await self.report(tenant_id, call.id))
 
+    async def transfer(self, tenant_id: str, ref: str, to: str) -> dict[str, Any]:
+        """Send a live call to ``to`` (checked by ``CallTransfer``): its loop ends it as
+        ``transferred`` and the carrier connects the caller there, as when the agent calls
+        ``transfer_call``. Only a call whose loop runs in this process (Conflict otherwise)."""
+        async with self._database.session() as session:
+            call = await self._call(session, tenant_id, ref)
+        if call.ended_at is not None:
+            raise Conflict(
+                f"the call already ended ({call.ended_reason})", field="id", code="call_not_live"
+            )
+        loop = self._live.get(call.id)
+        if loop is None:
+            raise Conflict(
+                "the call is not connected to this server process: transfer it from the one "
+                "running it, or hang up",
+                field="id",
+                code="call_not_here",
+            )
+        loop.transfer_to = to
+        await loop.end("transferred")
+        await self._writer.flush()
+        return await self.report(tenant_id, call.id)
+
+    async def redacts(self, tenant_id: str, report: dict[str, Any]) -> bool:
+        """Whether the agent version that ran the call redacts PII: then only people and keys
+        holding ``transcripts:read`` see its transcript (``withheld`` is what the others get)."""
+        version_id = (report.get("agent") or {}).get("version_id")
+        if not version_id:
+            return False
+        async with self._database.session() as session:
+            version = await session.get(AgentVersion, version_id)
+        return (
+            version is not None and version.tenant_id == tenant_id and redaction_on(version.config)
+        )
+
     async def _call(self, session: AsyncSession, tenant_id: str, ref: str) -> Call:
-        """The tenant's call by our id or by its CallSid."""
-        if is_call_sid(ref):
+        """The tenant's call by our id or by its carrier's id (a Twilio CallSid, a SIP
+        Call-ID)."""
+        call = await self._calls.find(session, tenant_id, ref) if is_row_id(ref) else None
+        if call is None and len(ref) <= 64:
             call = await self._calls.first(session, tenant_id, Call.call_sid == ref)
-        else:
-            call = await self._calls.find(session, tenant_id, ref)
         if call is None:
             raise self._calls.missing(ref)
         return call
+
+
+def redaction_on(config: dict[str, Any]) -> bool:
+    """An agent configuration asks for PII redaction (``redaction.categories`` not empty,
+    issue 13 item 3)."""
+    redaction = config.get("redaction")
+    return isinstance(redaction, dict) and bool(redaction.get("categories"))
+
+
+WITHHELD = ["transcript", "turns.text", "tool_calls", "analysis"]
+
+
+def withheld(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what a caller said or was told (for those lacking
+    ``transcripts:read`` when the agent redacts): timings, costs and outcomes stay."""
+    turns = [
+        {**turn, "user_text": "", "agent_text": "", "heard_text": ""}
+        for turn in report.get("turns", [])
+    ]
+    return {
+        **report,
+        "transcript": [],
+        "turns": turns,
+        "tool_calls": [],
+        "analysis": None,
+        "withheld": WITHHELD,
+    }

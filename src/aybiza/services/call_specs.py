@@ -28,3 +28,15 @@ class CallCreate(BaseModel):
         description="Run this version (default: the number's routing for its own agent, else "
         "the agent's published version).",
     )
+
+
+class CallTransfer(BaseModel):
+    """Where to send a live call: a phone number (E.164) or a SIP URI."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    to: str = Field(
+        pattern=r"^(\+[1-9][0-9]{6,14}|sips?:[^\s\x00-\x1f\x7f<>\"]{3,190})$",
+        description="E.164 (`+14155550123`) or a SIP URI (`sip:desk@pbx.example.com`).",
+        examples=["+14155550123"],
+    )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import structlog
 from sqlalchemy import select
 
 from aybiza.background import BackgroundLoop
+from aybiza.pipeline.machine_detection import ANSWERED_BY
 from aybiza.pipeline.session import CallSession
 from aybiza.store.database import Database
 from aybiza.store.models import Call
@@ -83,9 +85,15 @@ class LiveCalls:
             del self._sessions[call_id]
 
     async def _poll_once(self) -> None:
-        """Hang up this process's calls whose hang-up another process recorded."""
+        """Hang up this process's calls whose hang-up another process recorded, and hand
+        carriers' answering-machine verdicts that another process took to the waiting loops."""
         if not self._sessions or self._database is None:
             return None
+        waiting = [
+            call_id
+            for call_id, loop in self._sessions.items()
+            if loop.screen is not None and loop.screen.awaiting_carrier
+        ]
         async with self._database.session() as db:
             rows = await db.execute(
                 select(Call.id).where(
@@ -94,6 +102,29 @@ class LiveCalls:
                 )
             )
             requested = list(rows.scalars())
+            verdicts: list[tuple[str, str | None, dict[str, Any] | None]] = []
+            if waiting:
+                found = await db.execute(
+                    select(Call.id, Call.answered_by, Call.stats).where(
+                        Call.id.in_(waiting), Call.answered_by.is_not(None)
+                    )
+                )
+                verdicts = [(row[0], row[1], row[2]) for row in found.all()]
         for call_id in requested:
             await self.hangup(call_id)
+        for call_id, answered_by, stats in verdicts:
+            loop = self._sessions.get(call_id)
+            if loop is not None:
+                hand_verdict(loop, answered_by, stats)
         return None
+
+
+def hand_verdict(loop: CallSession, answered_by: str | None, stats: dict[str, Any] | None) -> None:
+    """Give a screened call loop the carrier's verdict recorded on its call (by the process
+    that took the carrier's callback, before or while the loop runs)."""
+    if loop.screen is None or not loop.screen.awaiting_carrier or answered_by not in ANSWERED_BY:
+        return
+    message_end = (stats or {}).get("carrier_message_end")
+    loop.screen.carrier_detected(
+        answered_by, message_end if message_end in ("beep", "silence", "other") else None
+    )

@@ -27,6 +27,7 @@ from aybiza.telephony.provisioning import (
     NumberRequest,
     ProvisioningError,
 )
+from aybiza.telephony.sip.trunk_gate import CHALLENGE_ALGORITHMS
 
 log = structlog.get_logger(__name__)
 # What an update merges with the fields sent before checking the whole number again.
@@ -193,7 +194,12 @@ class NumberService:
         auth = sip.auth
         row.sip = {
             "gateways": list(sip.gateways),
-            "auth": None if auth is None else {"username": auth.username},
+            "transport": sip.transport,
+            "allowed_cidrs": list(sip.allowed_cidrs),
+            "register": sip.register,
+            "auth": None
+            if auth is None
+            else {"username": auth.username, "algorithms": list(auth.algorithms)},
             "region": sip.region,
         }
         row.sip_password_sealed = None if auth is None else self._box.seal(auth.password)
@@ -206,9 +212,16 @@ def sip_view(row: PhoneNumber) -> dict[str, Any] | None:
     auth = row.sip.get("auth")
     return {
         "gateways": row.sip.get("gateways", []),
+        "transport": row.sip.get("transport", "udp"),
+        "allowed_cidrs": row.sip.get("allowed_cidrs", []),
+        "register": bool(row.sip.get("register", False)),
         "auth": None
         if auth is None
-        else {"username": auth["username"], "password_set": row.sip_password_sealed is not None},
+        else {
+            "username": auth["username"],
+            "algorithms": auth.get("algorithms", list(CHALLENGE_ALGORITHMS)),
+            "password_set": row.sip_password_sealed is not None,
+        },
         "region": row.sip.get("region"),
     }
 

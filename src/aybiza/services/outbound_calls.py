@@ -12,11 +12,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.agents.errors import FieldError
+from aybiza.agents.voicemail import CARRIER_TUNING
 from aybiza.analytics.events import CallEvents
 from aybiza.errors import CarrierError, Conflict, Invalid, Unavailable
 from aybiza.services.admission import PENDING_SID_PREFIX, placed_call
@@ -33,6 +35,7 @@ from aybiza.telephony.carrier import (
     Carrier,
     CarrierRefused,
     Dial,
+    MachineDetection,
     ProgressStatus,
 )
 
@@ -81,12 +84,21 @@ class OutboundCalls:
         self._events = events
         self._rng = rng if rng is not None else random.Random()
 
-    async def place(self, tenant_id: str, spec: CallCreate) -> str:
+    async def place(
+        self,
+        tenant_id: str,
+        spec: CallCreate,
+        *,
+        call_id: str | None = None,
+        custom_parameters: dict[str, str] | None = None,
+    ) -> str:
         """Record the call, ask the number's carrier to place it, and return its id. Raises
-        ``Invalid`` (fields named), ``Conflict`` (``concurrency_limit``) or ``CarrierError``."""
+        ``Invalid`` (fields named), ``Conflict`` (``concurrency_limit``) or ``CarrierError``.
+        ``call_id`` is the id to give the call (a campaign chooses it before dialling, so a
+        restart can tell whether the call was placed); ``custom_parameters`` go to the agent."""
         if self._drain is not None and self._drain.draining:
             raise Unavailable("this server is shutting down: place the call on another server")
-        call_id = new_id()
+        call_id = call_id or new_id()
         async with self._database.writing() as session:
             route = await self._route(session, tenant_id, spec)
             await lock_tenant(session, tenant_id)
@@ -111,9 +123,19 @@ class OutboundCalls:
                     to_number=spec.to,
                     direction=OUTBOUND_API,
                     status="queued",
+                    custom_parameters=custom_parameters or None,
                 )
             )
-        dial = Dial(call_id=call_id, to=spec.to, number=route.number, field=route.from_field)
+        dial = Dial(
+            call_id=call_id,
+            to=spec.to,
+            number=route.number,
+            field=route.from_field,
+            machine_detection=_machine_detection(route.version.config.get("voicemail") or {}),
+            machine_detection_tuning=_machine_detection_tuning(
+                route.version.config.get("voicemail") or {}
+            ),
+        )
         try:
             placed_sid = await route.carrier.place(dial)
         except (CarrierRefused, Invalid) as exc:
@@ -134,6 +156,13 @@ class OutboundCalls:
                 call.call_sid = placed_sid
         return call_id
 
+    async def check_route(self, tenant_id: str, spec: CallCreate) -> str:
+        """The id of the number ``spec`` would call from; ``Invalid`` naming the bad fields
+        (a campaign checks its number and agent once, before any call)."""
+        async with self._database.session() as session:
+            route = await self._route(session, tenant_id, spec)
+        return route.number.id
+
     async def progress(self, update: CallProgress) -> None:
         """A carrier's progress report: move the call's status on, and end a call whose media
         never started (busy, no answer, failed, canceled, or hung up before the agent came on)."""
@@ -153,6 +182,8 @@ class OutboundCalls:
                 # records it: the call still ended because the API asked.
                 requested = call.hangup_requested_at is not None
                 _end(call, API_HANGUP if requested else _ENDINGS[status])
+                if update.detail:
+                    call.stats = {**(call.stats or {}), "carrier_response": update.detail}
                 await self._events.call_ended(session, call.id)
                 ended = True
             elif status in _PROGRESS and _RANK[_PROGRESS[status]] > _RANK.get(call.status, 3):
@@ -286,6 +317,25 @@ async def _version(
         )
     )
     return rows.scalars().first()
+
+
+def _machine_detection(voicemail: dict[str, Any]) -> MachineDetection | None:
+    """What the carrier is asked to detect for the agent's ``voicemail`` block: a message to
+    leave needs the machine's greeting to end; hanging up needs only who answered."""
+    if voicemail.get("detection") != "carrier":
+        return None
+    return "message_end" if voicemail.get("action") == "leave_message" else "answer"
+
+
+def _machine_detection_tuning(voicemail: dict[str, Any]) -> dict[str, int]:
+    """The agent's tuning of the carrier's detection (validated when the version was saved)."""
+    if voicemail.get("detection") != "carrier":
+        return {}
+    return {
+        name: value
+        for name in CARRIER_TUNING
+        if isinstance(value := voicemail.get(name), int) and not isinstance(value, bool)
+    }
 
 
 def _end(call: Call, reason: str) -> None:

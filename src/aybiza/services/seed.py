@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from aybiza.agents.demo import DEMO_AGENT, DEMO_PHONE_NUMBER
 from aybiza.security.key_file import read_private_file, write_private_file
-from aybiza.security.keys import Scope, generate_key, hash_key
+from aybiza.security.keys import generate_key, hash_key
+from aybiza.security.permissions import Permission
 from aybiza.services.agents import checked_agent, insert_agent
 from aybiza.store.calls import number_by_e164
 from aybiza.store.database import Database
@@ -44,7 +45,9 @@ async def seed_demo(
             tenant = Tenant(name=DEMO_TENANT, max_concurrent_calls=default_max_concurrent_calls)
             session.add(tenant)
             await session.flush()
-            document, config = checked_agent(DEMO_AGENT)
+            # The seeded demo records its calls, so a newcomer's first call plays back on the
+            # dashboard (the agent JSON itself, used as a template, does not record).
+            document, config = checked_agent({**DEMO_AGENT, "recording": {"enabled": True}})
             state = await insert_agent(session, tenant.id, document, config)
             if await number_by_e164(session, DEMO_PHONE_NUMBER) is None:
                 session.add(
@@ -76,7 +79,7 @@ async def seed_demo(
                 name="demo (demo.key)",
                 prefix=new.prefix,
                 key_hash=new.key_hash,
-                scopes=[Scope.ALL.value],
+                scopes=[Permission.ALL.value],
             )
         )
         await session.flush()

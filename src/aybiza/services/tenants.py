@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from aybiza.agents.errors import FieldError
 from aybiza.errors import Forbidden, Invalid, NotFound, invalid
-from aybiza.security.keys import Scope, covers, generate_key, hash_key
+from aybiza.security.keys import generate_key, hash_key
+from aybiza.security.permissions import Permission, covers
+from aybiza.services.edge_events import EdgeEvents, key_created, key_revoked
 from aybiza.store.database import Database
 from aybiza.store.models import ApiKey, Tenant, utcnow
 from aybiza.store.paging import Page
@@ -27,12 +29,25 @@ _MAX_KEY_CHARS = 200
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling the API: a tenant, through one key (None for the operator key)."""
+    """Who is calling the API for a tenant: through one key (``key_id``; None for the operator
+    key), or a signed-in person (``user_id``, their ``role`` there, their ``session_id``).
+    ``scopes`` are the permissions held: the key's scopes, or the role's permissions."""
 
     tenant_id: str
     tenant_name: str
     key_id: str | None
     scopes: frozenset[str]
+    user_id: str | None = None
+    role: str | None = None
+    session_id: str | None = None
+    name: str = ""
+
+    @property
+    def kind(self) -> str:
+        """``user``, ``key`` or ``operator``."""
+        if self.user_id is not None:
+            return "user"
+        return "key" if self.key_id is not None else "operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +69,11 @@ class TenantService:
         operator_key: str | None = None,
         operator_tenant: str = "demo",
         default_max_concurrent_calls: int = 10,
+        edge: EdgeEvents | None = None,
     ) -> None:
         self._database = database
+        # Told of new and revoked keys, so the edge's replica follows (docs/edge.md).
+        self._edge = edge
         self._keys = TenantRepository(
             database, ApiKey, lambda ref: NotFound(f"no API key {ref!r}", field="id")
         )
@@ -74,12 +92,18 @@ class TenantService:
                 tenant = await tenant_by_name(session, self._operator_tenant)
                 if tenant is None:
                     return None
-                return Principal(tenant.id, tenant.name, None, frozenset({Scope.ALL.value}))
+                return Principal(
+                    tenant.id,
+                    tenant.name,
+                    None,
+                    frozenset({Permission.ALL.value}),
+                    name="AYBIZA_API_KEY",
+                )
             found = await active_key(session, hash_key(secret))
         if found is None:
             return None
         key, tenant = found
-        return Principal(tenant.id, tenant.name, key.id, frozenset(key.scopes))
+        return Principal(tenant.id, tenant.name, key.id, frozenset(key.scopes), name=key.prefix)
 
     async def ensure_tenant(self, name: str, *, max_concurrent_calls: int | None = None) -> Tenant:
         """The tenant called ``name``, created when missing; the limit is set when given."""
@@ -142,6 +166,8 @@ class TenantService:
         )
         async with self._database.writing() as session:
             self._keys.add(session, tenant_id, row)
+        if self._edge is not None:
+            self._edge.send(key_created(row.key_hash, row.id, tenant_id, wanted))
         return IssuedKey(row=row, secret=new.secret)
 
     async def list_keys(self, tenant_id: str, *, cursor: str | None, limit: int) -> Page[ApiKey]:
@@ -164,9 +190,12 @@ class TenantService:
                     field="id",
                     code="scope_exceeded",
                 )
-            if key.revoked_at is None:
+            newly = key.revoked_at is None
+            if newly:
                 key.revoked_at = utcnow()
-            return key
+        if newly:
+            self._revoked([key.key_hash])
+        return key
 
     async def revoke_by_prefix(self, tenant_name: str, prefix: str) -> int:
         """Revoke the tenant's keys that start with ``prefix`` (CLI); returns how many."""
@@ -180,11 +209,15 @@ class TenantService:
                 ApiKey.revoked_at.is_(None),
                 (ApiKey.prefix == prefix) | (ApiKey.id == prefix),
             )
-            count = 0
             for key in keys:
                 key.revoked_at = utcnow()
-                count += 1
-            return count
+        self._revoked([key.key_hash for key in keys])
+        return len(keys)
+
+    def _revoked(self, key_hashes: list[str]) -> None:
+        if self._edge is not None:
+            for key_hash in key_hashes:
+                self._edge.send(key_revoked(key_hash))
 
 
 def check_tenant_name(name: str) -> None:
@@ -201,7 +234,7 @@ def check_limit(value: int) -> None:
 
 def check_scopes(scopes: Sequence[str]) -> list[str]:
     """The scopes, validated and de-duplicated in the order given."""
-    known = {scope.value for scope in Scope}
+    known = {scope.value for scope in Permission}
     problems = [
         FieldError(f"scopes.{i}", f"unknown scope; one of {', '.join(sorted(known))}", scope)
         for i, scope in enumerate(scopes)

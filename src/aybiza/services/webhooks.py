@@ -24,7 +24,9 @@ from aybiza.store.paging import Page
 from aybiza.store.tenant_repository import TenantRepository
 from aybiza.store.webhooks import forget_subscriptions
 
-EventType = Literal["call.started", "call.ended", "transcript.final"]
+EventType = Literal[
+    "call.started", "call.ended", "transcript.final", "recording.ready", "security.alert"
+]
 DEFAULT_GRACE_S = 24 * 3600
 MAX_GRACE_S = 7 * 24 * 3600
 
@@ -51,7 +53,7 @@ def _distinct(events: list[str]) -> list[str]:
     return events
 
 
-Events = Annotated[list[EventType], Field(min_length=1, max_length=3), AfterValidator(_distinct)]
+Events = Annotated[list[EventType], Field(min_length=1, max_length=5), AfterValidator(_distinct)]
 
 
 class WebhookCreate(BaseModel):
@@ -60,7 +62,8 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: WebhookUrl
     events: Events = Field(
-        description="Which events to send: any of call.started, call.ended, transcript.final."
+        description="Which events to send: any of call.started, call.ended, transcript.final, "
+        "recording.ready, security.alert."
     )
     description: Description = ""
     enabled: bool = True
@@ -200,6 +203,21 @@ class WebhookService:
                 cursor=cursor,
                 limit=limit,
             )
+
+    async def send_again(
+        self, tenant_id: str, endpoint_id: str, delivery_id: str
+    ) -> WebhookDelivery:
+        """Send a delivery again, the same body with a fresh set of attempts (the receiver
+        dedupes by its event id); NotFound for another endpoint's or tenant's delivery."""
+        async with self._database.writing() as session:
+            endpoint = await self._endpoints.get(session, tenant_id, endpoint_id)
+            row = await self._deliveries.get(session, tenant_id, delivery_id)
+            if row.endpoint_id != endpoint.id:
+                raise self._deliveries.missing(delivery_id)
+            row.status, row.attempts, row.locked_until = "pending", 0, None
+            row.next_attempt_at, row.delivered_at = utcnow(), None
+            await session.flush()
+            return row
 
 
 def signing_secrets(box: SecretBox, endpoint: WebhookEndpoint, now: datetime) -> list[str]:

@@ -43,6 +43,11 @@ class RecordedTurn:
     interrupted: bool
     model: str | None
     timings_ms: TurnTimings
+    # What else the turn recorded: ``language`` (when the agent follows the caller's),
+    # ``tool_calls``, ``route``, ``error``...
+    notes: dict[str, Any] = field(default_factory=dict)
+    # What the caller heard of ``agent_text`` (all of it unless the caller interrupted).
+    heard_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,11 @@ class CallRecord:
     agent: dict[str, Any] = field(default_factory=dict)
     turns: list[RecordedTurn] = field(default_factory=list)
     transcript: list[TranscriptLine] = field(default_factory=list)
+    # Every tool the agent ran (``name``, ``arguments``, ``outcome``...), in order.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # The post-call analysis (``summary``, ``success``...) once it ran, else None.
+    analysis: dict[str, Any] | None = None
+    transfer_to: str | None = None
 
 
 def demo_key_file() -> Path:
@@ -111,6 +121,8 @@ def parse_call_record(data: Any) -> CallRecord:
                 timings_ms=TurnTimings(
                     **{f.name: _number(timings.get(f.name)) for f in fields(TurnTimings)}
                 ),
+                notes=dict(raw.get("notes") or {}),
+                heard_text=str(raw.get("heard_text") or ""),
             )
         )
     transcript = [
@@ -125,6 +137,9 @@ def parse_call_record(data: Any) -> CallRecord:
         agent=dict(data.get("agent") or {}),
         turns=turns,
         transcript=transcript,
+        tool_calls=[dict(c) for c in data.get("tool_calls") or [] if isinstance(c, Mapping)],
+        analysis=dict(analysis) if isinstance(analysis := data.get("analysis"), Mapping) else None,
+        transfer_to=data.get("transfer_to"),
     )
 
 

@@ -1,8 +1,11 @@
-"""``aybiza call``: phone an agent as a simulated Twilio caller and report what happened.
+"""``aybiza call``: phone an agent as a simulated Twilio caller, or over SIP and RTP with
+``--sip URI``, and report what happened.
 
 The CLI registers this with ``app.command("call")(call)``. Spoken lines come first (``--say``
 in order, synthesized locally), then recorded ones (``--wav`` in order), then ``--dtmf``: click
 gives each option's values separately, so the interleaving on the command line is not known.
+Both carriers run the same script and print the same report; the call record is fetched from
+``--url`` by the call's id at its carrier (Twilio's CallSid, or the SIP Call-ID).
 """
 
 from __future__ import annotations
@@ -22,24 +25,39 @@ from aybiza.simulator.call_record import (
     fetch_call_record,
     resolve_api_key,
 )
-from aybiza.simulator.errors import SIGNATURE_HINT, SimulatorError
+from aybiza.simulator.dialers import Dialer, SipDialer, TwilioDialer
 from aybiza.simulator.report import render_report
 from aybiza.simulator.script import DtmfStep, SayStep, ScriptStep, ScriptTiming, run_script
-from aybiza.simulator.twilio_client import DEFAULT_CALLER, SimulatedCall
+from aybiza.simulator.twilio_client import DEFAULT_CALLER
 from aybiza.simulator.wav import WavFormatError, read_wav_as_mulaw, write_wav
 from aybiza.simulator.wire import DTMF_DIGITS
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_NUMBER = "+15005550006"
-# WebSocket close code for a refused stream (a bad X-Twilio-Signature, for one).
-POLICY_VIOLATION = 1008
 
 
 def call(
     url: Annotated[str, typer.Option("--url", help="Base URL of the AYBIZA server.")] = DEFAULT_URL,
     to: Annotated[
-        str, typer.Option("--to", help="Number to call (the demo agent's by default).")
-    ] = DEMO_NUMBER,
+        str | None,
+        typer.Option("--to", help="Number to call through Twilio (the demo agent's by default)."),
+    ] = None,
+    sip: Annotated[
+        str | None,
+        typer.Option(
+            "--sip",
+            help="Call this SIP URI over SIP and RTP instead of as Twilio, e.g. "
+            "sip:+15005550006@127.0.0.1:5060 (;transport=tcp for TCP).",
+        ),
+    ] = None,
+    sip_username: Annotated[
+        str | None,
+        typer.Option("--sip-username", help="Digest username, when the SIP trunk asks for one."),
+    ] = None,
+    sip_password: Annotated[
+        str | None,
+        typer.Option("--sip-password", help="Digest password, with --sip-username."),
+    ] = None,
     from_: Annotated[str, typer.Option("--from", help="Caller's number.")] = DEFAULT_CALLER,
     say: Annotated[
         list[str] | None,
@@ -96,10 +114,20 @@ def call(
         ),
     ] = 30.0,
 ) -> None:
-    """Call an agent the way Twilio would and print the transcript and per-turn latency."""
+    """Call an agent the way Twilio would (or over SIP with --sip) and print the transcript
+    and per-turn latency."""
     if dtmf is not None and (not dtmf or set(dtmf) - DTMF_DIGITS):
         raise typer.BadParameter(
             f"expected keys among 0-9, * and #, received {dtmf!r}", param_hint="--dtmf"
+        )
+    if sip is not None and to is not None:
+        raise typer.BadParameter(
+            "--sip names the number in its URI (sip:+15005550006@host:port); leave out --to",
+            param_hint="--to",
+        )
+    if (sip_username is None) != (sip_password is None):
+        raise typer.BadParameter(
+            "--sip-username and --sip-password go together", param_hint="--sip-password"
         )
     recorded: list[SayStep] = []
     for path in wav or []:
@@ -112,14 +140,13 @@ def call(
         _call(
             console,
             url=url,
-            to=to,
-            from_=from_,
+            dialer=SipDialer(sip, from_, sip_username, sip_password, timeout)
+            if sip is not None
+            else TwilioDialer(url, to or DEMO_NUMBER, from_, auth_token, account_sid),
             lines=list(say or []),
             recorded=recorded,
             dtmf=dtmf,
             save=save,
-            auth_token=auth_token,
-            account_sid=account_sid,
             api_key=api_key,
             timeout_s=timeout,
         )
@@ -146,14 +173,11 @@ async def _call(
     console: Console,
     *,
     url: str,
-    to: str,
-    from_: str,
+    dialer: Dialer,
     lines: list[str],
     recorded: list[SayStep],
     dtmf: str | None,
     save: Path | None,
-    auth_token: str | None,
-    account_sid: str | None,
     api_key: str | None,
     timeout_s: float,
 ) -> int:
@@ -167,23 +191,10 @@ async def _call(
     if dtmf:
         steps.append(DtmfStep(dtmf))
 
-    with console.status(f"calling {to} at {url}") as status:
-        try:
-            simulated = await SimulatedCall.dial(
-                url, to=to, from_=from_, auth_token=auth_token, account_sid=account_sid
-            )
-        except SimulatorError as exc:
-            console.print(f"[red]✗ {escape(str(exc))}[/red]")
+    with console.status(f"calling {dialer.description}") as status:
+        simulated = await dialer(console)
+        if simulated is None:
             return 1
-        if simulated.ended:
-            hint = f"; {SIGNATURE_HINT}" if simulated.close_code == POLICY_VIOLATION else ""
-            closed = (
-                f"the server closed the media stream at once (code {simulated.close_code}, "
-                f"reason {simulated.close_reason!r}){hint}"
-            )
-            console.print(f"[red]✗ {escape(closed)}[/red]")
-            return 1
-        console.print(f"connected: call {simulated.call_sid}, stream {simulated.stream_sid}")
 
         def progress(message: str, done: bool) -> None:
             if done:

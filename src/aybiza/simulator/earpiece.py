@@ -32,11 +32,13 @@ class ReceivedEvent:
 
 @dataclass(frozen=True, slots=True)
 class SentMarkEcho:
-    """A mark echoed back to the agent, when, and whether a ``clear`` released it unplayed."""
+    """A mark echoed back to the agent, when, whether a ``clear`` released it unplayed, and
+    when the playback timeline made it due (``at`` is never before it)."""
 
     name: str
     at: float
     cleared: bool
+    due_at: float = 0.0
 
 
 class Earpiece:
@@ -92,4 +94,6 @@ class Earpiece:
     async def _echo(self, mark: MarkEcho) -> None:
         await self._socket.send("mark", wire.mark_body(mark.name))
         self.marks_sent_back.append(mark.name)
-        self.mark_echoes.append(SentMarkEcho(mark.name, time.monotonic(), mark.cleared))
+        self.mark_echoes.append(
+            SentMarkEcho(mark.name, time.monotonic(), mark.cleared, mark.due_at)
+        )

@@ -10,7 +10,7 @@ without sleeping, and the only I/O, sending the echoes, stays in the client.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aybiza.audio.codec import SAMPLE_RATE_HZ, SILENCE_BYTE
 
@@ -21,10 +21,12 @@ _DUE_TOLERANCE_S = 1e-4
 
 @dataclass(frozen=True, slots=True)
 class MarkEcho:
-    """A mark to send back: its name, and whether a ``clear`` (not playback) released it."""
+    """A mark to send back: its name, whether a ``clear`` (not playback) released it, and when
+    it fell due on the playback timeline (monotonic seconds; not part of equality)."""
 
     name: str
     cleared: bool
+    due_at: float = field(default=0.0, compare=False)
 
 
 @dataclass(slots=True)
@@ -92,7 +94,7 @@ class TwilioPlayback:
             self._marks[0].cleared or self._time(self._marks[0].due_sample) <= limit
         ):
             mark = self._marks.popleft()
-            due.append(MarkEcho(mark.name, mark.cleared))
+            due.append(MarkEcho(mark.name, mark.cleared, self._time(mark.due_sample)))
         return due
 
     def next_mark_due(self) -> float | None:

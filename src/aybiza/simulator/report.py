@@ -11,9 +11,10 @@ from rich.table import Table
 
 from aybiza.simulator.call_record import CallRecord, TurnTimings
 from aybiza.simulator.script import ScriptOutcome
-from aybiza.simulator.twilio_client import SimulatedCall
+from aybiza.simulator.scripted_call import ScriptedCall
 
 _MISSING = "[dim]-[/dim]"
+_CARRIER_NAMES = {"twilio": "Twilio", "sip": "a SIP phone"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +64,14 @@ def _seconds_as_ms(value_s: float | None) -> str:
 
 def render_report(
     console: Console,
-    call: SimulatedCall,
+    call: ScriptedCall,
     outcome: ScriptOutcome,
     record: CallRecord | None,
     record_note: str | None = None,
 ) -> None:
     """Print the report for a finished call; ``record_note`` says why ``record`` is missing."""
     ended_by = "the agent hung up" if call.closed_by_server else "the caller hung up"
-    console.print(f"\n[bold]Call {call.call_sid}[/bold]: {ended_by}")
+    console.print(f"\n[bold]Call {escape(call.call_sid)}[/bold]: {ended_by}")
     if record is not None:
         ended = record.ended_reason or "not recorded"
         console.print(escape(f"status {record.status}, ended: {ended}"))
@@ -87,8 +88,9 @@ def render_report(
     for note in [outcome.greeting_note, *(f"not said: {u}" for u in outcome.unsaid)]:
         if note:
             console.print(f"[yellow]{escape(note)}[/yellow]")
+    rejecting = _CARRIER_NAMES[call.carrier]
     for error in call.protocol_errors:
-        console.print(f"[yellow]agent message Twilio would reject: {escape(error)}[/yellow]")
+        console.print(f"[yellow]agent message {rejecting} would reject: {escape(error)}[/yellow]")
     for problem in outcome.problems:
         console.print(f"[red]✗ {escape(problem)}[/red]")
 

@@ -7,14 +7,12 @@ times every answer, and stops early, without failing, when the agent hangs up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aybiza.simulator.errors import CallEndedError
-from aybiza.simulator.twilio_client import SimulatedCall
-
-# Close codes of a call that ended normally (1000) or because the server went away (1001).
-NORMAL_CLOSE_CODES = frozenset({1000, 1001})
+from aybiza.simulator.scripted_call import ScriptedCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +44,15 @@ class ScriptTiming:
 
     ``answer_timeout_s`` bounds each wait for the agent: to start answering, and once it speaks,
     to go quiet. ``quiet_ms`` of silence (with nothing left to play) means the agent finished.
-    ``dtmf_gap_ms`` spaces key presses like a person's finger.
+    ``dtmf_gap_ms`` spaces key presses like a person's finger. ``hangup_grace_ms``: after the
+    last step the caller stays on the line this long, as a person would, so an agent that ends
+    the call itself (a goodbye, a transfer) is seen doing so.
     """
 
     answer_timeout_s: float = 30.0
     quiet_ms: int = 1200
     dtmf_gap_ms: int = 250
+    hangup_grace_ms: int = 1000
 
 
 @dataclass(slots=True)
@@ -85,7 +86,7 @@ def _quiet(message: str, done: bool) -> None:
 
 
 async def run_script(
-    call: SimulatedCall,
+    call: ScriptedCall,
     steps: Sequence[ScriptStep],
     timing: ScriptTiming | None = None,
     progress: Progress = _quiet,
@@ -110,13 +111,13 @@ async def run_script(
             outcome.unsaid.append(step.label)
             continue
         outcome.steps.append(await _run_step(call, step, timing, progress))
+    if not call.ended and timing.hangup_grace_ms > 0:
+        with contextlib.suppress(TimeoutError):
+            await call.wait_until_ended(timing.hangup_grace_ms / 1000)
     if call.closed_by_server:
-        progress(f"the agent ended the call (close code {call.close_code})", True)
-        if call.close_code not in NORMAL_CLOSE_CODES:
-            outcome.problems.append(
-                f"the server closed the stream with code {call.close_code} "
-                f"({call.close_reason or 'no reason given'})"
-            )
+        progress(f"the agent ended the call ({call.ending})", True)
+        if call.end_problem is not None:
+            outcome.problems.append(call.end_problem)
     else:
         await call.hangup()
         progress("hung up", True)
@@ -125,7 +126,7 @@ async def run_script(
 
 
 async def _run_step(
-    call: SimulatedCall, step: ScriptStep, timing: ScriptTiming, progress: Progress
+    call: ScriptedCall, step: ScriptStep, timing: ScriptTiming, progress: Progress
 ) -> StepOutcome:
     result = StepOutcome(step.label)
     try:

@@ -70,6 +70,13 @@ class StreamSocket:
         await self._ws.close()
 
     @property
+    def local_port(self) -> int:
+        """The TCP port of this end of the connection (tells a connection apart on the server's
+        side, e.g. which worker process accepted it)."""
+        port: int = self._ws.local_address[1]
+        return port
+
+    @property
     def close_code(self) -> int | None:
         """The close code the connection ended with (1006 if it dropped), None while open."""
         return self._ws.close_code

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
@@ -24,13 +24,20 @@ from aybiza.simulator.caller_audio import CallerAudio
 from aybiza.simulator.earpiece import Earpiece, ReceivedEvent, SentMarkEcho
 from aybiza.simulator.errors import CallEndedError, NoStreamError
 from aybiza.simulator.latency import CallerTurn, LatencyClock
+from aybiza.simulator.scripted_call import CarrierName
 from aybiza.simulator.stream_socket import StreamSocket
+from aybiza.simulator.waiting import CallChanges
 
 DEFAULT_CALLER = "+15558675310"
+# Close codes of a call that ended normally (1000) or because the server went away (1001).
+NORMAL_CLOSE_CODES = frozenset({1000, 1001})
 
 
 class SimulatedCall:
-    """One call from a simulated caller; build it with ``dial`` or ``connect_stream``."""
+    """One call from a simulated caller; build it with ``dial`` or ``connect_stream``. A
+    ``ScriptedCall``."""
+
+    carrier: CarrierName = "twilio"
 
     def __init__(
         self,
@@ -64,7 +71,7 @@ class SimulatedCall:
         self.protocol_errors: list[str] = self._earpiece.protocol_errors
         self._caller_audio = CallerAudio()
         self._latency = LatencyClock()
-        self._changed = asyncio.Event()
+        self._changes = CallChanges(lambda: self.ended_at is not None)
         self._hanging_up = False
         self._sender: asyncio.Task[None] | None = None
         self._receiver = asyncio.create_task(self._receive(), name=f"receive {call_sid}")
@@ -240,31 +247,41 @@ class SimulatedCall:
     async def wait_for_agent_audio(self, timeout: float) -> float:  # noqa: ASYNC109
         """Wait for the agent's answer to the caller's latest action (or for the greeting) and
         return its latency in seconds. Raises TimeoutError, or CallEndedError if the call ends."""
-        await self._wait_until(lambda: self._latency.current_answer() is not None, timeout)
-        latency = self._latency.current_answer()
-        if latency is None:
-            raise CallEndedError("the call ended before the agent answered")
-        return latency
+        return await self._changes.answer(self._latency, timeout)
 
     async def wait_until_agent_done(self, *, quiet_ms: int = 1200, timeout: float) -> None:  # noqa: ASYNC109
         """Wait until the agent's queued audio has played and no media came for ``quiet_ms``;
         return at once if the call has ended. Raises TimeoutError."""
-        deadline = time.monotonic() + timeout
-        while self.ended_at is None:
-            now = time.monotonic()
-            idle_at = max(
-                self._earpiece.playback.playing_until(),
-                self._earpiece.last_media_at + quiet_ms / 1000,
-            )
-            if now >= idle_at:
-                return
-            if now >= deadline:
-                raise TimeoutError(f"the agent was still speaking after {timeout:g} s")
-            await self._wait_change(min(idle_at, deadline) - now)
+
+        def idle_at() -> float:
+            playing_until = self._earpiece.playback.playing_until()
+            return max(playing_until, self._earpiece.last_media_at + quiet_ms / 1000)
+
+        await self._changes.quiet(idle_at, timeout)
 
     async def wait_until_ended(self, timeout: float) -> None:  # noqa: ASYNC109
         """Wait until the call is over (the server closed the stream). Raises TimeoutError."""
-        await self._wait_until(lambda: False, timeout)
+        await self._changes.wait_until(lambda: False, timeout)
+
+    @property
+    def local_port(self) -> int:
+        """The TCP port of the caller's end of the media stream."""
+        return self._socket.local_port
+
+    @property
+    def ending(self) -> str:
+        """``close code N`` once the server closed the stream; empty before."""
+        return f"close code {self.close_code}" if self.closed_by_server else ""
+
+    @property
+    def end_problem(self) -> str | None:
+        """The close code and reason when the server closed the stream abnormally."""
+        if not self.closed_by_server or self.close_code in NORMAL_CLOSE_CODES:
+            return None
+        return (
+            f"the server closed the stream with code {self.close_code} "
+            f"({self.close_reason or 'no reason given'})"
+        )
 
     @property
     def played_audio(self) -> bytes:
@@ -341,20 +358,7 @@ class SimulatedCall:
             raise CallEndedError(f"call {self.call_sid} is over")
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _wait_change(self, wait_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), wait_s)
-
-    async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done() and self.ended_at is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"nothing from the agent within {timeout_s:g} s")
-            await self._wait_change(remaining)
+        self._changes.notify()
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

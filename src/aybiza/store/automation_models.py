@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aybiza.store.models import Base, new_id, utcnow
+from aybiza.store.sealing import SealedJSON, SealedText
 
 
 class ToolDefinition(Base):
@@ -62,8 +63,8 @@ class ToolCallRecord(Base):
     tool_call_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
-    arguments: Mapped[dict[str, Any]]
-    result: Mapped[dict[str, Any]]
+    arguments: Mapped[dict[str, Any]] = mapped_column(SealedJSON("tool_calls", "arguments"))
+    result: Mapped[dict[str, Any]] = mapped_column(SealedJSON("tool_calls", "result"))
     outcome: Mapped[str] = mapped_column(String(30))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -118,7 +119,7 @@ class WorkflowRun(Base):
     name: Mapped[str] = mapped_column(String(100))
     definition: Mapped[dict[str, Any]]
     trigger_event: Mapped[str] = mapped_column(String(40))
-    context: Mapped[dict[str, Any]]
+    context: Mapped[dict[str, Any]] = mapped_column(SealedJSON("workflow_runs", "context"))
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     call_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -150,8 +151,12 @@ class WorkflowStep(Base):
     status: Mapped[str] = mapped_column(String(20), default="running")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(120))
-    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    output: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("workflow_steps", "request"), default=dict
+    )
+    output: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("workflow_steps", "output"), default=dict
+    )
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
@@ -166,11 +171,15 @@ class CallAnalysis(Base):
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     method: Mapped[str] = mapped_column(String(120))
-    summary: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(SealedText("call_analysis", "summary"), default="")
     sentiment: Mapped[str | None] = mapped_column(String(20))
     success: Mapped[bool | None] = mapped_column(Boolean)
-    success_reason: Mapped[str | None] = mapped_column(Text)
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    success_reason: Mapped[str | None] = mapped_column(
+        SealedText("call_analysis", "success_reason")
+    )
+    fields: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("call_analysis", "fields"), default=dict
+    )
     run_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, String, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.store.models import Call, PhoneNumber, TranscriptLine, Turn
@@ -26,8 +26,8 @@ async def number_by_e164(session: AsyncSession, e164: str) -> PhoneNumber | None
 
 @dataclass(frozen=True, slots=True)
 class CallFilter:
-    """Filters of the call list; ``number`` matches the platform's side of the call (the
-    dialled number of an inbound call, the caller id of an outbound one)."""
+    """Filters of the call list; ``number`` matches either side of the call (the dialled
+    number and the caller's)."""
 
     agent_id: str | None = None
     number: str | None = None
@@ -36,14 +36,27 @@ class CallFilter:
     started_before: datetime | None = None
 
 
-def call_filters(where: CallFilter) -> list[ColumnElement[bool]]:
+def call_filters(where: CallFilter, number_index: str | None = None) -> list[ColumnElement[bool]]:
     """The conditions of ``where`` on the calls table (the tenant's scope is added by its
-    repository)."""
+    repository). The numbers are sealed at rest: ``number_index`` is the blind index of
+    ``where.number`` (``FieldKeys.blind_index``) matched against theirs; rows written before
+    sealing (plain text, no index) are matched on the text itself."""
     conditions: list[ColumnElement[bool]] = []
     if where.agent_id is not None:
         conditions.append(Call.agent_id == where.agent_id)
     if where.number is not None:
-        conditions.append(or_(Call.to_number == where.number, Call.from_number == where.number))
+        # Compared as plain strings: a sealed column would seal the searched number.
+        plain_to, plain_from = (
+            type_coerce(Call.to_number, String),
+            type_coerce(Call.from_number, String),
+        )
+        matches = [plain_to == where.number, plain_from == where.number]
+        if number_index is not None:
+            matches += [
+                Call.to_number_index == number_index,
+                Call.from_number_index == number_index,
+            ]
+        conditions.append(or_(*matches))
     if where.status is not None:
         conditions.append(Call.status == where.status)
     if where.started_after is not None:

@@ -24,8 +24,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from aybiza.store.sealing import SealedJSON, SealedText
 
 
 def utcnow() -> datetime:
@@ -82,6 +85,15 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     max_concurrent_calls: Mapped[int] = mapped_column(Integer, default=10)
+    # The owner's switch: every person must pass a second factor (TOTP or a passkey).
+    mfa_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The tenant's data policy (docs/security.md, "Retention and erasure", "Compliance modes"):
+    # ``none``, ``hipaa`` or ``pci``; days a call's transcript and its events are kept (None:
+    # for good).
+    compliance_mode: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
+    retention_transcripts_days: Mapped[int | None] = mapped_column(Integer)
+    retention_events_days: Mapped[int | None] = mapped_column(Integer)
+    retention_recordings_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -167,6 +179,8 @@ class Call(Base):
         Index("ix_calls_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_calls_tenant_status", "tenant_id", "status"),
         Index("ix_calls_status_lease", "status", "lease_until"),
+        Index("ix_calls_tenant_from_index", "tenant_id", "from_number_index"),
+        Index("ix_calls_tenant_to_index", "tenant_id", "to_number_index"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
@@ -180,15 +194,34 @@ class Call(Base):
     phone_number_id: Mapped[str | None] = mapped_column(
         ForeignKey("phone_numbers.id", ondelete="SET NULL")
     )
-    from_number: Mapped[str] = mapped_column(String(64), default="")
-    to_number: Mapped[str] = mapped_column(String(64), default="")
+    # Sealed at rest (``aybiza.store.sealing``); searched through their blind indexes.
+    from_number: Mapped[str] = mapped_column(
+        SealedText("calls", "from_number", sqlite_length=64), default=""
+    )
+    to_number: Mapped[str] = mapped_column(
+        SealedText("calls", "to_number", sqlite_length=64), default=""
+    )
+    from_number_index: Mapped[str | None] = mapped_column(String(64))
+    to_number_index: Mapped[str | None] = mapped_column(String(64))
     direction: Mapped[str] = mapped_column(String(20), default="inbound")
     status: Mapped[str] = mapped_column(String(20), default="ringing")
     ended_reason: Mapped[str | None] = mapped_column(String(60))
     engines: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Sealed: a warm transfer's summary (``transfer_summary``) retells the call.
+    stats: Mapped[dict[str, Any]] = mapped_column(SealedJSON("calls", "stats"), default=dict)
     transfer_to: Mapped[str | None] = mapped_column(String(200))
+    # What the carrier passed along for the agent (a SIP INVITE's ``X-`` headers).
+    custom_parameters: Mapped[dict[str, str] | None] = mapped_column(
+        SealedJSON("calls", "custom_parameters")
+    )
+    # The stored recording (key, duration_s, channels, bytes), once there is one.
+    recording: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # When the retention sweep removed what was said on the call (its transcript, turn texts,
+    # tool calls and analysis).
+    transcript_expired_at: Mapped[datetime | None]
     hangup_requested_at: Mapped[datetime | None]
+    # Outbound calls screened for answering machines: human, machine, fax or unknown.
+    answered_by: Mapped[str | None] = mapped_column(String(16))
     # The server process running the call's loop, and until when its lease holds.
     worker_id: Mapped[str | None] = mapped_column(String(40))
     lease_until: Mapped[datetime | None]
@@ -206,14 +239,14 @@ class Turn(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
     index: Mapped[int] = mapped_column(Integer)
-    user_text: Mapped[str] = mapped_column(Text, default="")
-    agent_text: Mapped[str] = mapped_column(Text, default="")
-    heard_text: Mapped[str] = mapped_column(Text, default="")
+    user_text: Mapped[str] = mapped_column(SealedText("turns", "user_text"), default="")
+    agent_text: Mapped[str] = mapped_column(SealedText("turns", "agent_text"), default="")
+    heard_text: Mapped[str] = mapped_column(SealedText("turns", "heard_text"), default="")
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     model: Mapped[str | None] = mapped_column(String(120))
     timings_ms: Mapped[dict[str, Any]] = mapped_column(default=dict)
     usage: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[dict[str, Any]] = mapped_column(SealedJSON("turns", "notes"), default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -226,7 +259,7 @@ class TranscriptLine(Base):
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     speaker: Mapped[str] = mapped_column(String(10))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText("transcript_lines", "text"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -261,13 +294,18 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_tenant_created", "tenant_id", "created_at"),
+        Index("ix_webhook_deliveries_call", "call_id"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(40))
-    body: Mapped[str] = mapped_column(Text)
+    # The exact body sent, sealed at rest (it holds transcripts and numbers).
+    body: Mapped[str] = mapped_column(SealedText("webhook_deliveries", "body"))
+    # The call an event is about (``call.*``, ``transcript.final``), for erasing its caller.
+    call_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

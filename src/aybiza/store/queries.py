@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.store.models import ApiKey, Call, Tenant, utcnow
 
 _ROW_ID = re.compile(r"^[0-9a-f]{32}$")
-# Twilio call SIDs: "CA" and 32 hex digits.
-_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 
 # A call that got TwiML but whose media stream never started stops counting as live after
 # this long: Twilio opens the stream within seconds or not at all.
@@ -29,11 +27,6 @@ def is_row_id(value: str) -> bool:
     """True for the shape of our ids (32 lowercase hex): anything else cannot match a row, so
     it is answered 404 without a query (and odd bytes never reach the database)."""
     return bool(_ROW_ID.match(value))
-
-
-def is_call_sid(value: str) -> bool:
-    """True for the shape of a Twilio CallSid."""
-    return bool(_CALL_SID.match(value))
 
 
 async def tenant_by_name(session: AsyncSession, name: str) -> Tenant | None:
@@ -58,8 +51,13 @@ async def count_live_calls(
 ) -> int:
     """Calls of the tenant that hold a line right now, counted in the database so the limit
     holds across every server process."""
-    now = now or utcnow()
-    query = select(func.count(Call.id)).where(
+    query = live_calls_query(tenant_id, now or utcnow())
+    return int((await session.execute(query)).scalar_one())
+
+
+def live_calls_query(tenant_id: str, now: datetime) -> Select[int]:
+    """The count of ``count_live_calls`` as a statement (to be one column of a larger one)."""
+    return select(func.count(Call.id)).where(
         Call.tenant_id == tenant_id,
         Call.ended_at.is_(None),
         or_(
@@ -70,7 +68,19 @@ async def count_live_calls(
             (Call.status == "in-progress") & (Call.created_at > now - IN_PROGRESS_HORIZON),
         ),
     )
-    return int((await session.execute(query)).scalar_one())
+
+
+def is_live(call: Call, now: datetime | None = None) -> bool:
+    """Whether ``call`` holds a line right now, by the rules ``count_live_calls`` counts."""
+    now = now or utcnow()
+    if call.ended_at is not None:
+        return False
+    age = now - call.created_at
+    if call.status == "in-progress":
+        return age < IN_PROGRESS_HORIZON
+    if call.status in ("queued", "ringing") and call.direction == "outbound-api":
+        return age < DIALLING_HORIZON
+    return call.status == "ringing" and age < RINGING_HORIZON
 
 
 async def lock_tenant(session: AsyncSession, tenant_id: str) -> None:

@@ -50,10 +50,16 @@ async def has_subscribers(session: AsyncSession, tenant_id: str, event: str) -> 
 
 
 async def enqueue_event(
-    session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]
+    session: AsyncSession,
+    tenant_id: str,
+    event: str,
+    data: dict[str, Any],
+    *,
+    call_id: str | None = None,
 ) -> int:
     """Queue ``event`` for every enabled endpoint of the tenant subscribed to it; returns how
-    many deliveries were queued. The body is fixed here, so every attempt sends the same bytes."""
+    many deliveries were queued. The body is fixed here, so every attempt sends the same bytes.
+    ``call_id``: the call the event is about (erasing its caller deletes the deliveries)."""
     subscribed = [
         endpoint_id
         for endpoint_id, events in await _subscriptions_of(session, tenant_id)
@@ -76,6 +82,7 @@ async def enqueue_event(
                 event_id=event_id,
                 event=event,
                 body=body,
+                call_id=call_id,
                 next_attempt_at=now,
                 created_at=now,
             )

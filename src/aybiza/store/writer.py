@@ -14,6 +14,18 @@ The queue is bounded (``MAX_QUEUED_WRITES``). When it is full, new writes are tu
 counted and logged, rather than the oldest dropped: what is stored of a call stays an unbroken
 beginning of what was said. A call's end (an ``essential`` write) is still admitted into a
 reserve beyond the bound, so every call still ends in the record.
+
+Call data is sealed at rest by the column types (``aybiza.store.sealing``) whichever way a
+write reaches them: ORM rows added by a write are marked with their tenant by the flush hook;
+a write that runs a Core ``insert``/``update`` (a batch of rows in one statement) marks its
+values with ``aybiza.store.sealing_hooks.sealed_values`` first, or is refused.
+
+Most writes are new rows (a transcript line, a turn): they are queued as ``RowInsert`` (the
+row's values, already redacted) rather than as a write function, and a batch writes them with
+one Core ``INSERT`` per table (an executemany: one round trip), not one ORM unit of work per
+row. Their values are marked for sealing (``sealed_values``) like any Core write. A batch's
+rows are written first, then its other writes in order (a call's end reports the lines queued
+with it); a row's ``then`` (its webhook event) runs after them.
 """
 
 from __future__ import annotations
@@ -24,16 +36,36 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.store.database import Database
 from aybiza.store.health import database_unreachable, describe
+from aybiza.store.models import Base
+from aybiza.store.sealing_hooks import sealed_values
 
-Write = Callable[[AsyncSession], Awaitable[None]]
+WriteFunction = Callable[[AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowInsert:
+    """A new row of ``model`` (every column given, ``id`` included) for ``tenant_id``, whose
+    sealed values are sealed with that tenant's key; ``then`` runs in the same transaction
+    once the batch's rows are written."""
+
+    model: type[Base]
+    tenant_id: str | None
+    values: dict[str, Any]
+    then: WriteFunction | None = None
+
+
+Write = WriteFunction | RowInsert
 log = structlog.get_logger(__name__)
 
 QUEUED = Gauge("aybiza_store_writes_queued", "Writes waiting in the store writer's queue.")
@@ -258,8 +290,7 @@ class StoreWriter:
 
     async def _attempt(self, writes: list[Write]) -> None:
         async with asyncio.timeout(ATTEMPT_TIMEOUT_S), self._database.writing() as session:
-            for write in writes:
-                await write(session)
+            await write_batch(session, writes)
 
     def _committed(self) -> None:
         self._health.reached()
@@ -286,3 +317,27 @@ class StoreWriter:
             _, done, _ = self._waiters.popleft()
             if not done.done():
                 done.set_result(None)
+
+
+async def write_batch(session: AsyncSession, writes: list[Write]) -> None:
+    """Run ``writes`` in ``session``'s transaction: the rows first, one executemany ``INSERT``
+    per table, then the write functions and the rows' ``then`` in the order queued."""
+    rows: dict[type[Base], list[RowInsert]] = {}
+    after: list[WriteFunction] = []
+    for write in writes:
+        if isinstance(write, RowInsert):
+            rows.setdefault(write.model, []).append(write)
+            if write.then is not None:
+                after.append(write.then)
+        else:
+            after.append(write)
+    if rows:
+        connection = await session.connection()
+        for model, inserts in rows.items():
+            values = [
+                await sealed_values(session, model, row.tenant_id, row.values) for row in inserts
+            ]
+            # The mapped class itself: insert(Model) of a Core connection is a table insert.
+            await connection.execute(insert(model), values)
+    for write in after:
+        await write(session)

@@ -10,10 +10,13 @@ Nothing in this module knows any carrier's names or wire format.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from aybiza.analytics.recording import Speaker
+from aybiza.pipeline.machine_detection import AnsweredBy, MessageEnd
 from aybiza.pipeline.session import CallSession
 from aybiza.pipeline.transport import MediaConnection
 from aybiza.store.models import PhoneNumber
@@ -30,6 +33,7 @@ CONCURRENCY_LIMIT = "concurrency-limit"
 NO_AGENT_VERSION = "no-agent-version"
 
 # A carrier's view of a call's progress, before and around its media.
+MachineDetection = Literal["answer", "message_end"]
 ProgressStatus = Literal[
     "queued", "ringing", "answered", "completed", "busy", "no-answer", "failed", "canceled"
 ]
@@ -81,13 +85,27 @@ Admission = Routed | Refused
 
 @dataclass(frozen=True, slots=True)
 class CallProgress:
-    """A carrier's report that a call moved on (ringing, answered, busy, ended ...)."""
+    """A carrier's report that a call moved on (ringing, answered, busy, ended ...).
+    ``detail`` is the carrier's own words for an ending (e.g. ``SIP 486 Busy Here``)."""
 
     carrier_call_id: str
     status: ProgressStatus
     call_id: str | None = None
     from_number: str = ""
     to_number: str = ""
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineAnswer:
+    """A carrier's answering-machine detection of an outbound call: who answered, and for a
+    machine whether (and how) its greeting has ended. ``detail`` is the carrier's own value."""
+
+    carrier_call_id: str
+    answered_by: AnsweredBy
+    message_end: MessageEnd | None = None
+    call_id: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +121,7 @@ class AfterMedia:
     platform_number: str | None = None
 
 
-MediaRefusal = Literal["unknown-call", "ended", "duplicate", "agent-gone"]
+MediaRefusal = Literal["unknown-call", "ended", "duplicate", "agent-gone", "compliance"]
 
 
 class NotTakingCalls(Exception):
@@ -129,10 +147,16 @@ class CallIntake(Protocol):
         ...
 
     async def open_session(
-        self, carrier_call_id: str, media_id: str, connection: MediaConnection
+        self,
+        carrier_call_id: str,
+        media_id: str,
+        connection: MediaConnection,
+        *,
+        on_line: Callable[[Speaker, str], None] | None = None,
     ) -> CallSession:
-        """Build and register the call loop of an admitted call whose media just started.
-        Raises ``MediaRefused``."""
+        """Build and register the call loop of an admitted call whose media just started;
+        ``on_line`` is told each transcript line as stored (a live transcript). Raises
+        ``MediaRefused``."""
         ...
 
     async def progress(self, update: CallProgress) -> None:
@@ -147,6 +171,11 @@ class CallIntake(Protocol):
         """The agent's summary for the person answering a warm transfer ('' if none)."""
         ...
 
+    async def machine_detected(self, verdict: MachineAnswer) -> None:
+        """The carrier's answering-machine detection decided: record it on the call and tell
+        its call loop (which holds its greeting until then)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Dial:
@@ -157,6 +186,13 @@ class Dial:
     to: str
     number: PhoneNumber
     field: str
+    # The agent asked for the carrier's answering-machine detection (where it has one):
+    # ``answer`` to learn who answered, ``message_end`` to also wait for a machine's greeting
+    # to end (to leave a message after it); None: no detection.
+    machine_detection: MachineDetection | None = None
+    # Its tuning, by the agent's ``voicemail`` field names (``machine_detection_timeout_s``...);
+    # empty: the carrier's defaults.
+    machine_detection_tuning: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 class CarrierRefused(Exception):

@@ -151,6 +151,13 @@ def test_clearing_keeps_the_digit_in_flight_and_drops_the_rest() -> None:
     assert TelephoneEvent.parse(packets[-1].payload).end
 
 
+def test_a_press_with_a_bad_character_queues_none_of_its_digits() -> None:
+    sender = DtmfSender()
+    with pytest.raises(DtmfError, match="'x'"):
+        sender.press("12x")
+    assert not sender.busy
+
+
 @pytest.mark.parametrize(
     ("name", "digit"),
     [

@@ -189,6 +189,48 @@ def test_a_timestamp_jump_restarts_playout() -> None:
     assert b"".join(frames[5:]) in b"".join(out)
 
 
+def test_packets_that_pile_up_while_the_ticks_stall_are_played_late_not_dropped() -> None:
+    # Our event loop stalls (a decoder loading) for 1.6 s while the far end goes on sending:
+    # 80 frames arrive with no tick between them. They follow on without a gap, so they are
+    # not a timestamp jump; playout is behind, says so, and catches up by popping more.
+    frames = tone(90)
+    buffer = JitterBuffer()
+    out = []
+    for k in range(10):
+        buffer.put(1000 + k, k * FRAME, frames[k])
+        out.append(buffer.pop())
+    for k in range(10, 90):
+        buffer.put(1000 + k, k * FRAME, frames[k])
+    assert buffer.backlog_frames > 50
+    while buffer.backlog_frames:
+        out.append(buffer.pop())
+    out += [buffer.pop() for _ in range(10)]
+    assert buffer.stats.resyncs == 0
+    played = b"".join(out)
+    assert b"".join(frames) in played
+
+
+def test_a_burst_of_contiguous_audio_is_kept_and_its_backlog_counted() -> None:
+    """The receiver's loop stalled for 1.2 s: the stream's packets arrive all at once."""
+    frames = tone(70)
+    buffer = JitterBuffer()
+    out = []
+    for k in range(3):
+        buffer.put(k, k * FRAME, frames[k])
+        out.append(buffer.pop())
+    for k in range(3, 63):
+        buffer.put(k, k * FRAME, frames[k])
+    assert buffer.stats.resyncs == 0
+    # 62 frames lie ahead of the playout point (60 ms of them from before the stall); the
+    # 120 ms maximum depth holds 6.
+    assert buffer.backlog_frames == 56
+    out += [buffer.pop() for _ in range(62)]
+    # Every frame plays (popped faster than real time by the endpoint), none is skipped.
+    assert b"".join(frames[:63]) in b"".join(out)
+    assert buffer.stats.skipped_frames == buffer.stats.concealed_frames == 0
+    assert buffer.backlog_frames == 0
+
+
 def test_a_talkspurt_after_silence_starts_at_the_target_depth() -> None:
     frames = tone(6)
     buffer = JitterBuffer()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -221,6 +222,42 @@ async def test_loss_and_reordering_on_the_path_are_concealed_and_put_right() -> 
         assert b.jitter.stats.late == 0
 
 
+async def test_audio_that_arrives_while_the_event_loop_stalls_is_heard_late_not_lost() -> None:
+    # A far end paced by its own clock (a thread) goes on sending while our loop is blocked for
+    # 1.5 s, as when pocketsphinx loads a decoder holding the GIL: the packets pile up in the
+    # socket, and once the loop runs again they must reach the listener, in order.
+    content = frames_of(chirp(150))
+    allocator = RtpPortAllocator(TEST_PORTS)
+    sockets = allocator.bind()
+    far_end = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far_end.bind(("127.0.0.1", 0))
+    params = MediaParams("PCMU", 0, None, "127.0.0.1", far_end.getsockname()[1], 0, "sendrecv")
+    recorder = Recorder()
+    jitter = JitterBuffer(min_depth_ms=200, initial_depth_ms=200, max_depth_ms=400)
+    endpoint = RtpEndpoint(sockets, params, recorder, allocator=allocator, jitter=jitter)
+
+    def send() -> None:
+        start = time.monotonic()
+        for k, frame in enumerate(content):
+            time.sleep(max(0.0, start + k * 0.02 - time.monotonic()))
+            far_end.sendto(RtpPacket(0, k, k * FRAME, 0xFA2E, frame).serialize(), ours)
+
+    ours = ("127.0.0.1", sockets.port)
+    await endpoint.start()
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        await until(lambda: content[0] in recorder.frames)
+        time.sleep(1.5)  # noqa: ASYNC251 (the point: the event loop stalls)
+        await until(lambda: len(recorder.frames_from(content[0])) >= len(content))
+    finally:
+        sender.join()
+        far_end.close()
+        await endpoint.close()
+    assert recorder.frames_from(content[0])[: len(content)] == content
+    assert jitter.stats.resyncs == 0 and endpoint.sender.skipped_slots > 0
+
+
 async def test_a_stranger_sending_to_the_port_is_ignored() -> None:
     content = frames_of(chirp(40))
     async with call() as (a, _, b, heard_by_b):
@@ -328,6 +365,46 @@ async def test_rtcp_reports_measure_the_path_and_bye_ends_it() -> None:
         await until(lambda: b.reports.far_end.bye, state=lambda: (b.reports.far_end, b.counts))
 
 
+async def test_a_stall_of_the_receivers_event_loop_delays_the_far_ends_audio_but_loses_none() -> (
+    None
+):
+    """The server's loop is blocked for 1.2 s (a decoder loading, say) while the caller talks:
+    the packets pile up in the socket and arrive at once; every frame still reaches the
+    listener, in order."""
+    content = frames_of(chirp(150))
+    allocator = RtpPortAllocator(TEST_PORTS)
+    sockets = allocator.bind()
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caller.bind(("127.0.0.1", 0))
+    caller_port = caller.getsockname()[1]
+    params = MediaParams("PCMU", 0, 101, "127.0.0.1", caller_port, caller_port + 1, "sendrecv")
+    heard = Recorder()
+    endpoint = RtpEndpoint(sockets, params, heard, allocator=allocator)  # production defaults
+
+    def talk() -> None:
+        """The caller's phone, on its own clock: one packet every 20 ms."""
+        start = time.monotonic()
+        for n, frame in enumerate(content):
+            time.sleep(max(0.0, start + n * 0.020 - time.monotonic()))
+            packet = RtpPacket(0, n, n * FRAME, 0xCA11, frame, marker=n == 0)
+            caller.sendto(packet.serialize(), ("127.0.0.1", sockets.port))
+
+    await endpoint.start()
+    talking = threading.Thread(target=talk)
+    try:
+        talking.start()
+        await until(lambda: content[10] in heard.frames)
+        time.sleep(1.2)  # noqa: ASYNC251 - the stall under test
+        await asyncio.to_thread(talking.join)
+        await until(lambda: content[-1] in heard.frames)
+    finally:
+        await endpoint.close()
+        caller.close()
+    assert heard.frames_from(content[0])[: len(content)] == content
+    assert endpoint.jitter.stats.resyncs == endpoint.jitter.stats.skipped_frames == 0
+    assert endpoint.sender.skipped_slots > 0  # the stall did happen
+
+
 def test_the_port_range_reads_aybiza_rtp_ports() -> None:
     assert PortRange.from_environment({}) == PortRange(20000, 20999)
     assert PortRange.from_environment({"AYBIZA_RTP_PORTS": "30000-30099"}) == PortRange(
@@ -371,13 +448,13 @@ def test_send_queue_frames_span_chunks_and_marks_fall_between_them() -> None:
     queue.add_audio(audio[100:400])
     queue.add_mark("b")
     first, marks = queue.take_frame()
-    assert (bytes(first or b""), marks) == (audio[:160], ["a"])
+    assert (bytes(first or b""), marks) == (audio[:160], ("a",))
     second, marks = queue.take_frame()
     assert isinstance(second, memoryview)  # inside one chunk: a view, not a copy
-    assert (bytes(second), marks) == (audio[160:320], [])
+    assert (bytes(second), marks) == (audio[160:320], ())
     third, marks = queue.take_frame()
-    assert (bytes(third or b""), marks) == (audio[320:400] + bytes([SILENCE_BYTE]) * 80, ["b"])
-    assert queue.take_frame() == (None, [])
+    assert (bytes(third or b""), marks) == (audio[320:400] + bytes([SILENCE_BYTE]) * 80, ("b",))
+    assert queue.take_frame() == (None, ())
     queue.add_audio(audio)
     queue.add_mark("c")
     assert queue.clear() == ["c"]

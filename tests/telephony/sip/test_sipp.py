@@ -5,43 +5,16 @@ UAS built from our signalling layers, over UDP and TCP."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.telephony.sip.sipp_peer import free_port, sipp_binary
 from tests.telephony.sip.uas import LoopbackUas
 
 from aybiza.telephony.sip.endpoint import SipEndpoint
 
 OPTIONS_SCENARIO = Path(__file__).parent / "sipp" / "options.xml"
-
-
-def sipp_binary() -> str:
-    found = shutil.which("sipp")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("sipp is missing on CI; .ci/run installs it with apt-get install -y sip-tester")
-    pytest.skip("sipp missing: apt-get install -y sip-tester")
-
-
-def free_port() -> int:
-    """A loopback port free for both UDP and TCP when asked (tests run in parallel: a port
-    free for UDP may be taken for TCP, so look again)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port: int = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no loopback port free for both UDP and TCP")
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ class CallAnalyzer:
             result = await self._embedded(config, transcript, fields, call_id, tool_calls)
         if not standard:
             result = {key: result[key] for key in ("method", "fields")}
-        return result
+        return _redacted(result, config)
 
     def _engine(self, config: AgentConfig | None, version: AgentVersion | None) -> LlmEngine | None:
         if self._registry is None or config is None or version is None:
@@ -160,6 +160,18 @@ class CallAnalyzer:
             fallback = embedded.analyze(transcript, fields)
             return {"method": f"{embedded.METHOD} (the model's answer was not JSON)", **fallback}
         return {"method": method, **parsed}
+
+
+def _redacted(result: dict[str, Any], config: AgentConfig | None) -> dict[str, Any]:
+    """The analysis as stored and handed to later workflow steps: read from the redacted
+    transcript already, and redacted again in case the model restored a value."""
+    if config is None or not config.redaction.categories:
+        return result
+    redactor = config.redactor()
+    return {
+        key: value if key == "method" else redactor.redact_value(value)
+        for key, value in result.items()
+    }
 
 
 def _agent_config(version: AgentVersion | None) -> AgentConfig | None:

@@ -32,6 +32,7 @@ from aybiza.store.database import Database
 from aybiza.store.models import Agent, new_id, utcnow
 from aybiza.store.paging import Page
 from aybiza.store.queries import is_row_id
+from aybiza.store.sealing_hooks import sealed_values
 from aybiza.store.tenant_repository import TenantRepository
 
 
@@ -274,6 +275,9 @@ async def create_run(
     bind = session.bind
     dialect = bind.dialect.name if bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # A Core insert: the run's context (the call's numbers, its transcript) is marked for
+    # sealing here, the ORM's flush hook does not see it.
+    values = await sealed_values(session, WorkflowRun, tenant_id, values)
     statement = (
         insert(WorkflowRun).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     )

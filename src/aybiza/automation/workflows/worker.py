@@ -23,6 +23,7 @@ from aybiza.automation.workflows.arq_runner import build_worker
 from aybiza.config import Settings
 from aybiza.logging import configure_logging
 from aybiza.providers.registry import EngineRegistry
+from aybiza.security.master_keys import master_key_for
 from aybiza.security.secretbox import load_master_key, secret_box
 from aybiza.store.database import Database
 from aybiza.store.migrate import upgrade_to_head
@@ -34,7 +35,7 @@ async def run_worker(runner: str) -> None:
     """Advance workflow runs until the process is asked to stop."""
     settings = Settings.from_env()
     options = AutomationSettings.from_env()
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, master_key=master_key_for(settings))
     await upgrade_to_head(database)
     box = secret_box(load_master_key(settings.secret_key, settings.data_dir))
     registry = EngineRegistry(settings)

@@ -31,10 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from collections.abc import AsyncGenerator
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -51,6 +49,7 @@ from aybiza.providers.errors import (
     ModelStreamError,
     status_error,
 )
+from aybiza.providers.llm.http_proxy import environment_proxy
 from aybiza.providers.llm.openai_wire import (
     ENGINE,
     MAX_ERROR_TEXT,
@@ -231,30 +230,6 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
                 pass
     except TRANSPORT_ERRORS:
         pass  # the answer is complete; closing the response drops the connection instead
-
-
-def environment_proxy(url: str) -> str | None:
-    """The proxy httpx took from the environment for ``url``: ``HTTPS_PROXY`` or ``HTTP_PROXY``
-    by its scheme, else ``ALL_PROXY``; none when ``NO_PROXY`` is ``*`` or names its host
-    (``example.com`` also covers its subdomains, ``.example.com`` only them)."""
-    proxies = urllib.request.getproxies_environment()
-    parts = urlsplit(url)
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy:
-        return None
-    host = (parts.hostname or "").lower()
-    if any(_bypasses(entry.strip().lower(), host) for entry in proxies.get("no", "").split(",")):
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
-
-
-def _bypasses(no_proxy: str, host: str) -> bool:
-    """Whether one ``NO_PROXY`` entry covers ``host``."""
-    if no_proxy == "*":
-        return True
-    if no_proxy.startswith("."):
-        return host.endswith(no_proxy)
-    return bool(no_proxy) and (host == no_proxy or host.endswith("." + no_proxy))
 
 
 def transport_error(exc: aiohttp.ClientError | TimeoutError) -> EngineError:

@@ -128,6 +128,19 @@ class DecoderPool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
+    async def prime(self) -> None:
+        """Load one decoder now if none exists yet, so the first call's speech does not
+        wait for (nor pause the loop during) a load. Run at start-up, before calls arrive."""
+        if self._closed or self._created:
+            return
+        self._created += 1
+        try:
+            decoder = await self.run(self._create_decoder)
+        except BaseException:
+            self._created -= 1
+            raise
+        self._hand_over(PooledDecoder(decoder, self._grammars))
+
     async def acquire(self) -> PooledDecoder:
         """A decoder for one utterance; give it back with ``release``."""
         while True:

@@ -24,6 +24,11 @@ from aybiza.providers.stt.reconnect_budget import Clock, ReconnectLimits, Sleep
 
 __all__ = ["DeepgramStream", "DeepgramStt"]
 
+# The agent's PII categories (``aybiza.security.pii``) Deepgram's live ``redact`` covers:
+# ``pci`` is the card number, its expiry and CVV; ``ssn``. The platform redacts the rest (and
+# these too) from what it stores.
+REDACT_VALUES = {"credit_card": "pci", "card_expiry": "pci", "cvv": "pci", "ssn": "ssn"}
+
 
 class DeepgramStt:
     """Deepgram live transcription; implements ``SttEngine``. Shared by every call in a process.
@@ -45,6 +50,9 @@ class DeepgramStt:
     """
 
     name = ENGINE
+    # A Finalize mid-sentence flushes what was said so far; the words after it follow as the
+    # next stretch of the same turn, so the pipeline may finalise early (TurnDetector).
+    finalizes_early = True
 
     def __init__(
         self,
@@ -100,6 +108,8 @@ class DeepgramStt:
             ("language", self.listen_language(options)),
         ]
         params += [("keyterm", term) for term in options.keyterms]
+        redact = {REDACT_VALUES[c] for c in options.redact if c in REDACT_VALUES}
+        params += [("redact", value) for value in sorted(redact)]
         return f"{self._listen_url}?{urlencode(params)}"
 
     def listen_language(self, options: SttOptions) -> str:

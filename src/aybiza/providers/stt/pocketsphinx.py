@@ -233,6 +233,9 @@ class PocketsphinxStt:
     """
 
     name = "pocketsphinx"
+    # Finalising ends the utterance: a sentence cut at a short pause is decoded as two
+    # fragments, which the phrase grammar cannot match. Only the VAD's end of speech finalises.
+    finalizes_early = False
 
     def __init__(
         self,
@@ -266,6 +269,10 @@ class PocketsphinxStt:
             vad_aggressiveness=self._vad_aggressiveness,
             interim_interval_ms=self._interim_interval_ms,
         )
+
+    async def prime(self) -> None:
+        """Load one decoder before the first call needs it (``DecoderPool.prime``)."""
+        await self._pool.prime()
 
     async def aclose(self) -> None:
         """Release the decoders and their threads. Streams still open stop recognising."""

@@ -98,6 +98,10 @@ class DeepgramTts:
             return b""
         return await self._rest.synthesize(text, deepgram_voice(voice))
 
+    def prepare(self) -> None:
+        """Create the REST client now (``SpeakRestClient.prepare``)."""
+        self._rest.prepare()
+
     async def aclose(self) -> None:
         """Close the shared HTTP client. Idempotent."""
         await self._rest.aclose()

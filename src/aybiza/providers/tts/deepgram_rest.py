@@ -51,6 +51,11 @@ class SpeakRestClient:
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
+    def prepare(self) -> None:
+        """Create the HTTP client (its TLS context takes tens of milliseconds) now, at
+        start-up, rather than on the first call's greeting."""
+        self._http()
+
     def _http(self) -> httpx.AsyncClient:
         if self._closed:
             raise EngineUnavailableError(ENGINE, "the engine is closed; create a new one")

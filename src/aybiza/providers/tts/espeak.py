@@ -191,6 +191,13 @@ class _EspeakLibrary:
                 raise RuntimeError(f"espeak_Synth failed with espeak_ERROR {status}")
             active.finish()
 
+    def voice_name(self, voice: VoiceOptions) -> str:
+        """The espeak-ng voice ``voice`` is spoken with (selected, as a synthesis would)."""
+        with self._lock:
+            self._select_voice(voice)
+            assert self._selected_voice is not None
+            return self._selected_voice
+
     def _select_voice(self, voice: VoiceOptions) -> None:
         key = (voice.model, voice.language)
         name = self._voices.get(key)
@@ -303,6 +310,13 @@ class EspeakTts:
         """The whole phrase as μ-law 8 kHz bytes."""
         return b"".join([chunk async for chunk in self.stream(text, voice)])
 
+    async def voice_name(self, voice: VoiceOptions) -> str:
+        """The espeak-ng voice that speaks ``voice`` (``es-ES`` -> ``es``; ``en-us`` stays), as
+        the class docstring resolves it: what a call's record or a test can show."""
+        if self._closed:
+            raise RuntimeError("EspeakTts is closed; create a new engine to synthesize")
+        return await asyncio.wrap_future(self._worker.submit(_voice_name, voice))
+
     async def aclose(self) -> None:
         """Abort running syntheses and stop the worker thread. Idempotent."""
         if self._closed:
@@ -344,3 +358,7 @@ class EspeakSession:
 
 def _run_synthesis(job: _Synthesis) -> None:
     _EspeakLibrary.shared().synthesize(job)
+
+
+def _voice_name(voice: VoiceOptions) -> str:
+    return _EspeakLibrary.shared().voice_name(voice)

@@ -58,6 +58,10 @@ class MemoryMedia:
         self.clears += 1
         self._queue.clear()
 
+    async def send_digits(self, digits: str) -> bool:
+        """No keypad signalling in memory: the caller plays digits as tones."""
+        return False
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed, self.close_reason = True, reason
 

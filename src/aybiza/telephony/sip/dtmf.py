@@ -158,8 +158,9 @@ class DtmfSender:
         return bool(self._queue)
 
     def press(self, digits: str) -> None:
-        """Queue digits to send, in order."""
-        self._queue.extend(event_code(digit) for digit in digits)
+        """Queue digits to send, in order; nothing is queued when one is not a digit."""
+        codes = [event_code(digit) for digit in digits]
+        self._queue.extend(codes)
 
     def clear(self) -> None:
         """Drop queued digits (the one being sent finishes with its end packets)."""

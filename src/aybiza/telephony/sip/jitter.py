@@ -8,13 +8,18 @@ ahead of the playout point), which adapts within bounds:
 - a packet that arrives after its playout (late) raises the target by one frame, and the next
   tick repeats a frame to make room (a stretch);
 - after ``relax_after_frames`` ticks with nothing late, the target falls by one frame; when the
-  buffer then runs deeper than the target for ``shrink_after_frames`` ticks in a row, one frame
-  is skipped, which also absorbs a far-end clock that runs fast.
+  buffer then runs deeper than the target (and no deeper than the maximum) for
+  ``shrink_after_frames`` ticks in a row, one frame is skipped, which also absorbs a far-end
+  clock that runs fast.
 
 A frame with no audio is concealed: the last frame repeated, fading by one ``Concealment`` step
 each time, then silence after ``max_repeats``. A marker bit (a talkspurt start) that finds the
-buffer empty, or a timestamp jump of more than ``resync_ms``, starts playout afresh at the
-target depth. Pure logic, no clock: ``pop`` is the tick.
+buffer empty, or a jump of more than ``resync_ms`` in the far end's timestamps (ahead of the
+newest audio received, or back behind the playout point), starts playout afresh at the target
+depth. Contiguous audio that arrives in a burst is kept however deep it runs (the receiver's
+event loop stalled, or the network released a backlog): ``backlog_frames`` says how much lies
+beyond ``max_depth_ms``, for the caller to pop at once. Pure logic, no clock: ``pop`` is the
+tick.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ PutResult = Literal["queued", "duplicate", "late", "overflow"]
 _TS_MOD = 1 << 32
 _SEEN_WINDOW = 512  # sequence numbers remembered for duplicate detection
 _MAX_PACKETS = 256  # packets held at once (a flood of tiny packets cannot grow it further)
+_SWEEP_EVERY = 50  # ticks between looks for packets left behind wholly played
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,7 @@ class JitterBuffer:
         self._last_frame = b""
         self._repeats = 0
         self._adapt = _Adaptation()
+        self._sweep_in = _SWEEP_EVERY
 
     @property
     def target_ms(self) -> int:
@@ -136,6 +143,14 @@ class JitterBuffer:
         if self._play is None:
             return 0
         return max(0, self._newest_end - self._play) // self._per_ms
+
+    @property
+    def backlog_frames(self) -> int:
+        """Whole frames buffered beyond ``max_depth_ms``: audio that arrived in a burst, to be
+        handed on at once rather than played late or dropped."""
+        if self._play is None:
+            return 0
+        return max(0, self._newest_end - self._play - self._max) // self.frame_samples
 
     def put(
         self, sequence: int, timestamp: int, payload: bytes | memoryview, *, marker: bool = False
@@ -150,7 +165,7 @@ class JitterBuffer:
         self._remember(seq)
         end = ts + len(payload)
         play = self._play
-        if play is None or ts - play > self._resync or play - end > self._resync:
+        if play is None or ts - self._newest_end > self._resync or play - end > self._resync:
             if play is not None:
                 self.stats.resyncs += 1
             self._restart(end)
@@ -184,22 +199,33 @@ class JitterBuffer:
             adapt.hold -= 1
             self.stats.stretched_frames += 1
             return self._conceal()
-        adapt.deep_run = adapt.deep_run + 1 if self._newest_end - play > self.target else 0
+        # Deeper than the target but within the maximum: the far end's clock runs fast, so a
+        # frame is skipped now and then. A backlog beyond the maximum is popped at once instead.
+        depth = self._newest_end - play
+        adapt.deep_run = adapt.deep_run + 1 if self.target < depth <= self._max else 0
         if adapt.deep_run >= self._shrink_after:
             adapt.deep_run = 0
             self.stats.skipped_frames += 1
             play += self.frame_samples
+            self._sweep_in = 0
         frame = self._frame_at(play)
         self._play = play + self.frame_samples
-        for ts in [ts for ts, p in self._packets.items() if ts + len(p) <= self._play]:
-            del self._packets[ts]
+        self._sweep_in -= 1
+        if self._sweep_in <= 0:
+            # Packets wholly played out (an exact hit removes its own): only after a frame
+            # pieced together, a skipped frame, or every so often, not on every tick.
+            self._sweep_in = _SWEEP_EVERY
+            for ts in [ts for ts, p in self._packets.items() if ts + len(p) <= self._play]:
+                del self._packets[ts]
         return frame
 
     def _frame_at(self, play: int) -> bytes:
         size = self.frame_samples
         exact = self._packets.get(play)
         if exact is not None and len(exact) == size:
-            return self._played(bytes(exact))
+            del self._packets[play]
+            return self._played(bytes(exact))  # a bytes payload is returned as is
+        self._sweep_in = 0
         out: bytearray | None = None
         covered = 0
         for ts in sorted(self._packets):

@@ -9,8 +9,11 @@ stream carries silence, so NAT bindings, the far end's own latching and gateways
 inactivity timers all stay satisfied; queued audio after silence starts with the marker bit.
 While the far end holds the call (we may not send) the queue waits and marks do not fire.
 RTCP reports (SR or RR, with SDES CNAME) go out every 5 s on average (§6.2), BYE on close.
-One task paces both directions; a second hands inbound frames to the listener so a slow
-listener never delays sending.
+Both directions are paced by the event loop's shared 20 ms ticker (``ticker``: one timer for
+every call's endpoint, not a task per call); a task hands inbound frames to the listener so a
+slow listener never delays sending. When this event loop stalls (the sender skips the slots it
+missed), the far end's audio that piled up meanwhile is handed on a few frames a tick until the
+buffer is back within its depth: the caller's words arrive late, not lost.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import asyncio
 import contextlib
 import functools
 import random
+import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -30,19 +33,32 @@ from aybiza.audio.alaw import ALAW_TO_ULAW, ULAW_TO_ALAW
 from aybiza.audio.alaw import SILENCE_BYTE as ALAW_SILENCE
 from aybiza.audio.codec import FRAME_BYTES, SILENCE_BYTE
 from aybiza.telephony.sip import rtcp
+from aybiza.telephony.sip.datagrams import MediaCounts, RtpDatagrams, address_or_none
 from aybiza.telephony.sip.dtmf import DtmfError, DtmfReceiver, DtmfSender
 from aybiza.telephony.sip.jitter import JitterBuffer
 from aybiza.telephony.sip.latch import Address, RemoteLatch
 from aybiza.telephony.sip.offer_answer import MediaParams
 from aybiza.telephony.sip.ports import RtpPortAllocator, RtpSockets
 from aybiza.telephony.sip.reports import RtcpReporter
-from aybiza.telephony.sip.rtp import Clock, MonotonicClock, RtpError, RtpPacket, RtpSender
+from aybiza.telephony.sip.rtp import (
+    HEADER_BYTES,
+    Clock,
+    MonotonicClock,
+    RtpError,
+    RtpPacket,
+    RtpSender,
+)
 from aybiza.telephony.sip.sendqueue import SendQueue
+from aybiza.telephony.sip.ticker import MediaTicker, ticker_for
 
 log = structlog.get_logger(__name__)
 
 REPORT_INTERVAL_S = 5.0  # RFC 3550 §6.2 minimum, randomised to 0.5-1.5 times
 INBOUND_BACKLOG_FRAMES = 50  # 1 s of frames waiting for a stalled listener, then the oldest go
+CATCH_UP_FRAMES = 5  # extra frames a tick while the jitter buffer holds a backlog
+PLAIN_FIRST_BYTE = 0x80  # version 2, no padding, no extension, no CSRC
+_AFTER_FIRST_BYTE = struct.Struct("!BHII")  # marker and type, sequence, timestamp, SSRC
+_EARLY_S = 1e-6  # a slot due this much after the tick's grid time is the tick's own (float error)
 
 
 class MediaListener(Protocol):
@@ -56,34 +72,6 @@ class MediaListener(Protocol):
 
     def on_mark(self, name: str) -> None:
         """Everything queued before mark ``name`` has been sent."""
-
-
-@dataclass(slots=True)
-class MediaCounts:
-    """What the endpoint saw that the other parts do not count themselves."""
-
-    packets_in: int = 0
-    malformed: int = 0
-    wrong_payload_type: int = 0
-    rtcp_in: int = 0
-    rtcp_malformed: int = 0
-    inbound_dropped: int = 0
-    send_errors: int = 0
-
-
-def _address(host: str | None, port: int) -> Address | None:
-    return (host, port) if host is not None and port else None
-
-
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, receive: Callable[[bytes, Address], None]) -> None:
-        self._receive = receive
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._receive(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("rtp.socket_error", error=str(exc))
 
 
 class RtpEndpoint:
@@ -103,6 +91,7 @@ class RtpEndpoint:
         jitter: JitterBuffer | None = None,
         report_interval_s: float = REPORT_INTERVAL_S,
         max_late_slots: int = 5,
+        audio_observer: Callable[[bytes | memoryview, float], None] | None = None,
     ) -> None:
         self.port = sockets.port
         self.counts = MediaCounts()
@@ -120,7 +109,7 @@ class RtpEndpoint:
             max_late_slots=max_late_slots,
         )
         self._report_interval_s = report_interval_s
-        self.latch = RemoteLatch(_address(params.remote_address, params.remote_port))
+        self.latch = RemoteLatch(address_or_none(params.remote_address, params.remote_port))
         self.reports = RtcpReporter(
             self.sender,
             cname or f"aybiza-{self.sender.ssrc:08x}@{sockets.rtp.getsockname()[0]}",
@@ -128,15 +117,21 @@ class RtpEndpoint:
             wall_clock,
         )
         self._params = params
+        # Sees each admitted audio payload (μ-law) and its arrival on ``clock``, before the
+        # jitter buffer: the simulated caller times the agent's answers by arrival.
+        self._audio_observer = audio_observer
         self._queue = SendQueue()
         self._silence = bytes([SILENCE_BYTE]) * FRAME_BYTES
         self._dtmf_in = DtmfReceiver()
         self._dtmf_out = DtmfSender()
+        self._dtmf_waiters: list[asyncio.Future[None]] = []
         self._rtcp_latched: Address | None = None
         self._idle = True
         self._inbound: asyncio.Queue[bytes | str] = asyncio.Queue()  # frames, digits
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._ticker: MediaTicker | None = None
+        self._next_report: float | None = None
         self._closed = False
         self._set_codec(params)
 
@@ -151,19 +146,21 @@ class RtpEndpoint:
         return self._queue.queued_ms
 
     async def start(self) -> None:
-        """Start receiving and the 20 ms clock."""
+        """Start receiving, and sending on the loop's shared 20 ms ticker."""
         loop = asyncio.get_running_loop()
         for sock, receive in (
             (self._sockets.rtp, self._on_rtp),
             (self._sockets.rtcp, self._on_rtcp),
         ):
             transport, _ = await loop.create_datagram_endpoint(
-                functools.partial(_Datagrams, receive), sock=sock
+                functools.partial(RtpDatagrams, receive), sock=sock
             )
             self._transports.append(transport)
-        self._tasks = [asyncio.create_task(self._pace()), asyncio.create_task(self._deliver())]
+        self._tasks = [asyncio.create_task(self._deliver())]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
+        self._ticker = ticker_for(loop)
+        self._ticker.add(self._on_tick)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -179,7 +176,7 @@ class RtpEndpoint:
                 ULAW_TO_ALAW if params.codec == "PCMA" else ALAW_TO_ULAW, self._silence[0]
             )
             self.jitter.reset()
-        signalled = _address(params.remote_address, params.remote_port)
+        signalled = address_or_none(params.remote_address, params.remote_port)
         if signalled != self.latch.signalled:
             self.latch.renegotiated(signalled)
             self._rtcp_latched = None
@@ -188,8 +185,6 @@ class RtpEndpoint:
         self._silence = (
             bytes([ALAW_SILENCE if params.codec == "PCMA" else SILENCE_BYTE]) * FRAME_BYTES
         )
-
-    # ------------------------------------------------------------------ outbound
 
     def send_audio(self, mulaw: bytes) -> None:
         """Queue μ-law audio for the far end, after everything queued so far."""
@@ -208,12 +203,22 @@ class RtpEndpoint:
         for name in self._queue.clear():
             loop.call_soon(self._fire_mark, name)
 
-    def send_dtmf(self, digits: str) -> None:
-        """Send digits as RFC 4733 events. Raises ``DtmfError`` when the far end did not
-        accept telephone-event, or for a character that is not a digit."""
+    def send_dtmf(self, digits: str) -> asyncio.Future[None]:
+        """Send digits as RFC 4733 events; the future is done once they have all been sent (or
+        the endpoint closed). Raises ``DtmfError`` when the far end did not accept
+        telephone-event, or for a character that is not a digit."""
         if self._params.telephone_event is None:
             raise DtmfError("the far end did not accept telephone-event in its SDP", "digits")
         self._dtmf_out.press(digits)
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._dtmf_waiters.append(sent)
+        return sent
+
+    def _dtmf_done(self) -> None:
+        for sent in self._dtmf_waiters:
+            if not sent.done():
+                sent.set_result(None)
+        self._dtmf_waiters.clear()
 
     def _transmit(self, datagram: memoryview) -> None:
         target = self.latch.target
@@ -241,6 +246,8 @@ class RtpEndpoint:
                     timestamp=event.timestamp,
                 )
                 return
+        if self._dtmf_waiters and not self._dtmf_out.busy:
+            self._dtmf_done()
         frame, marks = self._queue.take_frame()
         if frame is None:
             self.sender.send(self._silence)
@@ -256,19 +263,29 @@ class RtpEndpoint:
         except Exception:  # the listener's fault must not stop the call's clock
             log.exception("rtp.listener_failed", port=self.port)
 
-    async def _pace(self) -> None:
-        interval = self._report_interval_s
-        next_report = self._clock.now() + interval * self._rng.uniform(0.25, 0.75)
-        while True:
-            await self.sender.next_slot()
-            self._hand_inbound(self.jitter.pop())
-            self._send_slot()
-            now = self._clock.now()
-            if now >= next_report:
-                self._send_report()
-                next_report = now + interval * self._rng.uniform(0.5, 1.5)
+    def _on_tick(self, when: float) -> None:
+        """The ticker's call at grid time ``when``: every slot due by then (one, or a few
+        after the loop stalled; the sender skips what is too late to send)."""
+        sender = self.sender
+        due = sender.next_due
+        while due is None or due <= when + _EARLY_S:
+            sender.advance(when)
+            self._slot()
+            due = sender.next_due
 
-    # ------------------------------------------------------------------ inbound
+    def _slot(self) -> None:
+        self._hand_inbound(self.jitter.pop())
+        # A burst (this loop stalled, say) is caught up a few frames a tick, not lost.
+        for _ in range(min(self.jitter.backlog_frames, CATCH_UP_FRAMES)):
+            self._hand_inbound(self.jitter.pop())
+        self._send_slot()
+        now = self._clock.now()
+        interval = self._report_interval_s
+        if self._next_report is None:
+            self._next_report = now + interval * self._rng.uniform(0.25, 0.75)
+        elif now >= self._next_report:
+            self._send_report()
+            self._next_report = now + interval * self._rng.uniform(0.5, 1.5)
 
     def _hand_inbound(self, item: bytes | str) -> None:
         if isinstance(item, bytes) and self._inbound.qsize() >= INBOUND_BACKLOG_FRAMES:
@@ -289,44 +306,52 @@ class RtpEndpoint:
 
     def _on_rtp(self, data: bytes, source: Address) -> None:
         self.counts.packets_in += 1
-        try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
-            self.counts.malformed += 1
-            return
+        end = len(data)
+        if end >= HEADER_BYTES and data[0] == PLAIN_FIRST_BYTE:
+            # The usual packet (no padding, extension or CSRC): read in place, no packet object.
+            second, sequence, timestamp, ssrc = _AFTER_FIRST_BYTE.unpack_from(data, 1)
+            marker, payload_type, start = second > 0x7F, second & 0x7F, HEADER_BYTES
+        else:
+            try:
+                packet = RtpPacket.parse(data)
+            except RtpError:
+                self.counts.malformed += 1
+                return
+            marker, payload_type = packet.marker, packet.payload_type
+            sequence, timestamp, ssrc = packet.sequence, packet.timestamp, packet.ssrc
+            end -= packet.padding
+            start = end - len(packet.payload)
         params = self._params
-        audio = packet.payload_type == params.payload_type
-        if not audio and packet.payload_type != params.telephone_event:
+        audio = payload_type == params.payload_type
+        if not audio and payload_type != params.telephone_event:
             self.counts.wrong_payload_type += 1
             return
         now = self._clock.now()
-        if not self.latch.admit(source, packet.ssrc, packet.sequence, now) or not params.receives:
+        if not self.latch.admit(source, ssrc, sequence, now) or not params.receives:
             return
         reception = self.reports.reception
-        if reception is None or reception.ssrc != packet.ssrc:
+        if reception is None or reception.ssrc != ssrc:
             self.jitter.reset()  # a new stream: its sequence and timestamps start elsewhere
-        reception = self.reports.receiving(packet.ssrc, packet.sequence)
-        reception.update(packet.sequence, packet.timestamp if audio else None, now)
+            reception = self.reports.receiving(ssrc, sequence)
+        reception.update(sequence, timestamp if audio else None, now)
         if not audio:
-            digit = self._dtmf_in.receive(
-                packet.ssrc, packet.timestamp, packet.marker, packet.payload
-            )
+            event = memoryview(data)[start:end]
+            digit = self._dtmf_in.receive(ssrc, timestamp, marker, event)
             if digit is not None:
                 self._hand_inbound(digit)
             return
-        payload: bytes | memoryview = packet.payload
+        # The payload's one copy, kept by the jitter buffer and handed on as the frame itself.
+        payload = data[start:end]
         if params.codec == "PCMA":
-            # One translated copy of the datagram; the payload is a view of it.
-            start = len(data) - packet.padding - len(payload)
-            payload = memoryview(data.translate(ALAW_TO_ULAW))[start : start + len(payload)]
-        self.jitter.put(packet.sequence, packet.timestamp, payload, marker=packet.marker)
-
-    # ------------------------------------------------------------------ RTCP
+            payload = payload.translate(ALAW_TO_ULAW)
+        if self._audio_observer is not None:
+            self._audio_observer(payload, now)
+        self.jitter.put(sequence, timestamp, payload, marker=marker)
 
     def _rtcp_target(self) -> Address | None:
         if self._rtcp_latched is not None:
             return self._rtcp_latched
-        return _address(self._params.remote_address, self._params.remote_rtcp_port)
+        return address_or_none(self._params.remote_address, self._params.remote_rtcp_port)
 
     def _on_rtcp(self, data: bytes, source: Address) -> None:
         self.counts.rtcp_in += 1
@@ -353,11 +378,14 @@ class RtpEndpoint:
         if self._closed:
             return
         self._closed = True
+        if self._ticker is not None:
+            self._ticker.remove(self._on_tick)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._dtmf_done()
         self._send_report(rtcp.Bye((self.sender.ssrc,), reason))
         for transport in self._transports:
             transport.close()

@@ -85,6 +85,11 @@ class MediaParams:
         return not self.sends
 
 
+# The media of a call whose exchange is not complete (a late offer awaiting the ACK's answer,
+# or an answer we could not use): μ-law, nowhere to send yet.
+UNNEGOTIATED = MediaParams("PCMU", 0, TELEPHONE_EVENT_PT, None, 0, 0, "sendrecv")
+
+
 def _ip_literal(address: str) -> str | None:
     try:
         ip = ipaddress.ip_address(address)

@@ -24,6 +24,8 @@ _HEADER = struct.Struct("!BBHII")
 _EXTENSION_HEADER = struct.Struct("!HH")
 _SEQ_MOD = 1 << 16
 _TS_MOD = 1 << 32
+_SEQ_HALF = _SEQ_MOD // 2
+_TS_HALF = _TS_MOD // 2
 
 
 class RtpError(MediaFormatError):
@@ -128,12 +130,22 @@ class RtpPacket:
 
 def sequence_delta(newer: int, older: int) -> int:
     """Signed distance between two 16-bit sequence numbers, across wraparound."""
-    return (newer - older + _SEQ_MOD // 2) % _SEQ_MOD - _SEQ_MOD // 2
+    delta = newer - older  # one subtraction in the common case: this runs for every packet
+    if delta >= _SEQ_HALF:
+        return delta - _SEQ_MOD
+    if delta < -_SEQ_HALF:
+        return delta + _SEQ_MOD
+    return delta
 
 
 def timestamp_delta(newer: int, older: int) -> int:
     """Signed distance between two 32-bit RTP timestamps, across wraparound."""
-    return (newer - older + _TS_MOD // 2) % _TS_MOD - _TS_MOD // 2
+    delta = newer - older
+    if delta >= _TS_HALF:
+        return delta - _TS_MOD
+    if delta < -_TS_HALF:
+        return delta + _TS_MOD
+    return delta
 
 
 class Clock(Protocol):
@@ -199,6 +211,9 @@ class RtpSender:
         self._slot = -1
         self._last_sent_slot = -2
         self._buffer = bytearray(HEADER_BYTES + MAX_PAYLOAD_BYTES)
+        self._whole = memoryview(self._buffer)
+        # A view of the buffer per packet length (160-byte audio, 4-byte events): made once.
+        self._views: dict[int, memoryview] = {}
 
     @property
     def slot(self) -> int:
@@ -216,9 +231,16 @@ class RtpSender:
         elapsed = round((when - start) / self.packet_s * self.samples_per_packet)
         return (self.first_timestamp + elapsed) % _TS_MOD
 
-    async def next_slot(self) -> int:
-        """Wait until the next slot is due and make it current; returns its number."""
-        now = self._clock.now()
+    @property
+    def next_due(self) -> float | None:
+        """When the next slot is due (None before the first: due at once)."""
+        if self._start is None:
+            return None
+        return self._start + (self._slot + 1) * self.packet_s
+
+    def advance(self, now: float) -> float:
+        """Make the next slot current at clock time ``now``; returns when it is due (later
+        than ``now`` when called early). Slots more than ``max_late_slots`` late are skipped."""
         if self._start is None:
             self._start = now
         self._slot += 1
@@ -229,6 +251,12 @@ class RtpSender:
             self.skipped_slots += latest - self._slot
             self._slot = latest
             due = self._start + latest * self.packet_s
+        return due
+
+    async def next_slot(self) -> int:
+        """Wait until the next slot is due and make it current; returns its number."""
+        now = self._clock.now()
+        due = self.advance(now)
         if due > now:
             await self._clock.sleep(due - now)
         return self._slot
@@ -253,8 +281,12 @@ class RtpSender:
         _HEADER.pack_into(
             buffer, 0, 0x80, (0x80 if marker else 0) | pt, self.sequence, ts, self.ssrc
         )
-        buffer[HEADER_BYTES : HEADER_BYTES + size] = payload
-        self._transmit(memoryview(buffer)[: HEADER_BYTES + size])
+        length = HEADER_BYTES + size
+        buffer[HEADER_BYTES:length] = payload
+        view = self._views.get(length)
+        if view is None:
+            view = self._views[length] = self._whole[:length]
+        self._transmit(view)
         self.sequence = (self.sequence + 1) % _SEQ_MOD
         self.packets_sent += 1
         self.octets_sent += size

@@ -65,9 +65,11 @@ class SendQueue:
         )
         self.silence = silence
 
-    def take_frame(self) -> tuple[memoryview | bytes | None, list[str]]:
+    def take_frame(self) -> tuple[memoryview | bytes | None, tuple[str, ...]]:
         """The next frame (padded with silence where the audio runs out) and the marks that
-        are due once it has been sent; (None, marks) when no audio is queued."""
+        are due once it has been sent; (None, marks) when no audio is queued. A frame inside
+        one chunk is a view of it, and with no mark due nothing else is made: this runs for
+        every packet sent."""
         marks = self._due_marks()
         if not self._items:
             return None, marks
@@ -76,19 +78,21 @@ class SendQueue:
         if isinstance(head, memoryview) and len(head) - self._offset >= size:
             frame: memoryview | bytes = head[self._offset : self._offset + size]
             self._consume(head, size)
-            return frame, marks + self._due_marks()
+            after = self._due_marks()
+            return frame, (marks + after if marks and after else marks or after)
+        names = list(marks)
         out = bytearray()
         while self._items and len(out) < size:
             item = self._items[0]
             if isinstance(item, _Mark):
-                marks.append(item.name)
+                names.append(item.name)
                 self._items.popleft()
                 continue
             piece = item[self._offset : self._offset + size - len(out)]
             out += piece
             self._consume(item, len(piece))
         out += bytes([self.silence]) * (size - len(out))
-        return bytes(out), marks + self._due_marks()
+        return bytes(out), (*names, *self._due_marks())
 
     def _consume(self, chunk: memoryview, size: int) -> None:
         self._offset += size
@@ -97,7 +101,9 @@ class SendQueue:
             self._items.popleft()
             self._offset = 0
 
-    def _due_marks(self) -> list[str]:
+    def _due_marks(self) -> tuple[str, ...]:
+        if not self._items or not isinstance(self._items[0], _Mark):
+            return ()
         marks = []
         while self._items:
             head = self._items[0]
@@ -105,4 +111,4 @@ class SendQueue:
                 break
             self._items.popleft()
             marks.append(head.name)
-        return marks
+        return tuple(marks)

@@ -162,6 +162,11 @@ class ClientTransaction(Transaction, abc.ABC):
         self._on_failure("timeout")
         self._terminate()
 
+    def abandon(self) -> None:
+        """Stop at once, reporting nothing more (the TU gave up on a silent next hop and
+        tries another: RFC 3263 §4.3 failover)."""
+        self._terminate()
+
 
 class InviteClientTransaction(ClientTransaction):
     """RFC 3261 §17.1.1 (Figure 5) with RFC 6026's Accepted state.

@@ -40,9 +40,12 @@ class TwilioAccounts:
             else None
         )
         self._public_url = settings.public_url.rstrip("/") if settings.public_url else None
+        self._region_path = settings.region_path
 
-    def url(self, path: str, field: str, **query: str) -> str:
+    def url(self, path: str, field: str, *, pinned: bool = False, **query: str) -> str:
         """``AYBIZA_PUBLIC_URL`` + ``path`` (+ query): where Twilio reaches this platform.
+        ``pinned``: the URL is about a call of this region (``/regions/<region>`` goes before
+        ``path`` when ``AYBIZA_REGION`` is set, so the edge brings it back here).
 
         Raises ``Invalid`` naming ``field`` (the request field that needs Twilio) when the
         public URL is not configured."""
@@ -53,7 +56,8 @@ class TwilioAccounts:
                 "(e.g. https://voice.example.com) to place calls or provision numbers",
             )
         suffix = f"?{urlencode(query)}" if query else ""
-        return f"{self._public_url}{path}{suffix}"
+        prefix = self._region_path if pinned else ""
+        return f"{self._public_url}{prefix}{path}{suffix}"
 
     def sealed_customer(self, account_sid: str, auth_token: str) -> dict[str, Any]:
         """What ``provider_data`` keeps of a customer's credentials: the token sealed."""

@@ -2,7 +2,8 @@
 
 An outbound call is placed with ``Url={public}/twilio/voice?call_id=...``: when the callee
 answers, Twilio fetches that URL and the call is connected to its agent exactly like an incoming
-call. Status callbacks go to ``{public}/twilio/status?call_id=...`` with all four events.
+call. Status callbacks go to ``{public}/twilio/status?call_id=...`` with all four events. With
+``AYBIZA_REGION`` set both paths start with ``/regions/<region>``: the call lives in this region.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Literal
 from aybiza.store.models import PhoneNumber
 from aybiza.telephony.carrier import CarrierName, CarrierRefused, Dial
 from aybiza.telephony.twilio.accounts import STATUS_PATH, VOICE_PATH, TwilioAccounts
+from aybiza.telephony.twilio.amd import AMD_PATH, MACHINE_DETECTION, amd_tuning
 from aybiza.telephony.twilio.rest import TwilioRestError
 
 # Twilio error codes about the number called, and about the number called from.
@@ -44,14 +46,28 @@ class TwilioCarrier:
     async def place(self, dial: Dial) -> str:
         """Ask Twilio to place the call; returns its CallSid. Raises ``CarrierRefused``
         (and ``Invalid`` naming ``dial.field`` without a public URL)."""
-        voice = self._accounts.url(VOICE_PATH, dial.field, call_id=dial.call_id)
-        status = self._accounts.url(STATUS_PATH, dial.field, call_id=dial.call_id)
+        voice = self._accounts.url(VOICE_PATH, dial.field, pinned=True, call_id=dial.call_id)
+        status = self._accounts.url(STATUS_PATH, dial.field, pinned=True, call_id=dial.call_id)
         credentials = self._accounts.for_number(dial.number)
         if credentials is None:
             raise CarrierRefused(self.origin_problem(dial.number) or "", field="from")
+        amd = (
+            self._accounts.url(AMD_PATH, dial.field, pinned=True, call_id=dial.call_id)
+            if dial.machine_detection
+            else None
+        )
         try:
             placed = await self._accounts.rest.create_call(
-                credentials, to=dial.to, from_=dial.number.e164, url=voice, status_callback=status
+                credentials,
+                to=dial.to,
+                from_=dial.number.e164,
+                url=voice,
+                status_callback=status,
+                machine_detection=(
+                    MACHINE_DETECTION[dial.machine_detection] if dial.machine_detection else None
+                ),
+                amd_status_callback=amd,
+                amd_tuning=amd_tuning(dial.machine_detection_tuning),
             )
         except TwilioRestError as exc:
             field: Literal["to", "from"] | None = None

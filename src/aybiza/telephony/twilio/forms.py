@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -126,9 +126,11 @@ def call_progress(fields: Mapping[str, str], call_id: str | None) -> CallProgres
     )
 
 
-async def signed_form(request: Request, *, call_id: str | None = None) -> SignedForm | Response:
+async def signed_form(
+    request: Request, *, call_id: str | None = None, required: Sequence[str] = REQUIRED_FIELDS
+) -> SignedForm | Response:
     """The webhook's fields and the number whose account signed it, or the error response
-    (403 for a bad signature or account, 400 for a missing field)."""
+    (403 for a bad signature or account, 400 for a missing ``required`` field)."""
     settings: Settings = request.app.state.settings
     accounts: TwilioAccounts = request.app.state.twilio_accounts
     form = await request.form()
@@ -164,7 +166,7 @@ async def signed_form(request: Request, *, call_id: str | None = None) -> Signed
                 "AccountSid is not the account that owns this call's number",
                 "AccountSid",
             )
-    for name in REQUIRED_FIELDS:
+    for name in required:
         if not fields.get(name):
             metrics.WEBHOOKS.labels("bad-request").inc()
             return error_response(400, "missing_field", f"the form field {name} is required", name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -187,9 +187,16 @@ class TwilioRest:
         status_callback: str | None = None,
         events: Sequence[str] = CALL_EVENTS,
         timeout_s: int | None = None,
+        machine_detection: str | None = None,
+        amd_status_callback: str | None = None,
+        amd_tuning: Mapping[str, int] | None = None,
     ) -> Resource:
         """Place a call from ``from_`` to ``to``; Twilio fetches ``url`` (POST) or runs
-        ``twiml`` when it is answered."""
+        ``twiml`` when it is answered. ``machine_detection`` (``Enable`` or
+        ``DetectMessageEnd``) turns on answering-machine detection; with
+        ``amd_status_callback`` it runs asynchronously (``AsyncAmd``) and posts its result
+        there while the call is already connected. ``amd_tuning`` maps the SDK's
+        ``machine_detection_*`` arguments (``MachineDetectionTimeout``...) to their values."""
         fields: dict[str, Any] = {"to": to, "from_": from_}
         if url is not None:
             fields |= {"url": url, "method": "POST"}
@@ -203,6 +210,16 @@ class TwilioRest:
             }
         if timeout_s is not None:
             fields["timeout"] = timeout_s
+        if machine_detection is not None:
+            fields["machine_detection"] = machine_detection
+        if machine_detection is not None and amd_tuning:
+            fields |= dict(amd_tuning)
+        if amd_status_callback is not None:
+            fields |= {
+                "async_amd": "true",
+                "async_amd_status_callback": amd_status_callback,
+                "async_amd_status_callback_method": "POST",
+            }
         call = await self._run("place the call", self._client(account).calls.create_async(**fields))
         return Resource(sid=str(call.sid), status=str(call.status))
 

@@ -74,6 +74,10 @@ class TwilioMediaConnection:
     async def send_clear(self) -> None:
         await self._send(clear_message(self._stream_sid))
 
+    async def send_digits(self, digits: str) -> bool:
+        """Media Streams carry no keypad events from the application: play them as tones."""
+        return False
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self.closed:
             return

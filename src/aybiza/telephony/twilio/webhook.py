@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request, Response
 from aybiza.analytics import metrics
 from aybiza.config import Settings
 from aybiza.errors import Invalid
-from aybiza.telephony.carrier import CallIntake, NotTakingCalls, Refused
+from aybiza.telephony.carrier import CallIntake, MachineAnswer, NotTakingCalls, Refused
 from aybiza.telephony.twilio import twiml
 from aybiza.telephony.twilio.accounts import TwilioAccounts
+from aybiza.telephony.twilio.amd import AMD_PATH, machine_verdict
 from aybiza.telephony.twilio.forms import (
     SignedForm,
     bad_request,
@@ -34,7 +35,9 @@ def _intake(request: Request) -> CallIntake:
 
 
 def base_url(request: Request, *, websocket: bool) -> str:
-    """Where Twilio reaches this server (``AYBIZA_PUBLIC_URL``, else the request's host)."""
+    """Where Twilio reaches this server for the call at hand (``AYBIZA_PUBLIC_URL``, else the
+    request's host), with ``/regions/<AYBIZA_REGION>`` when a region is set: the edge sends a
+    call's stream and callbacks back to the region that took it (docs/edge.md)."""
     settings: Settings = request.app.state.settings
     scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
     if websocket and not settings.public_url:
@@ -44,7 +47,7 @@ def base_url(request: Request, *, websocket: bool) -> str:
         configured=settings.public_url,
         scheme=scheme,
         host=request.headers.get("host", request.url.netloc),
-        path="",
+        path=settings.region_path,
         query="",
         websocket=websocket,
     )
@@ -130,6 +133,29 @@ async def call_status(request: Request) -> Response:
     progress = call_progress(signed.fields, request.query_params.get("call_id"))
     if progress is not None:
         await _intake(request).progress(progress)
+    return Response(status_code=204)
+
+
+@router.post(AMD_PATH, response_class=Response)
+async def machine_detection(request: Request) -> Response:
+    """Twilio's answering-machine detection decided (``AsyncAmdStatusCallback`` of a call
+    placed with ``MachineDetection``): the call loop greets, hangs up or leaves its message."""
+    signed = await signed_form(request, required=("CallSid", "AnsweredBy"))
+    if isinstance(signed, Response):
+        return signed
+    try:
+        verdict = machine_verdict(signed.fields)
+    except Invalid as exc:
+        metrics.WEBHOOKS.labels("bad-request").inc()
+        return bad_request(exc)
+    answer = MachineAnswer(
+        carrier_call_id=verdict.carrier_call_id,
+        answered_by=verdict.answered_by,
+        message_end=verdict.message_end,
+        call_id=request.query_params.get("call_id"),
+        detail=verdict.carrier_value,
+    )
+    await _intake(request).machine_detected(answer)
     return Response(status_code=204)
 
 

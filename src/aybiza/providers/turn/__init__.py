@@ -1,0 +1,1 @@
+"""The end-of-turn model (Smart Turn v3): its weights (``weights``) and its runner (``model``)."""

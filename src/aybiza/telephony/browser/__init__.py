@@ -1,0 +1,1 @@
+"""The browser carrier: a test call from the dashboard over one WebSocket (``/web/call``)."""
