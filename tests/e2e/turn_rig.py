@@ -238,6 +238,10 @@ async def run_turn(stack: TurnStack, trial: dict[str, Any]) -> TurnResult:
     call = await stack.dial(parts)
     async with call:
         await call.wait_for_agent_audio(timeout=15)
+        # All of the greeting first: on a loaded machine a pause between its sentences can
+        # outlast the quiet wait, and its tail would then read as a reply that cut in.
+        whole = len(speech_audio(GREETING)) - 2 * BYTES_PER_CHAR  # sentences sent apart
+        await call.wait_for_agent_bytes(whole, timeout=30)
         await call.wait_until_agent_done(quiet_ms=300, timeout=30)
         began = time.monotonic()
         await call.say(audio + silence(200))

@@ -74,9 +74,16 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-def epoch_ns(monotonic_s: float) -> int:
+def clock_offset_ns() -> int:
+    """What to add to a ``time.monotonic()`` reading in nanoseconds to get epoch nanoseconds.
+    Read once per turn, so the turn and its stages are placed with the same offset: two reads
+    differ by the tens of nanoseconds between them, enough to put a stage before its turn."""
+    return time.time_ns() - time.monotonic_ns()
+
+
+def epoch_ns(monotonic_s: float, offset_ns: int | None = None) -> int:
     """A ``time.monotonic()`` reading as nanoseconds since the epoch (what spans carry)."""
-    return time.time_ns() - time.monotonic_ns() + round(monotonic_s * 1e9)
+    return (clock_offset_ns() if offset_ns is None else offset_ns) + round(monotonic_s * 1e9)
 
 
 def stage(
@@ -113,11 +120,12 @@ def _live(tracer: Tracer, name: str, attributes: Attributes) -> Iterator[Span]:
 class TurnTrace:
     """The span of one turn (or nothing, with tracing off)."""
 
-    __slots__ = ("_scope", "_span")
+    __slots__ = ("_offset_ns", "_scope", "_span")
 
-    def __init__(self, span: Span | None, scope: Attributes) -> None:
+    def __init__(self, span: Span | None, scope: Attributes, offset_ns: int | None = None) -> None:
         self._span = span
         self._scope = scope
+        self._offset_ns = clock_offset_ns() if offset_ns is None else offset_ns
 
     def stage(self, name: str, start_s: float, end_s: float, **attributes: str | int) -> None:
         """A stage already over, from its measured monotonic start and end."""
@@ -127,9 +135,9 @@ class TurnTrace:
             name,
             context=trace.set_span_in_context(self._span, Context()),
             attributes={**self._scope, **attributes},
-            start_time=epoch_ns(start_s),
+            start_time=epoch_ns(start_s, self._offset_ns),
         )
-        span.end(end_time=epoch_ns(max(end_s, start_s)))
+        span.end(end_time=epoch_ns(max(end_s, start_s), self._offset_ns))
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -187,13 +195,14 @@ class CallTrace:
         if self._span is None or _tracer is None:
             return _NO_TURN
         scope: Attributes = {CALL_ID: self.call_id, TURN_INDEX: index}
+        offset_ns = clock_offset_ns()
         span = _tracer.start_span(
             "turn",
             context=trace.set_span_in_context(self._span, Context()),
             attributes={**scope, "aybiza.input": "keypad" if heard_s is None else "speech"},
-            start_time=epoch_ns(speech_end_s),
+            start_time=epoch_ns(speech_end_s, offset_ns),
         )
-        turn = TurnTrace(span, scope)
+        turn = TurnTrace(span, scope, offset_ns)
         if heard_s is not None:
             turn.stage("stt", speech_end_s, heard_s, **{"aybiza.engine": stt_engine})
         return turn

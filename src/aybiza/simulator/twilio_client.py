@@ -259,6 +259,15 @@ class SimulatedCall:
 
         await self._changes.quiet(idle_at, timeout)
 
+    async def wait_for_agent_bytes(self, count: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until the agent has sent ``count`` bytes of audio in all; return at once if the
+        call has ended. Raises TimeoutError."""
+
+        def enough() -> bool:
+            return sum(e.byte_count for e in self.received_events if e.kind == "media") >= count
+
+        await self._changes.wait_until(enough, timeout)
+
     async def wait_until_ended(self, timeout: float) -> None:  # noqa: ASYNC109
         """Wait until the call is over (the server closed the stream). Raises TimeoutError."""
         await self._changes.wait_until(lambda: False, timeout)
