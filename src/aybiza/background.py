@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from aybiza.timeouts import within
+
 log = structlog.get_logger(__name__)
 
 # A step returns how long to wait before the next one (seconds), or None for the loop's interval.
@@ -89,4 +91,4 @@ class BackgroundLoop:
                 await asyncio.sleep(0)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), wait_s)
+                await within(self._wakeup.wait(), wait_s)

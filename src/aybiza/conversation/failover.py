@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aybiza.analytics import metrics
 from aybiza.providers.base import LlmEvent, LlmRequest, LlmSession
 from aybiza.providers.errors import EngineError
+from aybiza.timeouts import within
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ async def respond_with_failover(
         while winner is None:
             timeout = deadline_s if len(tasks) < len(models) else None
             try:
-                index, item = await asyncio.wait_for(queue.get(), timeout)
+                index, item = await within(queue.get(), timeout)
             except TimeoutError:
                 attempts.append(Attempt(models[len(tasks) - 1], "slow"))
                 metrics.ENGINE_ERRORS.labels("llm_slow_hedge", engine).inc()

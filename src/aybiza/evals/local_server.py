@@ -23,6 +23,8 @@ from typing import Self
 
 import httpx
 
+from aybiza.timeouts import within
+
 # What would make the server use another database, advertise another address, or (with
 # ``embedded``) pick a cloud engine.
 _LOCATION_VARIABLES = ("AYBIZA_DATA_DIR", "AYBIZA_DATABASE_URL", "AYBIZA_PUBLIC_URL")
@@ -159,7 +161,7 @@ class LocalServer:
         if process is not None and process.returncode is None:
             process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), 15)
+                await within(process.wait(), 15)
             except TimeoutError:
                 process.kill()
                 await process.wait()

@@ -17,6 +17,7 @@ from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.timings import TurnTimings
 from aybiza.pipeline.tool_batch import PhraseSpeaker, ToolBatch
 from aybiza.providers.base import AnswerEnd, ToolCall, TtsSession, Usage
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -257,7 +258,7 @@ class AgentAnswer:
     async def _filler_if_slow(self) -> None:
         await self._released()
         try:
-            await asyncio.wait_for(self._first_output.wait(), self._max_response_s)
+            await within(self._first_output.wait(), self._max_response_s)
             return
         except TimeoutError:
             pass

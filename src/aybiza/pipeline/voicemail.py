@@ -30,6 +30,7 @@ from aybiza.pipeline.machine_detection import (
 from aybiza.pipeline.plan import VoicemailPlan
 from aybiza.pipeline.playout import Playout
 from aybiza.pipeline.voices import CallVoices
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +110,7 @@ class MachineScreen:
         if self._detector is None:
             limit_s = (self._plan.max_wait_for_beep_ms + _CARRIER_GRACE_MS) / 1000
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._decided.wait(), limit_s)
+                await within(self._decided.wait(), limit_s)
             if self.detection is None:
                 self._decide(Detection("unknown", "no verdict from the carrier", 0))
         await self._decided.wait()

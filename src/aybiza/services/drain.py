@@ -24,6 +24,7 @@ import structlog
 from aybiza.services.live_calls import LiveCalls
 from aybiza.store.writer import StoreWriter
 from aybiza.telephony.carrier import NotTakingCalls
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +90,7 @@ class Drain:
         deadline = self.started_at + self._drain_s
         while len(self._live) and time.monotonic() < deadline and not self._hurry.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._hurry.wait(), min(0.2, deadline - time.monotonic()))
+                await within(self._hurry.wait(), min(0.2, deadline - time.monotonic()))
         left = self._live.call_ids()
         for call_id in left:
             await self._live.hangup(call_id, SERVER_SHUTDOWN)

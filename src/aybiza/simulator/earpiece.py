@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from aybiza.simulator import wire
 from aybiza.simulator.playback import MarkEcho, TwilioPlayback
 from aybiza.simulator.stream_socket import StreamSocket
+from aybiza.timeouts import within
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class Earpiece:
                 due = self.playback.next_mark_due()
                 wait_s = None if due is None else max(0.0, due - time.monotonic())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._marks_changed.wait(), wait_s)
+                    await within(self._marks_changed.wait(), wait_s)
 
     async def _echo(self, mark: MarkEcho) -> None:
         await self._socket.send("mark", wire.mark_body(mark.name))

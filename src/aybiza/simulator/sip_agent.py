@@ -29,6 +29,7 @@ from aybiza.telephony.sip.sdp import SdpError, SessionDescription
 from aybiza.telephony.sip.server_transaction import ServerTransaction
 from aybiza.telephony.sip.transaction_table import IncomingRequest
 from aybiza.telephony.sip.transport import Peer
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -155,7 +156,7 @@ class CallerAgent:
             return
         notify.contact = [call.contact]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(send_in_dialog(self.endpoint, notify, call.peer), 8.0)
+            await within(send_in_dialog(self.endpoint, notify, call.peer), 8.0)
 
     def stray_response(self, response: Response, peer: Peer) -> None:
         """A 2xx to our INVITE retransmitted after its transaction ended: ACK it again."""

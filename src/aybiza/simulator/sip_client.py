@@ -41,6 +41,7 @@ from aybiza.telephony.sip.media import RtpEndpoint
 from aybiza.telephony.sip.offer_answer import NotAcceptable, SdpSession
 from aybiza.telephony.sip.ports import RtpSockets
 from aybiza.telephony.sip.sdp import SdpError, SessionDescription
+from aybiza.timeouts import within
 
 # μ-law zero comes as 0xFF (+0) or 0x7F (-0); a payload of nothing else is silence.
 _ZEROS = bytes([SILENCE_BYTE, 0x7F])
@@ -209,7 +210,7 @@ class SipSimulatedCall:
         peer = self.target.peer
         bye = dialog.bye(self._endpoint.transport(peer.transport).via())
         try:
-            await asyncio.wait_for(send_in_dialog(self._endpoint, bye, peer), BYE_WAIT_S)
+            await within(send_in_dialog(self._endpoint, bye, peer), BYE_WAIT_S)
         except TimeoutError:
             self.end_problem = f"the server did not answer the BYE within {BYE_WAIT_S:g} s"
 

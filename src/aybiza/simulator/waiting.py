@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aybiza.simulator.errors import CallEndedError
 from aybiza.simulator.latency import LatencyClock
+from aybiza.timeouts import within
 
 
 class CallChanges:
@@ -28,7 +29,7 @@ class CallChanges:
     async def wait_change(self, wait_s: float) -> None:
         """Until the next change, at most ``wait_s``."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), wait_s)
+            await within(self._changed.wait(), wait_s)
 
     async def wait_until(self, done: Callable[[], bool], timeout_s: float) -> None:
         """Until ``done()`` or the call is over. Raises TimeoutError naming ``timeout_s``."""

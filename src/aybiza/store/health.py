@@ -22,6 +22,8 @@ import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy import exc as sa_exc
 
+from aybiza.timeouts import within
+
 log = structlog.get_logger(__name__)
 
 REACHABLE = Gauge("aybiza_database_reachable", "1 while the database answers, 0 during an outage.")
@@ -157,7 +159,7 @@ class DatabaseHealth:
     async def wait_reachable(self, timeout_s: float) -> bool:
         """Wait until the database is found reachable again, at most ``timeout_s``."""
         try:
-            await asyncio.wait_for(self._back.wait(), timeout_s)
+            await within(self._back.wait(), timeout_s)
         except TimeoutError:
             return False
         return True

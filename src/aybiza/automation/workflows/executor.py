@@ -46,6 +46,7 @@ from aybiza.outbound.sender import Retries
 from aybiza.store.automation_models import WorkflowRun, WorkflowStep
 from aybiza.store.database import Database
 from aybiza.store.models import utcnow
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 _STEPS = TypeAdapter(list[Step])
@@ -189,7 +190,7 @@ class WorkflowExecutor:
         )
         started = time.monotonic()
         try:
-            result = await asyncio.wait_for(
+            result = await within(
                 execute_step(step, view, context, key, self._services), step.timeout_s + 5.0
             )
         except StepFailed as exc:

@@ -25,6 +25,7 @@ from websockets.protocol import State
 from aybiza.analytics import metrics
 from aybiza.providers.errors import EngineError, EngineUnavailableError
 from aybiza.providers.tts.deepgram_rest import ENGINE, SpeakRestClient
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,7 @@ class _SpeakSocket:
 
     async def receive(self, timeout_s: float) -> _Received:
         """The next thing the server sent; raises ``TimeoutError``."""
-        item = await asyncio.wait_for(self._inbox.get(), timeout_s)
+        item = await within(self._inbox.get(), timeout_s)
         if item is None:
             self._inbox.put_nowait(None)  # closed stays closed for every later receive
         return item

@@ -30,6 +30,7 @@ from aybiza.telephony.sip.sdp import SdpError, SessionDescription
 from aybiza.telephony.sip.transfer import refer_and_wait
 from aybiza.telephony.sip.transport import DEFAULT_PORTS, Peer
 from aybiza.telephony.sip.uri import SipUri, Uri
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -107,7 +108,7 @@ async def attended_transfer(caller: SipCall, target: Uri, announcement: bytes) -
     consult.rtp.send_audio(announcement)
     consult.rtp.mark(ANNOUNCED)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(heard.done.wait(), len(announcement) / 8000 + 5)
+        await within(heard.done.wait(), len(announcement) / 8000 + 5)
     dialog = consult.dialog
     remote = dialog.remote_target
     refer_to = SipUri(
@@ -124,7 +125,7 @@ async def attended_transfer(caller: SipCall, target: Uri, announcement: bytes) -
     )
     # Replaced, the target hangs up on the consultation; otherwise we end it.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(consult.ended.wait(), 5.0 if done else 0.01)
+        await within(consult.ended.wait(), 5.0 if done else 0.01)
     if not consult.ended.is_set():
         await consult.end_now("transferred")
     return done

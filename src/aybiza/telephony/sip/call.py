@@ -35,6 +35,7 @@ from aybiza.telephony.sip.transaction_table import IncomingRequest
 from aybiza.telephony.sip.transfer import refer_and_wait, transfer_target
 from aybiza.telephony.sip.transport import Peer
 from aybiza.telephony.sip.uri import Uri
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -158,7 +159,7 @@ class SipCall:
                 self._ending = asyncio.ensure_future(self.end_now("stream-failed"))
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.finished.wait(), MEDIA_STATS_S)
+                await within(session.finished.wait(), MEDIA_STATS_S)
 
     async def start_loop(self) -> None:
         """The dialog is confirmed (ACK received or sent): the agent greets the caller."""
@@ -255,7 +256,7 @@ class SipCall:
                 if not self._far_end_gone and self.dialog.state is DialogState.CONFIRMED:
                     reason = None if transferred else 'SIP;cause=200;text="Call completed"'
                     bye = self.dialog.bye(self._via(), reason)
-                    await asyncio.wait_for(send_in_dialog(self.host.endpoint, bye, self.peer), 8.0)
+                    await within(send_in_dialog(self.host.endpoint, bye, self.peer), 8.0)
         except TimeoutError:
             log.info("sip.bye_unanswered", call_id=self.call_id)
         finally:

@@ -27,6 +27,7 @@ from aybiza.telephony.sip.syntax import SipParseError
 from aybiza.telephony.sip.transaction import ClientTransaction
 from aybiza.telephony.sip.transport import DEFAULT_PORTS, Peer
 from aybiza.telephony.sip.uri import SipUri
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -192,7 +193,7 @@ class InviteAttempt:
     async def next(self, wait_s: float) -> Response | None:
         """The next response; None on timeout or transport failure."""
         with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(self.responses.get(), wait_s)
+            return await within(self.responses.get(), wait_s)
         return None
 
     def abandon(self) -> None:

@@ -26,6 +26,7 @@ from aybiza.telephony.sip.message import Request, Response
 from aybiza.telephony.sip.transport import Peer
 from aybiza.telephony.sip.uri import SipUri
 from aybiza.telephony.sip.user_agent import SipUserAgent
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +119,7 @@ class GatewayHealth:
             on_failure=on_failure,
         )
         try:
-            return await asyncio.wait_for(answered, self._wait_s)
+            return await within(answered, self._wait_s)
         except TimeoutError:
             transaction.abandon()
             return False

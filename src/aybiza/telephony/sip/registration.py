@@ -27,6 +27,7 @@ from aybiza.telephony.sip.message import Request, Response
 from aybiza.telephony.sip.transport import Peer
 from aybiza.telephony.sip.uri import SipUri
 from aybiza.telephony.sip.user_agent import SipUserAgent
+from aybiza.timeouts import within
 
 log = structlog.get_logger(__name__)
 
@@ -166,7 +167,7 @@ class Registrations:
             request, peer, on_response=on_response, on_failure=on_failure
         )
         try:
-            return await asyncio.wait_for(done, self._wait_s)
+            return await within(done, self._wait_s)
         except TimeoutError:
             transaction.abandon()
             return None

@@ -20,6 +20,7 @@ from aybiza.telephony.sip.message import Response
 from aybiza.telephony.sip.syntax import SipParseError
 from aybiza.telephony.sip.transport import Peer
 from aybiza.telephony.sip.uri import SipUri, Uri, parse_uri
+from aybiza.timeouts import within
 
 # How long the far end may take to report the transferred call's outcome.
 NOTIFY_WAIT_S = 30.0
@@ -67,11 +68,11 @@ async def refer_and_wait(
     request = dialog.refer(via, target)
     endpoint.send_request(request, peer, on_response=on_response, on_failure=on_failure)
     try:
-        response = await asyncio.wait_for(done, NOTIFY_WAIT_S)
+        response = await within(done, NOTIFY_WAIT_S)
         if response is None or not 200 <= response.status < 300:
             return False
         while True:
-            status = sipfrag_status(await asyncio.wait_for(notifications.get(), NOTIFY_WAIT_S))
+            status = sipfrag_status(await within(notifications.get(), NOTIFY_WAIT_S))
             if status is not None and status >= 200:
                 return status < 300
     except TimeoutError:

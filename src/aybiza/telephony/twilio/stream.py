@@ -37,6 +37,7 @@ from aybiza.telephony.twilio.wire import (
     media_message,
     parse_message,
 )
+from aybiza.timeouts import within
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -158,7 +159,7 @@ class _Stream:
                         await self._reject("no valid start message within 10 s", "no-start")
                         return
                     try:
-                        message = await asyncio.wait_for(receive(), timeout)
+                        message = await within(receive(), timeout)
                     except TimeoutError:
                         continue
                 else:
