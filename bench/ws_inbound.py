@@ -44,6 +44,11 @@ IMPLS = {"direct": "aybiza.api.direct_websocket:DirectWebSocketProtocol"}
 _received = [0]  # messages the app has received, all connections
 
 
+async def _count_message(message: str | bytes) -> bool:
+    _received[0] += 1
+    return True
+
+
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http":  # GET /count: how many so far
         body = str(_received[0]).encode()
@@ -54,15 +59,10 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
     direct = scope.get("extensions", {}).get(EXTENSION)
-    if direct is not None:  # ws=direct: read below ASGI, as /twilio/stream does
+    if direct is not None:  # ws=direct: handled below ASGI, as /twilio/stream does
         direct.attach()
-        while True:
-            if direct.next_message() is not None:
-                _received[0] += 1
-            elif direct.closed_code is not None:
-                return
-            else:
-                await direct.wait()
+        await direct.serve(_count_message)
+        return
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":

@@ -198,3 +198,70 @@ async def test_a_handler_that_never_attaches_is_served_through_asgi_as_before() 
         for word in ("media", "mark", "stop"):
             await ws.send(word)
             assert await ws.recv() == word.upper()
+
+
+class Server:
+    """An ASGI app that reads the first message itself, then ``serve``s a handler that waits
+    on every third message, records the order, and stops at ``stop``."""
+
+    def __init__(self) -> None:
+        self.handled: list[str | bytes] = []
+        self.tasks: list[bool] = []
+        self.done = asyncio.Event()
+        self.error: BaseException | None = None
+
+    async def handle(self, message: str | bytes) -> bool:
+        self.tasks.append(asyncio.current_task() is not None)
+        if len(self.handled) % 3 == 2:
+            await asyncio.sleep(0.001)
+        if message == "boom":
+            raise ValueError("boom")
+        self.handled.append(message)
+        return message != "stop"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        direct = scope["extensions"][EXTENSION]
+        direct.attach()
+        while (first := direct.next_message()) is None:
+            await direct.wait()
+        self.handled.append(first)
+        try:
+            await direct.serve(self.handle)
+        except ValueError as exc:
+            self.error = exc
+        self.done.set()
+
+
+async def test_served_messages_keep_their_order_when_some_wait() -> None:
+    app = Server()
+    async with serving(app) as url, connect(url) as ws:
+        for n in range(300):
+            await ws.send(f"{n}")
+        await ws.close()
+        await asyncio.wait_for(app.done.wait(), 10)
+    assert app.handled == [f"{n}" for n in range(300)]
+    # Messages that arrive while none waits start outside any task (no task woken for them).
+    assert False in app.tasks
+
+
+async def test_a_handler_returning_false_ends_serving() -> None:
+    app = Server()
+    async with serving(app) as url, connect(url) as ws:
+        for message in ("start", "a", "stop", "never"):
+            await ws.send(message)
+        await asyncio.wait_for(app.done.wait(), 10)
+    assert app.handled == ["start", "a", "stop"]
+
+
+async def test_a_handler_raising_ends_serving_with_its_exception() -> None:
+    app = Server()
+    async with serving(app) as url, connect(url) as ws:
+        for message in ("start", "a", "boom", "never"):
+            await ws.send(message)
+        await asyncio.wait_for(app.done.wait(), 10)
+    assert app.handled == ["start", "a"]
+    assert isinstance(app.error, ValueError)

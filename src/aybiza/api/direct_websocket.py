@@ -27,13 +27,17 @@ websockets library's, unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from uvicorn._types import ASGIReceiveEvent
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+
+from aybiza.api.eager_start import start_eagerly
 
 EXTENSION = "aybiza.direct_websocket"
 # Unread messages at which the socket stops reading, and at which it reads again. A call sends
@@ -51,6 +55,13 @@ class DirectSocket:
         self._waiter: asyncio.Future[None] | None = None
         self.attached = False
         self.closed_code: int | None = None
+        # ``serve``: the handler each message is given to, the context it runs in, the task
+        # finishing one that had to wait (later messages wait behind it), and the end.
+        self._handle: Callable[[str | bytes], Coroutine[Any, Any, bool]] | None = None
+        self._context: contextvars.Context | None = None
+        self._busy: asyncio.Task[bool] | None = None
+        self._served: asyncio.Future[None] | None = None
+        self._dispatching = False  # inside ``handle``'s eager start (it may close the socket)
 
     def attach(self) -> None:
         """Take the socket's messages from here on, after any uvicorn already queued for ASGI."""
@@ -87,6 +98,73 @@ class DirectSocket:
         finally:
             self._waiter = None
 
+    async def serve(self, handle: Callable[[str | bytes], Coroutine[Any, Any, bool]]) -> None:
+        """Give every message, in order, to ``handle``, started from the protocol's callback
+        as it arrives (``start_eagerly``: no task wakes for a message that waits for nothing;
+        one that waits holds the later ones behind it), until the connection ends or
+        ``handle`` returns False. Messages already unread go first. Raises what ``handle``
+        raised."""
+        self._handle = handle
+        self._context = contextvars.copy_context()
+        self._served = served = self._protocol.loop.create_future()
+        self._drain()
+        try:
+            await served
+        finally:
+            self._handle = None
+            busy, self._busy = self._busy, None
+            if busy is not None:
+                busy.cancel()
+
+    def _dispatch(self, message: str | bytes) -> None:
+        handle, context = self._handle, self._context
+        assert handle is not None and context is not None
+        self._dispatching = True
+        try:
+            task, going_on = start_eagerly(handle(message), context)
+        except BaseException as exc:
+            self._stop(exc)
+            return
+        finally:
+            self._dispatching = False
+        if task is None:
+            if going_on is False or (self.closed_code is not None and not self._messages):
+                self._stop(None)
+            return
+        self._busy = task
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        if task is not self._busy:
+            return  # ``serve`` ended and cancelled it
+        self._busy = None
+        if task.cancelled():
+            self._stop(asyncio.CancelledError())
+        elif (exc := task.exception()) is not None:
+            self._stop(exc)
+        elif task.result() is False:
+            self._stop(None)
+        else:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Dispatch the unread messages while none is waiting; end when the connection has."""
+        messages = self._messages
+        while messages and self._busy is None and self._handle is not None:
+            self._dispatch(self.next_message())  # type: ignore[arg-type]
+        if self._busy is None and not messages and self.closed_code is not None:
+            self._stop(None)
+
+    def _stop(self, exc: BaseException | None) -> None:
+        served = self._served
+        self._handle = None
+        if served is None or served.done():
+            return
+        if exc is None:
+            served.set_result(None)
+        else:
+            served.set_exception(exc)
+
     async def send_text(self, text: str) -> None:
         """Write a text frame (once the transport drains, if it asked to stop writing, as
         uvicorn's ``send`` does). Raises ``ClientDisconnected`` (an ``OSError``) when the
@@ -109,6 +187,9 @@ class DirectSocket:
     # From the protocol.
 
     def received(self, message: str | bytes) -> None:
+        if self._handle is not None and self._busy is None and not self._messages:
+            self._dispatch(message)
+            return
         self._messages.append(message)
         protocol = self._protocol
         if len(self._messages) >= HIGH_WATER and not protocol.read_paused:
@@ -120,6 +201,13 @@ class DirectSocket:
         if self.closed_code is None:
             self.closed_code = code
         self._wake()
+        if (
+            self._handle is not None
+            and self._busy is None
+            and not self._dispatching
+            and not self._messages
+        ):
+            self._stop(None)
 
     def _take_event(self, event: ASGIReceiveEvent) -> None:
         if event["type"] == "websocket.receive":

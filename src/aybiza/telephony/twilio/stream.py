@@ -201,25 +201,24 @@ class _Stream:
 
     async def _read_direct(self, direct: DirectSocket) -> None:
         """The same reading straight from the protocol (``api/direct_websocket.py``): no ASGI
-        message, queue or receive coroutine per message, and no await while messages wait."""
+        message, queue or receive coroutine per message. Once the call has started, each
+        message is handled from the socket's own callback as it arrives (``serve``): no task
+        wakes for a frame the call loop takes without waiting."""
         direct.attach()
-        next_message = direct.next_message
-        while True:
-            if self._session is None and self._start_timeout() <= 0:
+        while self._session is None:
+            if self._start_timeout() <= 0:
                 await self._reject("no valid start message within 10 s", "no-start")
                 return
-            text = next_message()
+            text = direct.next_message()
             if text is not None:
                 if not await self._handle(text):
                     return
-                continue
-            if direct.closed_code is not None:
+            elif direct.closed_code is not None:
                 return
-            if self._session is None:
+            else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(direct.wait(), max(self._start_timeout(), 0.0))
-            else:
-                await direct.wait()
+        await direct.serve(self._handle)
 
     async def _handle(self, text: str | bytes) -> bool:
         """Act on one message; False when the stream was closed."""
