@@ -16,6 +16,9 @@ may ``attach`` it, and from then on
 - the end of the connection (the peer's close, a lost connection, a protocol error, the server
   shutting down, the handler's own close) is ``closed_code``, seen after every message received
   before it;
+- or ``serve(handle)`` gives each message to ``handle`` from the protocol's own callback as it
+  arrives (``start_eagerly``): no task wakes for a message whose handling waits for nothing;
+  one that waits finishes in a task and holds the later ones behind it, in order;
 - ``send_text`` writes a text frame without an ASGI message (waiting first only while the
   transport asks to stop writing, as uvicorn's ``send`` does).
 
