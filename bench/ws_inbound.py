@@ -2,6 +2,9 @@
 
 python -m bench.ws_inbound [--calls 200] [--seconds 8] [--rounds 2] [--impls A,B]
 
+``direct`` is ``websockets-sansio`` with the app reading below ASGI, as ``/twilio/stream`` does
+(``aybiza.api.direct_websocket``); the others are uvicorn's own, through ASGI ``receive``.
+
 For each implementation (``ws=`` of ``uvicorn.run``) a server process is started, pinned to
 core 0, running uvicorn on uvloop with httptools, as ``aybiza serve`` does, and an ASGI app that
 only accepts the socket and receives every message (no parse, no call loop: what is left is the
@@ -27,14 +30,23 @@ from typing import Any
 
 import uvloop
 
+from aybiza.api.direct_websocket import EXTENSION
 from bench.ws_frames import ClientFrames
 
 FRAME_S = 0.020
 OFFSETS = 10
 _TICKS = os.sysconf("SC_CLK_TCK")
+# ``direct``: websockets-sansio with the app reading below ASGI (``aybiza serve``'s protocol,
+# api/direct_websocket.py), what ``/twilio/stream`` does.
+IMPLS = {"direct": "aybiza.api.direct_websocket:DirectWebSocketProtocol"}
 
 
 _received = [0]  # messages the app has received, all connections
+
+
+async def _count_message(message: str | bytes) -> bool:
+    _received[0] += 1
+    return True
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -46,6 +58,11 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
+    direct = scope.get("extensions", {}).get(EXTENSION)
+    if direct is not None:  # ws=direct: handled below ASGI, as /twilio/stream does
+        direct.attach()
+        await direct.serve(_count_message)
+        return
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -57,7 +74,7 @@ def serve(ws: str, port: int) -> None:
     import uvicorn
 
     uvicorn.run(
-        _app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", ws=ws,
+        _app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", ws=IMPLS.get(ws, ws),
         log_level="warning", lifespan="off",
     )  # fmt: skip
 
@@ -181,7 +198,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--impls", default="websockets-sansio,websockets,wsproto")
+    parser.add_argument("--impls", default="websockets-sansio,direct,websockets,wsproto")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

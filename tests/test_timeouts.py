@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextvars import copy_context
 
 import pytest
 
+from aybiza.api.eager_start import start_eagerly
 from aybiza.timeouts import within
 
 
@@ -38,3 +40,22 @@ async def test_it_times_out_and_returns_results() -> None:
     with pytest.raises(TimeoutError):
         await within(never.wait(), 0.01)
     assert await within(asyncio.sleep(0, result="ok"), None) == "ok"
+
+
+async def test_without_a_current_task_it_still_times_out() -> None:
+    # Stepped from a loop callback, as the Media Streams fast path steps a frame's handling:
+    # no current task until the first wait.
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[asyncio.Task[str] | None] = loop.create_future()
+
+    async def guarded() -> str:
+        try:
+            await within(asyncio.Event().wait(), 0.01)
+        except TimeoutError:
+            return "timed out"
+        return "woken"
+
+    loop.call_soon(lambda: started.set_result(start_eagerly(guarded(), copy_context())[0]))
+    task = await asyncio.wait_for(started, 5)  # the step raised, without the fallback
+    assert task is not None
+    assert await task == "timed out"

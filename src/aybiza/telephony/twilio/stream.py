@@ -16,6 +16,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from aybiza.analytics import metrics
+from aybiza.api.direct_websocket import EXTENSION, DirectSocket
 from aybiza.audio.codec import FRAME_BYTES
 from aybiza.config import Settings
 from aybiza.pipeline.session import CallSession
@@ -53,16 +54,22 @@ POLICY_VIOLATION = 1008
 class TwilioMediaConnection:
     """The call loop's ``MediaConnection`` over a Media Streams WebSocket."""
 
-    def __init__(self, websocket: WebSocket, stream_sid: str) -> None:
+    def __init__(
+        self, websocket: WebSocket, stream_sid: str, direct: DirectSocket | None = None
+    ) -> None:
         self._websocket = websocket
         self._stream_sid = stream_sid
+        self._direct = direct
         self.closed = False
 
     async def _send(self, text: str) -> None:
         if self.closed:
             return
         try:
-            await self._websocket.send_text(text)
+            if self._direct is not None:
+                await self._direct.send_text(text)
+            else:
+                await self._websocket.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
 
@@ -146,42 +153,73 @@ class _Stream:
         self._pending = b""
         self._malformed = 0
         self._before_start = 0
+        self._opened = time.monotonic()
+        self._direct: DirectSocket | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        opened = time.monotonic()
-        watcher: asyncio.Task[None] | None = None
         try:
-            receive = self._websocket.receive
-            while True:
-                if self._session is None:
-                    timeout = START_TIMEOUT_S - (time.monotonic() - opened)
-                    if timeout <= 0:
-                        await self._reject("no valid start message within 10 s", "no-start")
-                        return
-                    try:
-                        message = await within(receive(), timeout)
-                    except TimeoutError:
-                        continue
-                else:
-                    # Fifty messages a second per call: no timeout wrapper (wait_for costs a
-                    # getpid() system call and a coroutine per message).
-                    message = await receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
-                if text is None:
-                    text = message.get("bytes") or b""
-                if not await self._handle(text):
-                    return
-                if watcher is None and self._session is not None:
-                    watcher = asyncio.create_task(self._close_when_finished(self._session))
+            direct = self._websocket.scope.get("extensions", {}).get(EXTENSION)
+            if isinstance(direct, DirectSocket):
+                self._direct = direct
+                await self._read_direct(direct)
+            else:
+                await self._read_asgi()
         except WebSocketDisconnect:
             pass
         finally:
             if self._session is not None:
                 await self._session.end("stream-closed")
-            if watcher is not None:
-                watcher.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
+
+    def _start_timeout(self) -> float:
+        return START_TIMEOUT_S - (time.monotonic() - self._opened)
+
+    async def _read_asgi(self) -> None:
+        receive = self._websocket.receive
+        while True:
+            if self._session is None:
+                timeout = self._start_timeout()
+                if timeout <= 0:
+                    await self._reject("no valid start message within 10 s", "no-start")
+                    return
+                try:
+                    message = await within(receive(), timeout)
+                except TimeoutError:
+                    continue
+            else:
+                # Fifty messages a second per call: no timeout wrapper (wait_for costs a
+                # getpid() system call and a coroutine per message).
+                message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                text = message.get("bytes") or b""
+            if not await self._handle(text):
+                return
+
+    async def _read_direct(self, direct: DirectSocket) -> None:
+        """The same reading straight from the protocol (``api/direct_websocket.py``): no ASGI
+        message, queue or receive coroutine per message. Once the call has started, each
+        message is handled from the socket's own callback as it arrives (``serve``): no task
+        wakes for a frame the call loop takes without waiting."""
+        direct.attach()
+        while self._session is None:
+            if self._start_timeout() <= 0:
+                await self._reject("no valid start message within 10 s", "no-start")
+                return
+            text = direct.next_message()
+            if text is not None:
+                if not await self._handle(text):
+                    return
+            elif direct.closed_code is not None:
+                return
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await within(direct.wait(), max(self._start_timeout(), 0.0))
+        await direct.serve(self._handle)
 
     async def _handle(self, text: str | bytes) -> bool:
         """Act on one message; False when the stream was closed."""
@@ -226,7 +264,7 @@ class _Stream:
         return True
 
     async def _start(self, start: Start) -> bool:
-        transport = TwilioMediaConnection(self._websocket, start.stream_sid)
+        transport = TwilioMediaConnection(self._websocket, start.stream_sid, self._direct)
         try:
             session = await self._intake.open_session(start.call_sid, start.stream_sid, transport)
         except MediaRefused as exc:
@@ -237,6 +275,7 @@ class _Stream:
             return False
         self._session, self._transport = session, transport
         await session.start()
+        self._watcher = asyncio.create_task(self._close_when_finished(session))
         return True
 
     async def _audio(self, session: CallSession, payload: bytes) -> None:
