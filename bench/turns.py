@@ -120,6 +120,14 @@ def report_turns(
     ]
 
 
+def _only(args: argparse.Namespace, data: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The set with only the trials ``--only`` names (all of them without ``--only``)."""
+    if not args.only:
+        return data
+    wanted = set(args.only.split(","))
+    return {**data, **{key: [t for t in data[key] if t["id"] in wanted] for key in keys}}
+
+
 def _parameters(args: argparse.Namespace) -> dict[str, object] | None:
     """The agent parameters of the code under test (none: the agent's defaults)."""
     chosen: dict[str, object] = {}
@@ -132,8 +140,9 @@ def _parameters(args: argparse.Namespace) -> dict[str, object] | None:
 
 async def measure(args: argparse.Namespace) -> None:
     delays = EngineDelays(deepgram_ms=args.deepgram_ms, llm_ms=args.llm_ms)
-    barge_set = json.loads((DATA / "barge_in.json").read_text())
-    turn_set = json.loads((DATA / "end_of_turn.json").read_text())
+    barge_set = _only(args, json.loads((DATA / "barge_in.json").read_text()), ("trials",))
+    all_turns = json.loads((DATA / "end_of_turn.json").read_text())
+    turn_set = _only(args, all_turns, ("pauses", "finished"))
     with tempfile.TemporaryDirectory(prefix="bench-turns-") as data_dir:
         sip = args.carrier == "sip"
         stack_cm = sip_turn_stack if sip else turn_stack
@@ -156,7 +165,7 @@ async def measure(args: argparse.Namespace) -> None:
                     await spoken(part)
             # One call first, not counted: the server's first call warms what loads lazily
             # (the redactor's recognisers take a second on the first number heard).
-            await run_one(stack, turn_set["finished"][-1])
+            await run_one(stack, all_turns["finished"][-1])
             if args.set in ("both", "barge-in"):
                 results = await _each(
                     barge_set["trials"],
@@ -253,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="how the simulated caller reaches the server: Twilio media streams or SIP and RTP",
     )
     parser.add_argument("--verbose", action="store_true", help="print every trial")
+    parser.add_argument(
+        "--only", metavar="ID,ID", help="run only these trials (ids from tests/data/turns)"
+    )
     parser.add_argument(
         "--speculative", action="store_true", help="the agent under test speculates (opt-in)"
     )
