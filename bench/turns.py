@@ -87,6 +87,7 @@ def report_barge_in(results: list[BargeInResult]) -> list[str]:
     false = [r.id for r in others if r.cut]
     missed = [r.id for r in real if not r.cut]
     resumed = [r for r in others if not r.cut]
+    inexact = [r for r in resumed if r.repeated_ms or r.skipped_ms]
     return [
         f"barge-in set: {len(others)} backchannels/coughs/noise, {len(real)} interruptions",
         f"  clear after onset: p50 {_ms(percentile(clears, 50))}, p95 "
@@ -98,6 +99,9 @@ def report_barge_in(results: list[BargeInResult]) -> list[str]:
         f"{sum(1 for r in resumed if r.repeated_words)}/{len(resumed)} "
         f"(words repeated {sum(r.repeated_words for r in resumed)}, "
         f"skipped {sum(r.skipped_words for r in resumed)})",
+        f"  resumed answers not joined to the byte: {len(inexact)}/{len(resumed)} (audio "
+        f"repeated at most {max((r.repeated_ms for r in resumed), default=0):.1f} ms, skipped "
+        f"at most {max((r.skipped_ms for r in resumed), default=0):.1f} ms)",
     ]
 
 
