@@ -36,7 +36,7 @@ test: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q --durations=25
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
