@@ -87,6 +87,7 @@ def report_barge_in(results: list[BargeInResult]) -> list[str]:
     false = [r.id for r in others if r.cut]
     missed = [r.id for r in real if not r.cut]
     resumed = [r for r in others if not r.cut]
+    inexact = [r for r in resumed if r.repeated_ms or r.skipped_ms]
     return [
         f"barge-in set: {len(others)} backchannels/coughs/noise, {len(real)} interruptions",
         f"  clear after onset: p50 {_ms(percentile(clears, 50))}, p95 "
@@ -98,6 +99,9 @@ def report_barge_in(results: list[BargeInResult]) -> list[str]:
         f"{sum(1 for r in resumed if r.repeated_words)}/{len(resumed)} "
         f"(words repeated {sum(r.repeated_words for r in resumed)}, "
         f"skipped {sum(r.skipped_words for r in resumed)})",
+        f"  resumed answers not joined to the byte: {len(inexact)}/{len(resumed)} (audio "
+        f"repeated at most {max((r.repeated_ms for r in resumed), default=0):.1f} ms, skipped "
+        f"at most {max((r.skipped_ms for r in resumed), default=0):.1f} ms)",
     ]
 
 
@@ -120,6 +124,14 @@ def report_turns(
     ]
 
 
+def _only(args: argparse.Namespace, data: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The set with only the trials ``--only`` names (all of them without ``--only``)."""
+    if not args.only:
+        return data
+    wanted = set(args.only.split(","))
+    return {**data, **{key: [t for t in data[key] if t["id"] in wanted] for key in keys}}
+
+
 def _parameters(args: argparse.Namespace) -> dict[str, object] | None:
     """The agent parameters of the code under test (none: the agent's defaults)."""
     chosen: dict[str, object] = {}
@@ -132,8 +144,9 @@ def _parameters(args: argparse.Namespace) -> dict[str, object] | None:
 
 async def measure(args: argparse.Namespace) -> None:
     delays = EngineDelays(deepgram_ms=args.deepgram_ms, llm_ms=args.llm_ms)
-    barge_set = json.loads((DATA / "barge_in.json").read_text())
-    turn_set = json.loads((DATA / "end_of_turn.json").read_text())
+    barge_set = _only(args, json.loads((DATA / "barge_in.json").read_text()), ("trials",))
+    all_turns = json.loads((DATA / "end_of_turn.json").read_text())
+    turn_set = _only(args, all_turns, ("pauses", "finished"))
     with tempfile.TemporaryDirectory(prefix="bench-turns-") as data_dir:
         sip = args.carrier == "sip"
         stack_cm = sip_turn_stack if sip else turn_stack
@@ -156,7 +169,7 @@ async def measure(args: argparse.Namespace) -> None:
                     await spoken(part)
             # One call first, not counted: the server's first call warms what loads lazily
             # (the redactor's recognisers take a second on the first number heard).
-            await run_one(stack, turn_set["finished"][-1])
+            await run_one(stack, all_turns["finished"][-1])
             if args.set in ("both", "barge-in"):
                 results = await _each(
                     barge_set["trials"],
@@ -253,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="how the simulated caller reaches the server: Twilio media streams or SIP and RTP",
     )
     parser.add_argument("--verbose", action="store_true", help="print every trial")
+    parser.add_argument(
+        "--only", metavar="ID,ID", help="run only these trials (ids from tests/data/turns)"
+    )
     parser.add_argument(
         "--speculative", action="store_true", help="the agent under test speculates (opt-in)"
     )

@@ -28,7 +28,7 @@ from tests.fakes.deepgram_speak import speech_audio
 from tests.fakes.llm_server import Reply
 
 from aybiza.agents.speech import VoiceOptions
-from aybiza.audio.codec import FRAME_BYTES, silence, ulaw_to_array
+from aybiza.audio.codec import FRAME_BYTES, SAMPLE_RATE_HZ, silence, ulaw_to_array
 from aybiza.providers.tts.espeak import EspeakTts
 from aybiza.simulator.caller_sounds import sound
 from aybiza.simulator.heard import continuity, words_between
@@ -169,7 +169,8 @@ def first_voiced_frame(mulaw: bytes) -> int:
 @dataclass(frozen=True, slots=True)
 class BargeInResult:
     """One barge-in trial: when ``clear`` came after the caller's sound began (None: never),
-    whether the greeting was cut for good, and the words heard twice or never."""
+    whether the greeting was cut for good, and the words heard twice or never; also the audio
+    heard twice or never where the heard stretches join (a resume's precision, in ms)."""
 
     id: str
     interrupts: bool
@@ -177,6 +178,8 @@ class BargeInResult:
     cut: bool
     repeated_words: int
     skipped_words: int
+    repeated_ms: float = 0.0
+    skipped_ms: float = 0.0
 
     @property
     def correct(self) -> bool:
@@ -217,6 +220,8 @@ async def run_barge_in(stack: TurnStack, trial: dict[str, Any], at_ms: int) -> B
         cut=cut,
         repeated_words=repeated,
         skipped_words=skipped,
+        repeated_ms=joined.repeated_bytes * 1000 / SAMPLE_RATE_HZ,
+        skipped_ms=joined.skipped_bytes * 1000 / SAMPLE_RATE_HZ,
     )
 
 

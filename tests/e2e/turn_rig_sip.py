@@ -6,6 +6,15 @@ simulator's SIP user agent calling a ``sip_trunk`` number on the server's SIP li
 SIP has no ``clear`` message: the server stops the agent's audio by no longer sending it. The
 stop is the arrival of the agent's last voiced RTP packet before a gap of ``STOP_GAP_S`` (the
 fake's greeting is a tone on every character, so it has no gap of its own).
+
+Whether a resume repeated or skipped words, and whether the greeting was heard to its end, are
+judged on the agent's RTP payloads as they arrived (``TimedSipCall.arrived_audio``), not on
+what the caller's jitter buffer played: on a loaded machine a packet now and then reaches the
+caller after its playout time and the buffer drops it and conceals the gap (its ``late`` and
+``concealed_frames`` counts), anywhere in the greeting. Judged on the played audio, such a
+glitch ended a heard stretch early, and the rig counted the words up to the next stretch as
+skipped by the resume, or the greeting as never heard to its end (a false barge-in), though
+the server had resumed and sent every byte once.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import httpx
 from tests.fakes.deepgram_listen import Script
 from tests.fakes.deepgram_speak import speech_audio
 
-from aybiza.audio.codec import silence
+from aybiza.audio.codec import SAMPLE_RATE_HZ, silence
 from aybiza.simulator.heard import continuity, words_between
 from aybiza.simulator.sip_client import SipSimulatedCall, _silent
 
@@ -53,10 +62,19 @@ class TimedSipCall(SipSimulatedCall):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.agent_packets: list[float] = []
+        self._arrived = bytearray()
+
+    @property
+    def arrived_audio(self) -> bytes:
+        """Every agent payload in arrival order (in-order on loopback), silence included: what
+        the server sent, before the caller's jitter buffer."""
+        return bytes(self._arrived)
 
     def _agent_packet(self, payload: bytes | memoryview, at: float) -> None:
-        if self.ended_at is None and not _silent(payload):
-            self.agent_packets.append(at)
+        if self.ended_at is None:
+            self._arrived += payload
+            if not _silent(payload):
+                self.agent_packets.append(at)
         super()._agent_packet(payload, at)
 
 
@@ -148,7 +166,7 @@ async def run_sip_barge_in(stack: SipTurnStack, trial: dict[str, Any], at_ms: in
         await call.say(audio + silence(300))
         await asyncio.sleep(3.0)
         await call.wait_until_agent_done(quiet_ms=1500, timeout=30)
-        heard = call.played_audio
+        heard = call.arrived_audio
         packets = list(call.agent_packets)
     finally:
         await call.hangup()
@@ -170,6 +188,8 @@ async def run_sip_barge_in(stack: SipTurnStack, trial: dict[str, Any], at_ms: in
         cut=cut,
         repeated_words=repeated,
         skipped_words=skipped,
+        repeated_ms=joined.repeated_bytes * 1000 / SAMPLE_RATE_HZ,
+        skipped_ms=joined.skipped_bytes * 1000 / SAMPLE_RATE_HZ,
     )
 
 

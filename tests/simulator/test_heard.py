@@ -20,6 +20,15 @@ def test_a_resume_from_the_cut_point_repeats_and_skips_nothing() -> None:
     assert (joined.repeated_bytes, joined.skipped_bytes, joined.reached_bytes) == (0, 0, 8000)
 
 
+def test_silence_valued_samples_at_the_join_are_not_counted_as_skipped() -> None:
+    expected = bytearray(audio(8000))
+    expected[2998:3002] = bytes([0xFF]) * 4  # samples at +0 either side of the cut point
+    heard = expected[:3000] + silence(400) + expected[3000:]
+    joined = continuity(bytes(heard), bytes(expected))
+    assert (joined.repeated_bytes, joined.skipped_bytes) == (0, 0)
+    assert [(s.start, s.end) for s in joined.stretches] == [(0, 2998), (2998, 8000)]
+
+
 def test_a_resume_from_an_earlier_point_counts_the_repeat() -> None:
     expected = audio(10000)
     heard = expected[:5000] + silence(300) + expected[4000:]

@@ -6,6 +6,7 @@ the outbound side reaches the tap whichever carrier the call came through."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from aybiza.pipeline.transport import MediaConnection
@@ -38,9 +39,9 @@ class TappedConnection:
     async def send_mark(self, name: str) -> None:
         await self._inner.send_mark(name)
 
-    async def send_clear(self) -> None:
+    async def send_clear(self) -> Mapping[str, int] | None:
         self._tap.cleared()
-        await self._inner.send_clear()
+        return await self._inner.send_clear()
 
     async def send_digits(self, digits: str) -> bool:
         return await self._inner.send_digits(digits)

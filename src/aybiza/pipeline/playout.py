@@ -64,9 +64,11 @@ class Playout:
     heard; marks Twilio echoes after a ``clear`` are ignored (their audio was dropped).
 
     ``pause`` (caller speech during the agent's) clears the carrier's queue at once but keeps
-    what the caller did not hear, from the estimated play position on; audio synthesized while
-    paused is held too. ``resume`` sends it all again from there (a backchannel or a cough: the
-    answer goes on without repeating a word); ``clear`` drops it (a real interruption)."""
+    what the caller did not hear: exactly what never left when the carrier says so (SIP, where
+    the server sends the RTP itself), otherwise from the play position estimated from the last
+    echoed mark (Twilio); audio synthesized while paused is held too. ``resume`` sends it all
+    again from there (a backchannel or a cough: the answer goes on without repeating or
+    skipping a word); ``clear`` drops it (a real interruption)."""
 
     def __init__(
         self, transport: MediaConnection, clock: Callable[[], float] = time.monotonic
@@ -141,15 +143,29 @@ class Playout:
         False (nothing sent) when nothing is playing or playout is already paused."""
         if self._held is not None or not self._pending:
             return False
-        chunks = list(self._pending.values())
+        chunks = list(self._pending.items())
         self._pending.clear()
-        head = chunks[0]
-        played = int((self._clock() - self._playing_since) * SAMPLE_RATE_HZ)
-        played = max(0, min(played, len(head.audio)))
-        head.utterance.sentences[head.index].heard_bytes += played
-        rest = _Chunk(head.utterance, head.index, head.audio[played:])
-        self._held = [rest, *chunks[1:]] if rest.audio else chunks[1:]
-        await self._transport.send_clear()
+        # Without word from the carrier: the oldest chunk began when the mark before it came.
+        estimate = int((self._clock() - self._playing_since) * SAMPLE_RATE_HZ)
+        self._held = []  # audio synthesized while the carrier clears is held behind the rest
+        unsent = await self._transport.send_clear()
+        if unsent is None:
+            head_name, head = chunks[0]
+            sent = dict.fromkeys((name for name, _ in chunks), 0)
+            sent[head_name] = max(0, min(estimate, len(head.audio)))
+        else:  # a mark the carrier did not drop had fired: all of its audio left
+            sent = {
+                name: len(chunk.audio) - max(0, min(unsent.get(name, 0), len(chunk.audio)))
+                for name, chunk in chunks
+            }
+        rests: list[_Chunk] = []
+        for name, chunk in chunks:
+            played = sent[name]
+            chunk.utterance.sentences[chunk.index].heard_bytes += played
+            if played < len(chunk.audio):
+                rests.append(_Chunk(chunk.utterance, chunk.index, chunk.audio[played:]))
+        if self._held is not None:  # not cleared while the carrier was clearing
+            self._held = [*rests, *self._held]
         return True
 
     async def resume(self) -> None:

@@ -3,6 +3,7 @@ the browser, the in-process test carrier)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 
@@ -19,8 +20,12 @@ class MediaConnection(Protocol):
     async def send_mark(self, name: str) -> None:
         """Ask the carrier to echo ``name`` once everything queued before it has played."""
 
-    async def send_clear(self) -> None:
-        """Drop all queued audio at once (barge-in)."""
+    async def send_clear(self) -> Mapping[str, int] | None:
+        """Drop all queued audio at once (barge-in). A carrier that knows exactly what left
+        (SIP: the server sends the RTP itself) returns, for each mark dropped, how many bytes
+        of the audio queued just before it (since the mark before) were never sent; one that
+        cannot tell (Twilio, the browser) returns None, and the play position is estimated
+        from the echoed marks."""
 
     async def send_digits(self, digits: str) -> bool:
         """Press keypad ``digits`` (0-9, *, #, A-D) in the carrier's own signalling (RFC 4733

@@ -40,9 +40,12 @@ class Continuity:
 def heard_stretches(heard: bytes, expected: bytes) -> list[Stretch]:
     """Each run of heard audio (split at 20 ms of silence) placed in ``expected``; runs not
     found there (other answers) are left out. Where the probe matches several places, the one
-    nearest the end of the previous stretch wins."""
+    nearest the end of the previous stretch wins. Audio samples that happen to equal the silence
+    byte at the start of a run (split off with the silence before it) are given back to the
+    stretch where ``expected`` has them too, so a resume joined to the byte measures as such
+    (a stretch's end stops before such samples, its successor's start then reaches back to it)."""
     stretches: list[Stretch] = []
-    for run in _runs(heard):
+    for offset, run in _runs(heard):
         probe = run[:_PROBE_BYTES]
         if len(probe) < _PROBE_BYTES:
             continue
@@ -51,8 +54,11 @@ def heard_stretches(heard: bytes, expected: bytes) -> list[Stretch]:
         if not candidates:
             continue
         start = min(candidates, key=lambda at: abs(at - previous_end))
-        length = _common_prefix(run, expected[start:])
-        stretches.append(Stretch(start, start + length))
+        end = start + _common_prefix(run, expected[start:])
+        before = offset  # the heard bytes before a run are silence: give back what matches
+        while start > 0 and before > 0 and expected[start - 1] == heard[before - 1] == SILENCE_BYTE:
+            start, before = start - 1, before - 1
+        stretches.append(Stretch(start, end))
     return stretches
 
 
@@ -82,20 +88,21 @@ def words_between(text: str, start: int, end: int, bytes_per_char: int) -> int:
     return count
 
 
-def _runs(heard: bytes) -> list[bytes]:
-    runs: list[bytes] = []
+def _runs(heard: bytes) -> list[tuple[int, bytes]]:
+    """Each run of audio between stretches of silence, with its offset in ``heard``."""
+    runs: list[tuple[int, bytes]] = []
     position = 0
     while position < len(heard):
         gap = heard.find(_GAP, position)
         end = len(heard) if gap < 0 else gap
         if end > position:
-            runs.append(heard[position:end].rstrip(bytes([SILENCE_BYTE])))
+            runs.append((position, heard[position:end].rstrip(bytes([SILENCE_BYTE]))))
         if gap < 0:
             break
         position = gap + len(_GAP)
         while position < len(heard) and heard[position] == SILENCE_BYTE:
             position += 1
-    return [run for run in runs if run]
+    return [(offset, run) for offset, run in runs if run]
 
 
 def _occurrences(haystack: bytes, needle: bytes) -> list[int]:

@@ -457,5 +457,21 @@ def test_send_queue_frames_span_chunks_and_marks_fall_between_them() -> None:
     assert queue.take_frame() == (None, ())
     queue.add_audio(audio)
     queue.add_mark("c")
-    assert queue.clear() == ["c"]
+    assert queue.clear() == [("c", len(audio))]
     assert queue.queued_ms == 0 and queue.empty
+
+
+def test_send_queue_clear_says_what_of_each_marked_piece_never_left() -> None:
+    queue = SendQueue()
+    audio = chirp(4)
+    queue.add_audio(audio[:400])
+    queue.add_mark("a")
+    queue.add_mark("empty")
+    queue.add_audio(audio[400:500])
+    queue.add_audio(audio[500:])
+    queue.add_mark("b")
+    queue.add_audio(audio[:50])  # no mark after it: dropped unreported
+    queue.take_frame()
+    queue.take_frame()  # 320 of the first piece's 400 bytes left
+    assert queue.clear() == [("a", 80), ("empty", 0), ("b", len(audio) - 400)]
+    assert queue.empty

@@ -1,7 +1,9 @@
 """The call loop's ``MediaConnection`` over one call's RTP endpoint.
 
 Audio, marks and clear go straight to the ``RtpEndpoint`` (no JSON, no base64: the μ-law bytes
-the loop made are the RTP payload, or translated by table to A-law). ``close`` asks the SIP call
+the loop made are the RTP payload, or translated by table to A-law); ``send_clear`` tells the
+loop exactly which queued bytes never left, so a paused answer resumes from the first sample
+the caller did not get. ``close`` asks the SIP call
 to end its dialog. ``MediaRelay`` is the endpoint's listener: inbound frames, digits and marks
 reach the call loop once it exists; before that (the 200 OK is on its way) they are dropped.
 """
@@ -49,9 +51,12 @@ class SipMediaConnection:
         if not self.closed:
             self._endpoint.mark(name)
 
-    async def send_clear(self) -> None:
-        if not self.closed:
-            self._endpoint.clear()
+    async def send_clear(self) -> dict[str, int] | None:
+        """Stop sending the agent's audio now; for each mark dropped, the bytes before it that
+        never left (the caller got everything else: RTP has no queue beyond ours)."""
+        if self.closed:
+            return None
+        return self._endpoint.clear()
 
     async def send_digits(self, digits: str) -> bool:
         """Send digits as RFC 4733 events and return once they have gone out; False when the

@@ -196,12 +196,16 @@ class RtpEndpoint:
         """Call ``on_mark(name)`` once everything queued before now has been sent."""
         self._queue.add_mark(name)
 
-    def clear(self) -> None:
-        """Drop all queued audio at once (barge-in). The dropped marks fire right after, as
-        Twilio's do after a clear: a mark after a clear does not mean its audio was heard."""
+    def clear(self) -> dict[str, int]:
+        """Drop all queued audio at once (barge-in); returns, for each mark dropped, the bytes
+        of the audio queued just before it that were never sent (``SendQueue.clear``). The
+        dropped marks fire right after, as Twilio's do after a clear: a mark after a clear does
+        not mean its audio was heard."""
         loop = asyncio.get_running_loop()
-        for name in self._queue.clear():
+        dropped = self._queue.clear()
+        for name, _ in dropped:
             loop.call_soon(self._fire_mark, name)
+        return dict(dropped)
 
     def send_dtmf(self, digits: str) -> asyncio.Future[None]:
         """Send digits as RFC 4733 events; the future is done once they have all been sent (or

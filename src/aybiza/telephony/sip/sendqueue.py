@@ -3,8 +3,9 @@
 The call loop queues audio of any length and a named mark after each piece; the RTP endpoint
 takes one 20 ms frame per slot. A mark becomes due once every byte queued before it has been
 taken, which is how the call loop learns what the caller has been sent (Twilio's marks, on
-SIP). ``clear`` drops everything at once (barge-in). Frames that lie inside one queued chunk
-are views of it, so taking them copies nothing.
+SIP). ``clear`` drops everything at once (barge-in) and says exactly what of each marked
+piece never left, so a paused answer can resume from its first unsent byte. Frames that lie
+inside one queued chunk are views of it, so taking them copies nothing.
 """
 
 from __future__ import annotations
@@ -50,9 +51,18 @@ class SendQueue:
         """Queue a mark: due once all audio queued before it has been taken."""
         self._items.append(_Mark(name))
 
-    def clear(self) -> list[str]:
-        """Drop everything queued; returns the names of the marks dropped, in order."""
-        dropped = [item.name for item in self._items if isinstance(item, _Mark)]
+    def clear(self) -> list[tuple[str, int]]:
+        """Drop everything queued; returns each mark dropped, in order, with the bytes of the
+        audio queued between the mark before it and itself that were never sent (the rest of
+        a chunk partly sent counts only its unsent part)."""
+        dropped: list[tuple[str, int]] = []
+        unsent = -self._offset
+        for item in self._items:
+            if isinstance(item, _Mark):
+                dropped.append((item.name, unsent))
+                unsent = 0
+            else:
+                unsent += len(item)
         self._items.clear()
         self._offset = self._queued = 0
         return dropped
