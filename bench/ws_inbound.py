@@ -3,7 +3,7 @@
 python -m bench.ws_inbound [--calls 200] [--seconds 8] [--rounds 2] [--impls A,B]
 
 ``direct`` is ``websockets-sansio`` with the app reading below ASGI, as ``/twilio/stream`` does
-(``aybiza.api.direct_websocket``); the others are uvicorn's own, through ASGI ``receive``.
+(``aybiza.direct_websocket``); the others are uvicorn's own, through ASGI ``receive``.
 
 For each implementation (``ws=`` of ``uvicorn.run``) a server process is started, pinned to
 core 0, running uvicorn on uvloop with httptools, as ``aybiza serve`` does, and an ASGI app that
@@ -30,15 +30,15 @@ from typing import Any
 
 import uvloop
 
-from aybiza.api.direct_websocket import EXTENSION
+from aybiza.direct_websocket import EXTENSION
 from bench.ws_frames import ClientFrames
 
 FRAME_S = 0.020
 OFFSETS = 10
 _TICKS = os.sysconf("SC_CLK_TCK")
 # ``direct``: websockets-sansio with the app reading below ASGI (``aybiza serve``'s protocol,
-# api/direct_websocket.py), what ``/twilio/stream`` does.
-IMPLS = {"direct": "aybiza.api.direct_websocket:DirectWebSocketProtocol"}
+# direct_websocket.py), what ``/twilio/stream`` does.
+IMPLS = {"direct": "aybiza.direct_websocket:DirectWebSocketProtocol"}
 
 
 _received = [0]  # messages the app has received, all connections

@@ -9,7 +9,7 @@ from contextvars import copy_context
 
 import pytest
 
-from aybiza.api.eager_start import start_eagerly
+from aybiza.eager_start import start_eagerly
 from aybiza.timeouts import within
 
 

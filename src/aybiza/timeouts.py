@@ -8,7 +8,7 @@ hang-up waited forever for its mark echoer this way. ``asyncio.timeout`` counts 
 (``Task.uncancel``) and has no such race.
 
 ``asyncio.timeout`` needs a current task. Code run straight from a protocol callback (the Media
-Streams fast path, ``api/eager_start.py``) has none until its first wait; there ``within``
+Streams fast path, ``eager_start.py``) has none until its first wait; there ``within``
 falls back to ``asyncio.wait_for``, whose race needs a task to cancel and so cannot happen.
 """
 

@@ -13,9 +13,9 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from aybiza.api.direct_websocket import EXTENSION, HIGH_WATER, DirectSocket
 from aybiza.api.http_server import uvicorn_options
 from aybiza.config import Settings
+from aybiza.direct_websocket import EXTENSION, HIGH_WATER, DirectSocket
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 

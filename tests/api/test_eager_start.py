@@ -7,7 +7,7 @@ import contextvars
 
 import pytest
 
-from aybiza.api.eager_start import start_eagerly
+from aybiza.eager_start import start_eagerly
 
 CALL = contextvars.ContextVar("CALL", default="none")
 

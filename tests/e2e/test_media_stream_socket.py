@@ -1,4 +1,4 @@
-"""Media Streams read below ASGI (``api/direct_websocket.py``) on a real ``aybiza serve``: a raw
+"""Media Streams read below ASGI (``direct_websocket.py``) on a real ``aybiza serve``: a raw
 WebSocket client sends Twilio's messages faster than real time, or drops the connection, and
 the call record shows what the server read."""
 

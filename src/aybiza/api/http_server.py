@@ -139,8 +139,8 @@ def uvicorn_options(settings: Settings, *, in_process: bool) -> dict[str, Any]:
         # websockets' sans-I/O protocol: the cheapest per inbound frame that uvicorn offers here
         # (bench/ws_inbound.py; its legacy `websockets` is deprecated and costs more, wsproto is
         # no cheaper and another dependency), offering Media Streams its messages below ASGI
-        # (``api/direct_websocket.py``).
-        "ws": "aybiza.api.direct_websocket:DirectWebSocketProtocol",
+        # (``direct_websocket.py``).
+        "ws": "aybiza.direct_websocket:DirectWebSocketProtocol",
         "ws_max_size": settings.max_ws_message_bytes,
         # Browsers offer permessage-deflate; Twilio does not. Audio does not compress, and
         # inflating and deflating every 20 ms frame would cost more than the frame's parse.

@@ -16,9 +16,9 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from aybiza.analytics import metrics
-from aybiza.api.direct_websocket import EXTENSION, DirectSocket
 from aybiza.audio.codec import FRAME_BYTES
 from aybiza.config import Settings
+from aybiza.direct_websocket import EXTENSION, DirectSocket
 from aybiza.pipeline.session import CallSession
 from aybiza.store.models import Call, PhoneNumber
 from aybiza.store.queries import is_row_id
@@ -201,7 +201,7 @@ class _Stream:
                 return
 
     async def _read_direct(self, direct: DirectSocket) -> None:
-        """The same reading straight from the protocol (``api/direct_websocket.py``): no ASGI
+        """The same reading straight from the protocol (``direct_websocket.py``): no ASGI
         message, queue or receive coroutine per message. Once the call has started, each
         message is handled from the socket's own callback as it arrives (``serve``): no task
         wakes for a frame the call loop takes without waiting."""

@@ -40,7 +40,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
-from aybiza.api.eager_start import start_eagerly
+from aybiza.eager_start import start_eagerly
 
 EXTENSION = "aybiza.direct_websocket"
 # Unread messages at which the socket stops reading, and at which it reads again. A call sends
