@@ -117,6 +117,11 @@ class TurnDetector:
         return self.vad.state
 
     @property
+    def stretch(self) -> int:
+        """The number of the caller's current stretch of loud speech (a verdict names one)."""
+        return self._stretch
+
+    @property
     def holding(self) -> bool:
         """True while an unfinished-looking turn waits for the caller to go on."""
         return self._holding
