@@ -5,12 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 
 from aybiza import collector
 from aybiza.access_log import install_caller_path_filter
@@ -24,7 +21,7 @@ from aybiza.api import calls as calls_api
 from aybiza.api import campaigns as campaigns_api
 from aybiza.api import data_policy as data_policy_api
 from aybiza.api import do_not_call as do_not_call_api
-from aybiza.api import edge_sync, passkey_page, talk_page
+from aybiza.api import edge_sync, health, passkey_page, talk_page
 from aybiza.api import evals as evals_api
 from aybiza.api import keys as keys_api
 from aybiza.api import mfa as mfa_api
@@ -353,57 +350,14 @@ def create_app(
         talk_page,
     ):
         app.include_router(api.router)
+    app.include_router(health.router)
     install_dashboard(app)
     app.add_middleware(DeniedWatch)
     install_error_handlers(app)
     install_openapi(app)
     install_edge_guards(app, settings, buckets)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", response_model=None)
-    async def readyz(request: Request) -> JSONResponse:
-        """The process has opened its database and engines, is not draining, and the database
-        is reachable (503 naming it while it is not: docs/operations.md, "Database outage")."""
-        state = request.app.state
-        ready = bool(getattr(state, "ready", False))
-        drain: Drain | None = getattr(state, "drain", None)
-        if drain is not None and drain.draining:
-            draining = {"ready": False, "draining": True, **_placement(state)}
-            return JSONResponse(draining, status_code=503)
-        body: dict[str, object] = {"ready": ready, **_placement(state)}
-        database: Database | None = getattr(state, "database", None)
-        if database is not None:
-            body["database"] = database.health.status()
-            if not database.health.reachable:
-                body["ready"], body["unavailable"] = False, ["database"]
-        return JSONResponse(body, status_code=200 if body["ready"] else 503)
-
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        """Prometheus text format."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     return app
-
-
-def _placement(state: Any) -> dict[str, object]:
-    """The region and the load figure the edge's voice-router weighs regions by: the live
-    calls of this process over ``AYBIZA_CAPACITY_CALLS`` (docs/edge.md)."""
-    settings: Settings | None = getattr(state, "settings", None)
-    live: LiveCalls | None = getattr(state, "live", None)
-    if settings is None:
-        return {}
-    calls = len(live) if live is not None else 0
-    load = {
-        "live_calls": calls,
-        "capacity": settings.capacity_calls,
-        "ratio": round(calls / settings.capacity_calls, 4),
-    }
-    return {"region": settings.region, "load": load}
 
 
 def create_server_app() -> FastAPI:
