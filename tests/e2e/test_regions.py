@@ -155,7 +155,10 @@ async def test_new_calls_fail_over_and_the_draining_regions_call_finishes(
         noticed_s = await _wait_out(router, "us-east-1", timeout_s=30)
         print(f"\nrouter counted us-east-1 out {noticed_s * 1000:.0f} ms after it began draining")
         east_state = router.health()["regions"]["us-east-1"]
-        assert east_state["error"] == "/readyz answered 503 (not ready)"
+        # Counted out by its health check or, if the refused call above came first, by the
+        # forwarding that met the 503: either way, for the draining region's 503.
+        refused = {"/readyz answered 503 (not ready)", "forwarding: answered 503"}
+        assert east_state["error"] in refused
         after = await _greeted_call(router)
         assert _region_of(after) == "us-west-2"
         await after.hangup()
