@@ -401,7 +401,7 @@ async def test_a_stall_of_the_receivers_event_loop_delays_the_far_ends_audio_but
         await endpoint.close()
         caller.close()
     assert heard.frames_from(content[0])[: len(content)] == content
-    assert endpoint.jitter.stats.resyncs == endpoint.jitter.stats.skipped_frames == 0
+    assert endpoint.jitter.stats.resyncs == 0
     assert endpoint.sender.skipped_slots > 0  # the stall did happen
 
 

@@ -9,8 +9,10 @@ ahead of the playout point), which adapts within bounds:
   tick repeats a frame to make room (a stretch);
 - after ``relax_after_frames`` ticks with nothing late, the target falls by one frame; when the
   buffer then runs deeper than the target (and no deeper than the maximum) for
-  ``shrink_after_frames`` ticks in a row, one frame is skipped, which also absorbs a far-end
-  clock that runs fast.
+  ``shrink_after_frames`` ticks in a row, one frame is handed on a tick early (counted in
+  ``backlog_frames``), which also absorbs a far-end clock that runs fast. Nothing is dropped to
+  shrink: what listens is a recogniser, for which a frame early costs nothing and a frame
+  skipped is a piece of a word lost.
 
 A frame with no audio is concealed: the last frame repeated, fading by one ``Concealment`` step
 each time, then silence after ``max_repeats``. A marker bit (a talkspurt start) that finds the
@@ -71,7 +73,7 @@ class JitterStats:
     played_frames: int = 0
     concealed_frames: int = 0
     stretched_frames: int = 0
-    skipped_frames: int = 0
+    early_frames: int = 0
     resyncs: int = 0
 
 
@@ -130,6 +132,7 @@ class JitterBuffer:
         self._last_frame = b""
         self._repeats = 0
         self._adapt = _Adaptation()
+        self._early = 0  # frames to hand on ahead of their tick, shrinking the depth
         self._sweep_in = _SWEEP_EVERY
 
     @property
@@ -146,11 +149,13 @@ class JitterBuffer:
 
     @property
     def backlog_frames(self) -> int:
-        """Whole frames buffered beyond ``max_depth_ms``: audio that arrived in a burst, to be
-        handed on at once rather than played late or dropped."""
+        """Frames to pop now, beyond the tick's own: the whole frames buffered beyond
+        ``max_depth_ms`` (audio that arrived in a burst, handed on at once rather than played late
+        or dropped), and a frame due early when the buffer shrinks to its target."""
         if self._play is None:
             return 0
-        return max(0, self._newest_end - self._play - self._max) // self.frame_samples
+        beyond = max(0, self._newest_end - self._play - self._max) // self.frame_samples
+        return beyond + self._early
 
     def put(
         self, sequence: int, timestamp: int, payload: bytes | memoryview, *, marker: bool = False
@@ -191,6 +196,8 @@ class JitterBuffer:
         if play is None:
             return self._silence
         adapt = self._adapt
+        if self._early:
+            self._early -= 1
         adapt.since_late += 1
         if adapt.since_late >= self._relax_after and self.target > self._min:
             self.target -= self.frame_samples
@@ -199,21 +206,21 @@ class JitterBuffer:
             adapt.hold -= 1
             self.stats.stretched_frames += 1
             return self._conceal()
-        # Deeper than the target but within the maximum: the far end's clock runs fast, so a
-        # frame is skipped now and then. A backlog beyond the maximum is popped at once instead.
+        # Deeper than the target but within the maximum (the far end's clock runs fast, or a
+        # late spell is over): now and then a frame is handed on early. A backlog beyond the
+        # maximum is popped at once.
         depth = self._newest_end - play
         adapt.deep_run = adapt.deep_run + 1 if self.target < depth <= self._max else 0
         if adapt.deep_run >= self._shrink_after:
             adapt.deep_run = 0
-            self.stats.skipped_frames += 1
-            play += self.frame_samples
-            self._sweep_in = 0
+            self.stats.early_frames += 1
+            self._early += 1
         frame = self._frame_at(play)
         self._play = play + self.frame_samples
         self._sweep_in -= 1
         if self._sweep_in <= 0:
             # Packets wholly played out (an exact hit removes its own): only after a frame
-            # pieced together, a skipped frame, or every so often, not on every tick.
+            # pieced together, or every so often, not on every tick.
             self._sweep_in = _SWEEP_EVERY
             for ts in [ts for ts, p in self._packets.items() if ts + len(p) <= self._play]:
                 del self._packets[ts]
@@ -263,6 +270,7 @@ class JitterBuffer:
         self._newest_end = end
         self._adapt.hold = 0
         self._adapt.deep_run = 0
+        self._early = 0
 
     def _extend_sequence(self, sequence: int) -> int:
         last = self._last_seq
