@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
-from aybiza.agents.speech import SttOptions, VoiceOptions
+from aybiza.agents.speech import SttOptions
 from aybiza.audio.codec import FRAME_BYTES, silence, ulaw_to_array
 from aybiza.providers.base import SttEvent, SttStream
 from aybiza.providers.stt.pocketsphinx import PocketsphinxStt
 from aybiza.providers.stt.speech_detector import SpeechDetector
-from aybiza.providers.tts.espeak import EspeakTts
 
 PHRASES = (
     "i would like to book an appointment",
@@ -25,16 +25,34 @@ WITH_PHRASES = SttOptions(expected_phrases=PHRASES)
 TIMEOUT_S = 10
 
 _speech: dict[str, bytes] = {}
+# espeak-ng carries state from one synthesis to the next (the same phrase comes out a few samples
+# different after other sentences), and this worker may have run any other test's calls first.
+# The phrases are synthesized in a process of their own, so every run decodes the same audio:
+# these tests are about recognition, whatever espeak spoke before.
+_SYNTHESIZE = """
+import asyncio, sys
+from aybiza.agents.speech import VoiceOptions
+from aybiza.providers.tts.espeak import EspeakTts
+
+async def main() -> None:
+    tts = EspeakTts()
+    for text in sys.argv[1:]:
+        print((await tts.synthesize(text, VoiceOptions(model="en-us"))).hex())
+    await tts.aclose()
+
+asyncio.run(main())
+"""
 
 
 async def speech(text: str) -> bytes:
-    """``text`` spoken by espeak, synthesized once per test run."""
+    """``text`` spoken by espeak in a fresh process, synthesized once per test run."""
     if text not in _speech:
-        tts = EspeakTts()
-        try:
-            _speech[text] = await tts.synthesize(text, VoiceOptions(model="en-us"))
-        finally:
-            await tts.aclose()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _SYNTHESIZE, text, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        assert process.returncode == 0, f"espeak synthesis of {text!r} failed"
+        _speech[text] = bytes.fromhex(out.decode().strip())
     return _speech[text]
 
 
