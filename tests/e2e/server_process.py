@@ -102,16 +102,19 @@ def running_server(
         )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + start_timeout_s
-    while True:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-        time.sleep(0.1)
+    # One client for the whole wait: each new httpx client loads the CA bundle into a fresh TLS
+    # context (tens of ms of CPU), which at ten polls a second took a core from the starting server.
+    with httpx.Client(timeout=1, trust_env=False) as probe:
+        while True:
+            try:
+                if probe.get(f"{base_url}/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
     api_key = (data_dir / "demo.key").read_text().strip()
     try:
         yield RunningServer(base_url, api_key, AUTH_TOKEN, log_path, process.pid, port)

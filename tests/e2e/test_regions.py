@@ -86,10 +86,11 @@ def _rows(database: Path, call_sid: str) -> tuple[str, str | None, int]:
 async def _wait_out(router: RunningRouter, region: str, timeout_s: float) -> float:
     """Seconds until the router's health shows ``region`` out."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if not router.health()["regions"][region]["healthy"]:
-            return time.monotonic() - started
-        await asyncio.sleep(0.02)
+    with httpx.Client(trust_env=False) as probe:
+        while time.monotonic() - started < timeout_s:
+            if not router.health(probe)["regions"][region]["healthy"]:
+                return time.monotonic() - started
+            await asyncio.sleep(0.02)
     raise AssertionError(f"the router still counts {region} healthy after {timeout_s} s")
 
 

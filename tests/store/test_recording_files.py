@@ -79,11 +79,15 @@ async def test_the_s3_store_puts_and_gets_objects_with_signed_requests() -> None
             ("PUT", "/calls-bucket/voice/t1/c1.wav", "eu-west-1"),
             ("GET", "/calls-bucket/voice/t1/c1.wav", "eu-west-1"),
         ]
-        # boto3, AWS's own client, reads what the store wrote and writes what it reads.
+        # boto3, AWS's own client, reads what the store wrote and writes what it reads. Its keys
+        # are given: boto3's default session keeps the credentials it first found in this
+        # worker, which another test's environment may have set.
         client = boto3.client(
             "s3",
             region_name="eu-west-1",
             endpoint_url=fake.url,
+            aws_access_key_id=ACCESS,
+            aws_secret_access_key=SECRET,
             config=Config(s3={"addressing_style": "path"}),
         )
         got = await asyncio.to_thread(
