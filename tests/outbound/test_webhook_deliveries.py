@@ -5,6 +5,7 @@ the hardening issue) with nothing sent. Receivers are on loopback; sockets reach
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import select
 from tests.automation.helpers import make_tenant
@@ -17,10 +18,11 @@ from aybiza.security.secretbox import HmacSecretBox
 from aybiza.services.webhook_dispatch import WebhookDispatcher
 from aybiza.services.webhooks import WebhookCreate, WebhookService
 from aybiza.store.database import Database
-from aybiza.store.models import WebhookDelivery
-from aybiza.store.webhooks import enqueue_event
+from aybiza.store.models import WebhookDelivery, utcnow
+from aybiza.store.webhooks import claim, enqueue_event, next_due_at
 
 NAME = "hooks.example.test"
+LEASE = timedelta(seconds=30)
 
 
 async def _queue_event(
@@ -111,3 +113,26 @@ async def test_the_dispatcher_s_background_loop_delivers_when_woken(
         await sender.aclose()
     assert (await _delivery(database, endpoint_id)).status == "delivered"
     assert len(receiver.seen) == 1
+
+
+async def test_a_delivery_another_dispatcher_holds_is_next_due_when_its_lease_ends(
+    database: Database, box: HmacSecretBox, receiver: Receiver
+) -> None:
+    """While another dispatcher holds a due delivery (its attempt in flight, or its process
+    gone), this one neither takes it nor counts it due now: it would poll without a pause."""
+    sender, _ = loopback_sender(resolver=StubResolver({NAME: [["127.0.0.1"]]}))
+    url = f"http://{NAME}:{receiver.port}/hook"
+    endpoint_id = await _queue_event(database, box, receiver, url, sender.guard)
+    now = utcnow()
+    async with database.writing() as session:
+        assert await claim(session, (await _delivery(database, endpoint_id)).id, now, LEASE)
+    dispatcher = _dispatcher(database, box, sender)
+    try:
+        assert await dispatcher.run_once() == 0
+    finally:
+        await sender.aclose()
+    async with database.session() as session:
+        due_at = await next_due_at(session)
+    assert due_at is not None
+    assert abs((due_at - (now + LEASE)).total_seconds()) < 0.01
+    assert receiver.seen == []

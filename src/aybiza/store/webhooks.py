@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aybiza.store.models import WebhookDelivery, WebhookEndpoint, new_id, utcnow
@@ -120,11 +120,19 @@ async def claim(session: AsyncSession, delivery_id: str, now: datetime, lease: t
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
-    """When the earliest pending delivery is due."""
+    """When the earliest pending delivery can next be claimed: its attempt time, or, while a
+    dispatcher holds it (an attempt in flight, or one whose process died), the end of that
+    lease. A held delivery counted as due at once would keep the other dispatchers polling
+    the database without a pause until the lease ends."""
+    claimable_at = case(
+        (
+            WebhookDelivery.locked_until > WebhookDelivery.next_attempt_at,
+            WebhookDelivery.locked_until,
+        ),
+        else_=WebhookDelivery.next_attempt_at,
+    )
     return (
         await session.execute(
-            select(func.min(WebhookDelivery.next_attempt_at)).where(
-                WebhookDelivery.status == "pending"
-            )
+            select(func.min(claimable_at)).where(WebhookDelivery.status == "pending")
         )
     ).scalar_one_or_none()
