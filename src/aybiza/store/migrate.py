@@ -7,6 +7,7 @@ lock) so the second finds the work done.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import pkgutil
@@ -48,8 +49,10 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision shipped with this build."""
+    """The newest revision shipped with this build (read once per process: the shipped
+    migrations do not change while it runs)."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     head = script.get_current_head()
     assert head is not None, "the package ships at least one migration"
@@ -65,7 +68,12 @@ async def current_revision(database: Database) -> str | None:
 
 
 async def upgrade_to_head(database: Database) -> str:
-    """Apply every pending migration; returns the revision the database is now at."""
+    """Apply every pending migration; returns the revision the database is now at. A
+    database already at the head is left alone without loading the migrations (a restart,
+    a second worker, each command)."""
+    head = head_revision()
+    if await current_revision(database) == head:
+        return head
     async with database.writing() as session:
         connection = await session.connection()
         await connection.run_sync(_upgrade, database.url)
