@@ -131,8 +131,9 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
         ),
         else_=WebhookDelivery.next_attempt_at,
     )
-    return (
+    due_at: datetime | None = (
         await session.execute(
             select(func.min(claimable_at)).where(WebhookDelivery.status == "pending")
         )
     ).scalar_one_or_none()
+    return due_at
