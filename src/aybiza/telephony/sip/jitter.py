@@ -82,6 +82,7 @@ class _Adaptation:
     hold: int = 0  # frames still to stretch
     since_late: int = 0
     deep_run: int = 0
+    early: int = 0  # frames to hand on ahead of their tick, shrinking the depth
 
 
 class JitterBuffer:
@@ -132,7 +133,6 @@ class JitterBuffer:
         self._last_frame = b""
         self._repeats = 0
         self._adapt = _Adaptation()
-        self._early = 0  # frames to hand on ahead of their tick, shrinking the depth
         self._sweep_in = _SWEEP_EVERY
 
     @property
@@ -155,7 +155,7 @@ class JitterBuffer:
         if self._play is None:
             return 0
         beyond = max(0, self._newest_end - self._play - self._max) // self.frame_samples
-        return beyond + self._early
+        return beyond + self._adapt.early
 
     def put(
         self, sequence: int, timestamp: int, payload: bytes | memoryview, *, marker: bool = False
@@ -196,8 +196,8 @@ class JitterBuffer:
         if play is None:
             return self._silence
         adapt = self._adapt
-        if self._early:
-            self._early -= 1
+        if adapt.early:
+            adapt.early -= 1
         adapt.since_late += 1
         if adapt.since_late >= self._relax_after and self.target > self._min:
             self.target -= self.frame_samples
@@ -214,7 +214,7 @@ class JitterBuffer:
         if adapt.deep_run >= self._shrink_after:
             adapt.deep_run = 0
             self.stats.early_frames += 1
-            self._early += 1
+            adapt.early += 1
         frame = self._frame_at(play)
         self._play = play + self.frame_samples
         self._sweep_in -= 1
@@ -270,7 +270,7 @@ class JitterBuffer:
         self._newest_end = end
         self._adapt.hold = 0
         self._adapt.deep_run = 0
-        self._early = 0
+        self._adapt.early = 0
 
     def _extend_sequence(self, sequence: int) -> int:
         last = self._last_seq
